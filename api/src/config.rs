@@ -1,0 +1,378 @@
+//! Typed configuration, read once from the environment at start-up.
+//!
+//! Names and defaults follow the seed (`PORT`, `DATABASE_URL`, `JWT_*`) plus the
+//! new settings; `.env.example` lists every one. Nothing else in the crate reads
+//! the environment. Secrets are wrapped in [`Secret`] so they never reach a log
+//! line through `Debug`.
+
+use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
+
+use axum::http::HeaderValue;
+
+/// Shortest accepted JWT secret, in bytes. HS256 keys shorter than the hash
+/// output (32 bytes) weaken the signature.
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HOST` (default `0.0.0.0`) and `PORT` (default 5000; 0 picks a free port).
+    pub host: IpAddr,
+    pub port: u16,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub jwt: JwtSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL` (required).
+    pub url: Secret<String>,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `REDIS_URL` (default `redis://127.0.0.1:6379`).
+    pub url: Secret<String>,
+    /// `REDIS_KEY_PREFIX` (default `codecall:`): every key and channel starts
+    /// with it, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// `JWT_ACCESS_SECRET` (required, at least [`MIN_SECRET_LEN`] bytes).
+    pub access_secret: Secret<String>,
+    /// `JWT_REFRESH_SECRET` (required, at least [`MIN_SECRET_LEN`] bytes, not
+    /// equal to the access secret).
+    pub refresh_secret: Secret<String>,
+    /// `JWT_ACCESS_EXPIRES_IN` (default `15m`).
+    pub access_ttl: Duration,
+    /// `JWT_REFRESH_EXPIRES_IN` (default `7d`).
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `REQUEST_TIMEOUT` (default `30s`): a request still running after this
+    /// answers 503 `request_timeout`, so a slow client cannot hold a task.
+    pub request_timeout: Duration,
+    /// `BODY_LIMIT_BYTES` (default 2 MiB: a run's 256 KiB source plus 1 MiB
+    /// of stdin with room for JSON escaping). Larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
+    /// browser. Empty (the default) allows none.
+    pub cors_origins: Vec<HeaderValue>,
+    /// `SHUTDOWN_GRACE` (default `10s`): how long in-flight requests get to
+    /// finish after SIGTERM before the process exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `PASSWORD_HASH_CONCURRENCY` (default: number of CPUs): at most this many
+    /// argon2 hashes run at once; each takes ~19 MiB and tens of ms of CPU.
+    pub password_hash_concurrency: usize,
+    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT` (default 5) failed logins per
+    /// `LOGIN_THROTTLE_WINDOW` (default `15m`) lock the account's logins from
+    /// every address for the rest of the window.
+    pub max_failures_per_account: u32,
+    /// `LOGIN_MAX_FAILURES_PER_IP` (default 20) failed logins per window from
+    /// one client address lock that address out of every account.
+    pub max_failures_per_ip: u32,
+    pub throttle_window: Duration,
+    /// `TRUST_FORWARDED_FOR` (default false): take the client address from
+    /// the first `X-Forwarded-For` hop. Only enable behind a proxy that sets it.
+    pub trust_forwarded_for: bool,
+    /// `ADMIN_EMAILS`: comma-separated emails that get the `admin` role when
+    /// they register or at start-up if they already exist.
+    pub admin_emails: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `LOG_FORMAT`: `pretty` (default) or `json`.
+    pub format: LogFormat,
+    /// `RUST_LOG` (default `info`): a tracing `EnvFilter` directive.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A configuration problem that stops start-up. The message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let access_secret = env.secret("JWT_ACCESS_SECRET")?;
+        let refresh_secret = env.secret("JWT_REFRESH_SECRET")?;
+        if access_secret.expose() == refresh_secret.expose() {
+            return Err(ConfigError(
+                "JWT_REFRESH_SECRET must differ from JWT_ACCESS_SECRET".into(),
+            ));
+        }
+        Ok(Config {
+            host: env.parsed("HOST", "0.0.0.0".parse().expect("valid literal"))?,
+            port: env.parsed("PORT", 5000)?,
+            database: DatabaseSettings {
+                url: Secret(env.required("DATABASE_URL")?),
+                max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
+            },
+            redis: RedisSettings {
+                url: Secret(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
+                key_prefix: env.string("REDIS_KEY_PREFIX", "codecall:"),
+            },
+            jwt: JwtSettings {
+                access_secret,
+                refresh_secret,
+                access_ttl: env.duration("JWT_ACCESS_EXPIRES_IN", "15m")?,
+                refresh_ttl: env.duration("JWT_REFRESH_EXPIRES_IN", "7d")?,
+            },
+            http: HttpSettings {
+                request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
+                body_limit_bytes: env.parsed("BODY_LIMIT_BYTES", 2 * 1024 * 1024)?,
+                cors_origins: env.cors_origins("CORS_ORIGINS")?,
+                shutdown_grace: env.duration("SHUTDOWN_GRACE", "10s")?,
+            },
+            auth: AuthSettings {
+                password_hash_concurrency: env.parsed(
+                    "PASSWORD_HASH_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                )?,
+                max_failures_per_account: env.parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                max_failures_per_ip: env.parsed("LOGIN_MAX_FAILURES_PER_IP", 20)?,
+                throttle_window: env.duration("LOGIN_THROTTLE_WINDOW", "15m")?,
+                trust_forwarded_for: env.parsed("TRUST_FORWARDED_FOR", false)?,
+                admin_emails: env
+                    .list("ADMIN_EMAILS")
+                    .into_iter()
+                    .map(|e| e.to_lowercase())
+                    .collect(),
+            },
+            log: LogSettings {
+                format: match env.string("LOG_FORMAT", "pretty").as_str() {
+                    "pretty" => LogFormat::Pretty,
+                    "json" => LogFormat::Json,
+                    other => {
+                        return Err(ConfigError(format!(
+                            "LOG_FORMAT must be `pretty` or `json`, got `{other}`"
+                        )));
+                    }
+                },
+                filter: env.string("RUST_LOG", "info"),
+            },
+        })
+    }
+}
+
+/// Typed accessors over a lookup function; every error names the variable.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError(format!("{name} is required but not set")))
+    }
+
+    fn secret(&self, name: &str) -> Result<Secret<String>, ConfigError> {
+        let value = self.required(name)?;
+        if value.len() < MIN_SECRET_LEN {
+            return Err(ConfigError(format!(
+                "{name} is too weak: use at least {MIN_SECRET_LEN} random bytes \
+                 (e.g. `openssl rand -hex 32`)"
+            )));
+        }
+        Ok(Secret(value))
+    }
+
+    fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError(format!("{name} is invalid: {e}"))),
+        }
+    }
+
+    fn duration(&self, name: &str, default: &str) -> Result<Duration, ConfigError> {
+        let raw = self.string(name, default);
+        parse_duration(&raw).ok_or_else(|| {
+            ConfigError(format!(
+                "{name} is invalid: `{raw}` is not a duration like 30s, 15m, 12h or 7d"
+            ))
+        })
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn cors_origins(&self, name: &str) -> Result<Vec<HeaderValue>, ConfigError> {
+        self.list(name)
+            .into_iter()
+            .map(|origin| {
+                HeaderValue::from_str(&origin)
+                    .map_err(|_| ConfigError(format!("{name} has an invalid origin `{origin}`")))
+            })
+            .collect()
+    }
+}
+
+/// Parses the seed's duration notation (`15m`, `7d`, as jsonwebtoken's
+/// `expiresIn` accepts) plus `ms`, `s`, `h`; a bare number means seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => return Some(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+/// A value that must never be printed: `Debug` shows `[redacted]`.
+#[derive(Clone)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The wrapped value, for the one place that needs it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const A: &str = "access-secret-access-secret-access-secret";
+    const R: &str = "refresh-secret-refresh-secret-refresh-secret";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://localhost/x"),
+            ("JWT_ACCESS_SECRET", A),
+            ("JWT_REFRESH_SECRET", R),
+        ]
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let config = Config::from_lookup(lookup(&base())).expect("valid");
+        assert_eq!(config.port, 5000);
+        assert_eq!(config.jwt.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(7 * 86_400));
+        assert!(config.http.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn each_missing_required_variable_is_named() {
+        for missing in ["DATABASE_URL", "JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET"] {
+            let pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != missing).collect();
+            let err = Config::from_lookup(lookup(&pairs)).expect_err("must fail");
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_weak_or_reused_secret_is_refused() {
+        let mut pairs = base();
+        pairs[1] = ("JWT_ACCESS_SECRET", "your_access_secret");
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("weak");
+        assert!(err.to_string().contains("JWT_ACCESS_SECRET"), "{err}");
+
+        let mut pairs = base();
+        pairs[2] = ("JWT_REFRESH_SECRET", A);
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("same");
+        assert!(err.to_string().contains("JWT_REFRESH_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let config = Config::from_lookup(lookup(&base())).expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(A) && !printed.contains(R));
+        assert!(!printed.contains("postgres://localhost/x"));
+    }
+
+    #[test]
+    fn durations_use_the_seed_notation() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5w"), None);
+    }
+
+    #[test]
+    fn an_invalid_number_names_its_variable() {
+        let mut pairs = base();
+        pairs.push(("PORT", "eighty"));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("invalid");
+        assert!(err.to_string().contains("PORT"), "{err}");
+    }
+}

@@ -1,0 +1,15 @@
+//! CodeCall's api service: REST + WebSocket over PostgreSQL and Redis.
+//!
+//! Layout, in reading order:
+//! - [`config`]: the typed configuration, read once from the environment.
+//! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve,
+//!   shut down) and the router with its middleware.
+//! - [`error`]: the one error type and the `{"success": false, "error": …}` body.
+//! - feature modules, each returning its own `Router`: [`health`].
+//! - [`telemetry`]: tracing set-up.
+
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,190 @@
+//! Building and running the application: connections, migrations, the router
+//! with its middleware, and graceful shutdown.
+//!
+//! [`Application::build`] does everything that can fail at start-up and binds
+//! the listener, so the port is known before serving (tests bind port 0).
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{Method, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{config::Config, error::Error, health};
+
+/// Everything a handler may need, cloned cheaply into each request.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (and fails if it cannot), applies pending
+    /// migrations, prepares a lazy Redis connection (Redis being down makes
+    /// the service unready, not dead), and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = PgPoolOptions::new()
+            .max_connections(config.database.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(config.database.url.expose())
+            .await
+            .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
+        sqlx::migrate!("../migrations")
+            .run(&db)
+            .await
+            .context("applying database migrations failed")?;
+
+        let redis = connect_redis(config.redis.url.expose())?;
+
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} (HOST/PORT)"))?;
+
+        let shutdown_grace = config.http.shutdown_grace;
+        let ctx = ApiContext {
+            config: Arc::new(config),
+            db,
+            redis,
+        };
+        Ok(Application {
+            listener,
+            router: router(ctx),
+            shutdown_grace,
+        })
+    }
+
+    /// The port actually bound (useful when `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// for at most the configured grace period.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port(), "listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, draining in-flight requests");
+            let _ = stopping_tx.send(());
+        });
+        let grace = self.shutdown_grace;
+        tokio::select! {
+            result = server.into_future() => result,
+            () = async move {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?grace, "shutdown grace period over; dropping remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A Redis connection that reconnects by itself and connects lazily, so the
+/// api starts (and reports itself unready) while Redis is down.
+pub fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        // The default 500 ms turns one slow reply under load into an error.
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(2);
+    ConnectionManager::new_lazy_with_config(client, config).context("cannot set up Redis client")
+}
+
+/// The whole HTTP surface: each feature module contributes its routes.
+pub fn router(ctx: ApiContext) -> Router {
+    let http = &ctx.config.http;
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(http.cors_origins.clone()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
+
+    Router::new()
+        .merge(health::router())
+        .fallback(|| async { Error::NotFound("no such route") })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            http.request_timeout,
+            request_timeout,
+        ))
+        .layer(cors)
+        .layer(CatchPanicLayer::custom(|_| {
+            Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings may carry tokens (`?token=`).
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(ctx)
+}
+
+/// Bounds the time a request may take (SPEC §2: a slow client cannot hold a
+/// task). WebSocket upgrades return at once, so long-lived sockets are unaffected.
+async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Timeout.into_response(),
+    }
+}

@@ -1,0 +1,151 @@
+//! The test harness: [`spawn_app`] starts the real application on a random
+//! port against a fresh database (created on the server named by the test
+//! command's `DATABASE_URL`) and a unique Redis key prefix, so tests run in
+//! parallel without seeing each other.
+
+use std::collections::HashMap;
+
+use codecall_api::{config::Config, startup::Application};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const ACCESS_SECRET: &str = "test-access-secret-0123456789abcdef0123456789";
+pub const REFRESH_SECRET: &str = "test-refresh-secret-0123456789abcdef012345678";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: PgPool,
+    pub db_name: String,
+    pub server_url: String,
+    pub redis_prefix: String,
+    pub client: reqwest::Client,
+}
+
+/// The server-level URLs the test command exported.
+pub fn server_urls() -> (String, String) {
+    let db = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
+    let redis = std::env::var("REDIS_URL")
+        .expect("REDIS_URL must be set: run the tests with scripts/test.sh");
+    (db, redis)
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, rest) = url.rsplit_once('/').expect("DATABASE_URL has a path");
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{base}/{name}{query}")
+}
+
+/// Creates an empty database and returns its name.
+pub async fn create_database(server_url: &str) -> String {
+    let name = format!("codecall_test_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(server_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+        r#"CREATE DATABASE "{name}""#
+    ))))
+    .await
+    .expect("create test database");
+    name
+}
+
+/// The environment a test app starts with; `overrides` replace or add entries.
+pub fn test_env(db_url: &str, redis_url: &str, prefix: &str) -> HashMap<String, String> {
+    [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("DATABASE_URL", db_url),
+        ("DATABASE_MAX_CONNECTIONS", "5"),
+        ("REDIS_URL", redis_url),
+        ("REDIS_KEY_PREFIX", prefix),
+        ("JWT_ACCESS_SECRET", ACCESS_SECRET),
+        ("JWT_REFRESH_SECRET", REFRESH_SECRET),
+        ("SHUTDOWN_GRACE", "1s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app with extra environment entries (e.g. a lower limit).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let (server_url, redis_url) = server_urls();
+    let db_name = create_database(&server_url).await;
+    let db_url = with_database(&server_url, &db_name);
+    let redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
+    let mut env = test_env(&db_url, &redis_url, &redis_prefix);
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let db = PgPool::connect(&db_url)
+        .await
+        .expect("connect to test database");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        db_name,
+        server_url,
+        redis_prefix,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Reads a response body as JSON, failing the test with the raw text otherwise.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+}
+
+/// Asserts the SPEC §2 error body and returns its `error` object.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let body = json_body(response).await;
+    assert_eq!(body["success"], Value::Bool(false), "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body["error"].clone()
+}

@@ -1,0 +1,5 @@
+//! Integration tests against real PostgreSQL and Redis (see `helpers`).
+//! One test binary, one module per feature.
+
+mod foundation;
+mod helpers;

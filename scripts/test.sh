@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The test command: `bash scripts/test.sh` (CI runs exactly this).
+#
+# On a fresh Debian/Ubuntu machine it installs what is missing (PostgreSQL and
+# Redis from the distribution's packages), starts throwaway servers of its own on
+# free ports — unless DATABASE_URL and REDIS_URL are already set, in which case
+# it uses those — checks formatting and lints, runs the whole test suite, and
+# stops its servers on exit, failure or ctrl-c. When a Docker engine is
+# reachable it also runs the compose smoke test (SKIP_COMPOSE=1 skips it).
+#
+# Tests create their own databases (`codecall_test_*`) on the given server and
+# their own Redis key prefixes; they never touch anything else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/servers.sh
+. scripts/servers.sh
+
+# Builds use the committed query data in .sqlx/, never a live database: the
+# DATABASE_URL exported below is for the tests, not for the sqlx macros.
+export SQLX_OFFLINE=true
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}"
+
+trap stop_servers EXIT
+trap 'exit 130' INT TERM
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+  ensure_server_packages
+  start_servers
+else
+  log "using the given DATABASE_URL and REDIS_URL"
+fi
+
+log "cargo test"
+cargo test --workspace --locked --no-fail-fast
+
+if [ "${SKIP_COMPOSE:-0}" != 1 ] && docker info >/dev/null 2>&1; then
+  log "compose smoke test"
+  bash scripts/compose-smoke.sh
+else
+  log "compose smoke test skipped (no reachable Docker engine, or SKIP_COMPOSE=1)"
+fi

@@ -1,0 +1,58 @@
+//! Start-up connections. Each is checked with a real round trip, bounded by
+//! the configured timeout, so a misconfigured worker exits at once with a
+//! message naming what is unreachable instead of idling without work.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use bollard::Docker;
+
+/// What the Docker engine said about itself.
+#[derive(Debug)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// Connects to Redis and checks it answers `PING`.
+pub async fn redis(url: &str, timeout: Duration) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        // Redis' 500 ms default turns a slow reply under load into a fatal error.
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(1);
+    let mut conn = tokio::time::timeout(
+        timeout,
+        redis::aio::ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|_| anyhow!("Redis did not answer within {timeout:?} (REDIS_URL)"))?
+    .context("cannot connect to Redis (REDIS_URL)")?;
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .context("Redis refused PING (REDIS_URL)")?;
+    anyhow::ensure!(pong == "PONG", "unexpected PING reply from Redis: {pong}");
+    Ok(conn)
+}
+
+/// Connects to the local Docker engine (or `DOCKER_HOST`), negotiating the
+/// API version: the engine may be older than bollard's default (1.53).
+pub async fn docker(timeout: Duration) -> anyhow::Result<(Docker, EngineInfo)> {
+    let unreachable = "cannot reach the Docker engine (is the daemon running, and is \
+                       /var/run/docker.sock or DOCKER_HOST reachable by this user?)";
+    let docker = Docker::connect_with_local_defaults().context(unreachable)?;
+    let docker = tokio::time::timeout(timeout, docker.negotiate_version())
+        .await
+        .map_err(|_| anyhow!("{unreachable}: no answer within {timeout:?}"))?
+        .context(unreachable)?;
+    let version = docker.version().await.context(unreachable)?;
+    Ok((
+        docker,
+        EngineInfo {
+            version: version.version.unwrap_or_default(),
+            api_version: version.api_version.unwrap_or_default(),
+        },
+    ))
+}

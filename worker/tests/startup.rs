@@ -1,0 +1,132 @@
+//! The worker binary against real Redis and the real Docker engine: it starts
+//! when both answer, stops cleanly on SIGTERM, and exits non-zero with a
+//! message naming the dependency when either is unreachable.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect("REDIS_URL must be set: run the tests with scripts/test.sh")
+}
+
+fn worker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codecall-worker"));
+    command
+        .env_clear()
+        .env("STARTUP_TIMEOUT", "3s")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn docker_available() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[test]
+fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
+    let started = Instant::now();
+    let output = worker()
+        .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("Redis") && logs.contains("REDIS_URL"),
+        "{logs}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
+}
+
+#[test]
+fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
+    let output = worker()
+        .env("REDIS_URL", redis_url())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("Docker engine"), "{logs}");
+}
+
+#[test]
+fn with_redis_and_docker_up_the_worker_runs_until_sigterm() {
+    if !docker_available() {
+        eprintln!("skipped: no reachable Docker engine");
+        return;
+    }
+    let mut child = worker()
+        .env("REDIS_URL", redis_url())
+        .spawn()
+        .expect("spawn");
+    // Wait for the ready line.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let ready = line.contains("worker ready");
+                seen.push(line);
+                if ready {
+                    break;
+                }
+            }
+            Err(_) => assert!(
+                child.try_wait().expect("wait").is_none(),
+                "exited: {seen:?}"
+            ),
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("worker ready")), "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.contains("engine_api_version")),
+        "logs the negotiated engine: {seen:?}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            assert!(exit.success(), "{exit:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
