@@ -77,13 +77,16 @@ pub struct AuthSettings {
     /// `PASSWORD_HASH_CONCURRENCY` (default: number of CPUs): at most this many
     /// argon2 hashes run at once; each takes ~19 MiB and tens of ms of CPU.
     pub password_hash_concurrency: usize,
-    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT` (default 5) failed logins per
-    /// `LOGIN_THROTTLE_WINDOW` (default `15m`) lock the account's logins from
-    /// every address for the rest of the window.
+    /// Failed-login throttling, all counted over `LOGIN_THROTTLE_WINDOW`
+    /// (default `15m`) in Redis, so the limits hold across replicas:
+    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS` (default 5) locks one address
+    /// out of one account; `LOGIN_MAX_FAILURES_PER_ACCOUNT` (default 20) locks
+    /// the account from every address (distributed guessing);
+    /// `LOGIN_MAX_FAILURES_PER_ADDRESS` (default 50) locks an address out of
+    /// every account (password spraying).
+    pub max_failures_per_account_address: u32,
     pub max_failures_per_account: u32,
-    /// `LOGIN_MAX_FAILURES_PER_IP` (default 20) failed logins per window from
-    /// one client address lock that address out of every account.
-    pub max_failures_per_ip: u32,
+    pub max_failures_per_address: u32,
     pub throttle_window: Duration,
     /// `TRUST_FORWARDED_FOR` (default false): take the client address from
     /// the first `X-Forwarded-For` hop. Only enable behind a proxy that sets it.
@@ -156,8 +159,10 @@ impl Config {
                     "PASSWORD_HASH_CONCURRENCY",
                     std::thread::available_parallelism().map_or(2, usize::from),
                 )?,
-                max_failures_per_account: env.parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
-                max_failures_per_ip: env.parsed("LOGIN_MAX_FAILURES_PER_IP", 20)?,
+                max_failures_per_account_address: env
+                    .parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", 5)?,
+                max_failures_per_account: env.parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT", 20)?,
+                max_failures_per_address: env.parsed("LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
                 throttle_window: env.duration("LOGIN_THROTTLE_WINDOW", "15m")?,
                 trust_forwarded_for: env.parsed("TRUST_FORWARDED_FOR", false)?,
                 admin_emails: env

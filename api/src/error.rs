@@ -224,3 +224,19 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps a violation of a named database constraint to a client error, the
+/// way realworld-axum-sqlx does: constraints are named in the migrations, so
+/// the mapping is explicit and everything else stays a logged 500.
+pub trait ResultExt<T> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> Error) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> Error) -> Result<T> {
+        self.map_err(|e| match e.into() {
+            Error::Sqlx(sqlx::Error::Database(db)) if db.constraint() == Some(name) => map(),
+            other => other,
+        })
+    }
+}

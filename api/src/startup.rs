@@ -24,7 +24,12 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{config::Config, error::Error, health};
+use crate::{
+    auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
+    config::Config,
+    error::Error,
+    health, users,
+};
 
 /// Everything a handler may need, cloned cheaply into each request.
 #[derive(Clone)]
@@ -32,6 +37,9 @@ pub struct ApiContext {
     pub config: Arc<Config>,
     pub db: PgPool,
     pub redis: ConnectionManager,
+    pub passwords: Passwords,
+    pub tokens: Arc<TokenKeys>,
+    pub throttle: LoginThrottle,
 }
 
 pub struct Application {
@@ -56,7 +64,12 @@ impl Application {
             .await
             .context("applying database migrations failed")?;
 
+        promote_admins(&db, &config.auth.admin_emails).await?;
+
         let redis = connect_redis(config.redis.url.expose())?;
+        let passwords = Passwords::new(config.auth.password_hash_concurrency)?;
+        let tokens = Arc::new(TokenKeys::new(&config.jwt));
+        let throttle = LoginThrottle::new(&config.redis.key_prefix, &config.auth);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -68,6 +81,9 @@ impl Application {
             config: Arc::new(config),
             db,
             redis,
+            passwords,
+            tokens,
+            throttle,
         };
         Ok(Application {
             listener,
@@ -119,6 +135,26 @@ impl Application {
     }
 }
 
+/// Gives the `admin` role to the accounts listed in `ADMIN_EMAILS` that
+/// already exist (new ones get it when they register).
+async fn promote_admins(db: &PgPool, emails: &[String]) -> anyhow::Result<()> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let promoted = sqlx::query!(
+        "UPDATE users SET role = 'admin' WHERE email = ANY($1) AND role <> 'admin'",
+        emails
+    )
+    .execute(db)
+    .await
+    .context("promoting ADMIN_EMAILS")?
+    .rows_affected();
+    if promoted > 0 {
+        tracing::info!(promoted, "granted the admin role from ADMIN_EMAILS");
+    }
+    Ok(())
+}
+
 /// A Redis connection that reconnects by itself and connects lazily, so the
 /// api starts (and reports itself unready) while Redis is down.
 pub fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
@@ -148,6 +184,8 @@ pub fn router(ctx: ApiContext) -> Router {
 
     Router::new()
         .merge(health::router())
+        .merge(auth::router())
+        .merge(users::router())
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

@@ -15,11 +15,9 @@ pub const REFRESH_SECRET: &str = "test-refresh-secret-0123456789abcdef012345678"
 
 pub struct TestApp {
     pub address: String,
-    pub port: u16,
     pub db: PgPool,
     pub db_name: String,
     pub server_url: String,
-    pub redis_prefix: String,
     pub client: reqwest::Client,
 }
 
@@ -99,11 +97,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .expect("connect to test database");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         db,
         db_name,
         server_url,
-        redis_prefix,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -1,5 +1,6 @@
 //! Integration tests against real PostgreSQL and Redis (see `helpers`).
 //! One test binary, one module per feature.
 
+mod auth;
 mod foundation;
 mod helpers;

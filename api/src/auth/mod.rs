@@ -1,0 +1,483 @@
+//! Accounts and authentication (SPEC §3), served under `/auth/*` as the seed
+//! documents it and under `/api/auth/*`.
+//!
+//! - `POST /auth/register` → 201 with the new user.
+//! - `POST /auth/login` → `{"success": true, "accessToken", "refreshToken"}`.
+//! - `POST /auth/refresh` → a new pair; the presented refresh token is spent.
+//!   Presenting a spent token again is reuse: 401 `refresh_token_reused` and
+//!   the whole login (every token descended from it) is revoked.
+//! - `POST /auth/logout` (that login) and `POST /auth/logout-all` (every login
+//!   of the caller) → 204.
+//!
+//! Submodules: [`password`] (argon2id off the runtime), [`tokens`] (JWTs),
+//! [`extractor`] ([`AuthUser`]), [`throttle`] (failed-login limits in Redis).
+
+pub mod extractor;
+pub mod password;
+pub mod throttle;
+pub mod tokens;
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+};
+
+use axum::{
+    Json, Router,
+    extract::{ConnectInfo, FromRequestParts, State},
+    http::{StatusCode, request::Parts},
+    routing::post,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use self::extractor::{AuthUser, Role};
+use self::tokens::{Issued, TokenType, hash_token};
+use crate::{
+    error::{ApiJson, Error, Result, ResultExt},
+    startup::ApiContext,
+};
+
+/// Name length in characters (SPEC §3).
+pub const NAME_MAX_CHARS: usize = 100;
+/// Password length in characters (SPEC §3). Longer input is refused before any hashing.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+/// RFC 5321's limit on a forward path.
+pub const EMAIL_MAX_CHARS: usize = 254;
+
+pub fn router() -> Router<ApiContext> {
+    let routes = Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all));
+    Router::new()
+        .nest("/auth", routes.clone())
+        .nest("/api/auth", routes)
+}
+
+/// A user as clients see it. Never carries the password hash.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn register(
+    State(ctx): State<ApiContext>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut problems = Problems::default();
+    let name = problems.check("name", validate_name(&req.name));
+    let email = problems.check("email", normalize_email(&req.email));
+    problems.check("password", validate_password(&req.password));
+    problems.into_result()?;
+    let (name, email) = (name.unwrap_or_default(), email.unwrap_or_default());
+
+    let password_hash = ctx.passwords.hash(req.password).await?;
+    let role = if ctx.config.auth.admin_emails.contains(&email) {
+        "admin"
+    } else {
+        "user"
+    };
+    let user = sqlx::query_as!(
+        UserBody,
+        r#"
+        INSERT INTO users (id, name, email, password_hash, role)
+        VALUES ($1, $2, $3, $4, $5)
+        RETURNING id, name, email, role, created_at
+        "#,
+        Uuid::new_v4(),
+        name,
+        email,
+        password_hash,
+        role,
+    )
+    .fetch_one(&ctx.db)
+    .await
+    .on_constraint("users_email_key", || Error::Conflict {
+        code: "email_taken",
+        message: "an account with this email already exists".into(),
+    })?;
+    tracing::info!(user_id = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "success": true, "message": "User registered successfully", "user": user })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(
+    State(ctx): State<ApiContext>,
+    ClientAddress(address): ClientAddress,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<Value>> {
+    let email = req.email.trim().to_lowercase();
+    let mut problems = Problems::default();
+    if email.is_empty() {
+        problems.add("email", "is required");
+    }
+    if req.password.is_empty() {
+        problems.add("password", "is required");
+    } else if req.password.chars().count() > PASSWORD_MAX_CHARS {
+        problems.add(
+            "password",
+            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+        );
+    }
+    problems.into_result()?;
+
+    let mut redis = ctx.redis.clone();
+    let wait = ctx
+        .throttle
+        .reserve(&mut redis, &email, address)
+        .await
+        .map_err(|e| {
+            // Fail closed: without the counters, guessing would be unlimited.
+            tracing::error!(error = %e, "login throttle unavailable");
+            Error::Unavailable {
+                code: "dependency_unavailable",
+                message: "sign-in is temporarily unavailable".into(),
+            }
+        })?;
+    if let Some(retry_after) = wait {
+        return Err(Error::TooManyRequests {
+            message: "too many failed sign-in attempts; try again later",
+            retry_after,
+        });
+    }
+
+    let user = sqlx::query!(
+        "SELECT id, email, password_hash FROM users WHERE email = $1",
+        email
+    )
+    .fetch_optional(&ctx.db)
+    .await?;
+    let (stored_hash, user) = match user {
+        Some(u) => (Some(u.password_hash), Some((u.id, u.email))),
+        None => (None, None),
+    };
+    let matches = ctx.passwords.verify(req.password, stored_hash).await?;
+    let Some((user_id, email)) = user.filter(|_| matches) else {
+        return Err(Error::Unauthorized {
+            code: "invalid_credentials",
+            message: "invalid email or password",
+        });
+    };
+    if let Err(e) = ctx.throttle.release(&mut redis, &email, address).await {
+        tracing::warn!(error = %e, "could not release a successful login attempt");
+    }
+
+    let mut tx = ctx.db.begin().await?;
+    let login_id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO logins (id, user_id) VALUES ($1, $2)",
+        login_id,
+        user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let pair = issue_pair(&ctx, &mut tx, user_id, &email, login_id).await?;
+    tx.commit().await?;
+    tracing::info!(%user_id, %login_id, "user signed in");
+    Ok(Json(pair))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshRequest {
+    #[serde(default)]
+    refresh_token: String,
+}
+
+async fn refresh(
+    State(ctx): State<ApiContext>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<Value>> {
+    if req.refresh_token.is_empty() {
+        return Err(Error::invalid_field("refreshToken", "is required"));
+    }
+    let claims = ctx.tokens.verify(&req.refresh_token, TokenType::Refresh)?;
+
+    let mut tx = ctx.db.begin().await?;
+    // FOR UPDATE: two concurrent exchanges of one token serialise here, and
+    // the second sees `used_at` set — that is reuse.
+    let stored = sqlx::query!(
+        r#"
+        SELECT rt.login_id, rt.used_at, l.revoked_at, u.id AS user_id, u.email
+        FROM refresh_tokens rt
+        JOIN logins l ON l.id = rt.login_id
+        JOIN users u ON u.id = l.user_id
+        WHERE rt.token_hash = $1
+        FOR UPDATE OF rt, l
+        "#,
+        hash_token(&req.refresh_token),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(tokens::invalid_token)?;
+
+    if stored.revoked_at.is_some() {
+        return Err(Error::Unauthorized {
+            code: "token_revoked",
+            message: "this login has ended; sign in again",
+        });
+    }
+    if stored.used_at.is_some() {
+        sqlx::query!(
+            r#"UPDATE logins SET revoked_at = now(), revoked_reason = 'refresh_token_reused'
+               WHERE id = $1"#,
+            stored.login_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(login_id = %stored.login_id, user_id = %stored.user_id,
+            "refresh token reused: login revoked");
+        return Err(Error::Unauthorized {
+            code: "refresh_token_reused",
+            message: "this refresh token was already used; every token of this login is revoked",
+        });
+    }
+    debug_assert_eq!(stored.login_id, claims.sid);
+    sqlx::query!(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1",
+        hash_token(&req.refresh_token)
+    )
+    .execute(&mut *tx)
+    .await?;
+    let pair = issue_pair(
+        &ctx,
+        &mut tx,
+        stored.user_id,
+        &stored.email,
+        stored.login_id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+async fn logout(
+    State(ctx): State<ApiContext>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<StatusCode> {
+    if req.refresh_token.is_empty() {
+        return Err(Error::invalid_field("refreshToken", "is required"));
+    }
+    // An expired refresh token still names its login: ending it is harmless.
+    ctx.tokens
+        .verify_ignoring_expiry(&req.refresh_token, TokenType::Refresh)?;
+    sqlx::query!(
+        r#"
+        UPDATE logins SET revoked_at = now(), revoked_reason = 'logout'
+        WHERE id = (SELECT login_id FROM refresh_tokens WHERE token_hash = $1)
+          AND revoked_at IS NULL
+        "#,
+        hash_token(&req.refresh_token)
+    )
+    .execute(&ctx.db)
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(State(ctx): State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
+    let revoked = sqlx::query!(
+        r#"UPDATE logins SET revoked_at = now(), revoked_reason = 'logout_all'
+           WHERE user_id = $1 AND revoked_at IS NULL"#,
+        user.id
+    )
+    .execute(&ctx.db)
+    .await?
+    .rows_affected();
+    tracing::info!(user_id = %user.id, revoked, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs an access + refresh pair for `login_id` and stores the refresh
+/// token's hash, inside the caller's transaction.
+async fn issue_pair(
+    ctx: &ApiContext,
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    email: &str,
+    login_id: Uuid,
+) -> Result<Value> {
+    let access = ctx
+        .tokens
+        .issue(TokenType::Access, user_id, email, login_id)?;
+    let Issued {
+        token: refresh,
+        jti,
+        expires_at,
+    } = ctx
+        .tokens
+        .issue(TokenType::Refresh, user_id, email, login_id)?;
+    sqlx::query!(
+        r#"INSERT INTO refresh_tokens (id, login_id, token_hash, expires_at)
+           VALUES ($1, $2, $3, $4)"#,
+        jti,
+        login_id,
+        hash_token(&refresh),
+        DateTime::<Utc>::from(expires_at),
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(json!({ "success": true, "accessToken": access.token, "refreshToken": refresh }))
+}
+
+/// The client's IP address: the socket peer, or with `TRUST_FORWARDED_FOR`
+/// the last `X-Forwarded-For` entry (the one the trusted proxy appended; the
+/// ones before it are client-controlled).
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<ApiContext> for ClientAddress {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self> {
+        if ctx.config.auth.trust_forwarded_for
+            && let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Ok(ClientAddress(ip));
+        }
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| ClientAddress(addr.ip()))
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no connect info on the request")))
+    }
+}
+
+/// Field problems collected across a request, answered as one 422.
+#[derive(Default)]
+pub struct Problems(BTreeMap<String, String>);
+
+impl Problems {
+    pub fn add(&mut self, field: &str, problem: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_insert_with(|| problem.into());
+    }
+
+    /// Records the error of `result`, if any, and passes its value on.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|problem| self.add(field, problem)).ok()
+    }
+
+    pub fn into_result(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unprocessable {
+                code: "validation_failed",
+                fields: self.0,
+            })
+        }
+    }
+}
+
+/// A display name: trimmed, 1–100 characters.
+pub fn validate_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > NAME_MAX_CHARS {
+        return Err(format!("must be 1–{NAME_MAX_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+/// An email address, normalised (trimmed, lower-cased). Deliberately liberal:
+/// one `@`, a non-empty local part, a dotted domain, no spaces or controls.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || Err("must be a valid email address".to_owned());
+    if email.is_empty() || email.chars().count() > EMAIL_MAX_CHARS {
+        return invalid();
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return invalid();
+    };
+    let well_formed = !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_formed { Ok(email) } else { invalid() }
+}
+
+pub fn validate_password(password: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if (PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be {PASSWORD_MIN_CHARS}–{PASSWORD_MAX_CHARS} characters"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_email("  Test@CodeCall.DEV ").as_deref(),
+            Ok("test@codecall.dev")
+        );
+        for bad in [
+            "",
+            "plain",
+            "@codecall.dev",
+            "a@b",
+            "a b@c.dev",
+            "a@b@c.dev",
+            "a@.dev",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_8_to_128_characters() {
+        assert!(validate_password(&"x".repeat(7)).is_err());
+        assert!(validate_password(&"x".repeat(8)).is_ok());
+        assert!(validate_password(&"é".repeat(128)).is_ok());
+        assert!(validate_password(&"x".repeat(129)).is_err());
+    }
+}

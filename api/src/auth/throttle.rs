@@ -1,0 +1,122 @@
+//! Failed-login throttling, counted in Redis so the limits hold across api
+//! replicas. Three counters per attempt, each over a sliding-from-first-failure
+//! window (`LOGIN_THROTTLE_WINDOW`):
+//!
+//! - account + client address: stops one attacker guessing one account, while
+//!   the account's owner, from another address, can still sign in;
+//! - account (any address): stops guessing spread over many addresses — then
+//!   the owner waits too, which is the price of not reopening the attack;
+//! - client address (any account): stops password spraying.
+//!
+//! An attempt is counted *before* the password is checked (atomically with the
+//! limit check, in one Lua script), so parallel guesses cannot slip past the
+//! limit; a successful login takes its own attempt back and clears the
+//! account + address counter. Unknown emails are counted like known ones, so
+//! the throttle does not reveal which accounts exist.
+
+use std::{net::IpAddr, time::Duration};
+
+use redis::{Script, aio::ConnectionManager};
+
+use crate::config::AuthSettings;
+
+const RESERVE: &str = r"
+local wait = 0
+for i = 1, 3 do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n >= tonumber(ARGV[i]) then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl > wait then wait = ttl end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+  end
+end
+return 0
+";
+
+const RELEASE: &str = r"
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+    redis.call('DECR', KEYS[i])
+  end
+end
+return 0
+";
+
+#[derive(Clone)]
+pub struct LoginThrottle {
+    prefix: String,
+    limits: [u32; 3],
+    window: Duration,
+    reserve: std::sync::Arc<Script>,
+    release: std::sync::Arc<Script>,
+}
+
+impl LoginThrottle {
+    pub fn new(prefix: &str, settings: &AuthSettings) -> Self {
+        LoginThrottle {
+            prefix: format!("{prefix}login-failures:"),
+            limits: [
+                settings.max_failures_per_account_address,
+                settings.max_failures_per_account,
+                settings.max_failures_per_address,
+            ],
+            window: settings.throttle_window,
+            reserve: std::sync::Arc::new(Script::new(RESERVE)),
+            release: std::sync::Arc::new(Script::new(RELEASE)),
+        }
+    }
+
+    fn keys(&self, email: &str, address: IpAddr) -> [String; 3] {
+        let p = &self.prefix;
+        [
+            format!("{p}pair:{address}:{email}"),
+            format!("{p}account:{email}"),
+            format!("{p}address:{address}"),
+        ]
+    }
+
+    /// Counts an attempt, or answers how long the caller must wait.
+    pub async fn reserve(
+        &self,
+        redis: &mut ConnectionManager,
+        email: &str,
+        address: IpAddr,
+    ) -> redis::RedisResult<Option<Duration>> {
+        let [a, b, c] = self.keys(email, address);
+        let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        let wait_ms: u64 = self
+            .reserve
+            .key(a)
+            .key(b)
+            .key(c)
+            .arg(self.limits[0])
+            .arg(self.limits[1])
+            .arg(self.limits[2])
+            .arg(window_ms)
+            .invoke_async(redis)
+            .await?;
+        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms)))
+    }
+
+    /// Takes back a successful attempt.
+    pub async fn release(
+        &self,
+        redis: &mut ConnectionManager,
+        email: &str,
+        address: IpAddr,
+    ) -> redis::RedisResult<()> {
+        let [a, b, c] = self.keys(email, address);
+        self.release
+            .key(a)
+            .key(b)
+            .key(c)
+            .invoke_async::<()>(redis)
+            .await
+    }
+}

@@ -1,0 +1,127 @@
+//! The caller's own account, and the seed's protected test route.
+//!
+//! - `GET /api/test/protected` (seed): `{"success": true, "message", "user": {"userId", "email"}}`.
+//! - `GET /api/users/me`, `PATCH /api/users/me {name}`.
+//! - `POST /api/users/me/password {currentPassword, newPassword}` → 204; every
+//!   other login of the user is revoked, the current one stays.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    auth::{AuthUser, Problems, UserBody, validate_name, validate_password},
+    error::{ApiJson, Error, Result},
+    startup::ApiContext,
+};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/api/test/protected", get(protected))
+        .route("/api/users/me", get(me).patch(update_me))
+        .route("/api/users/me/password", post(change_password))
+}
+
+async fn protected(user: AuthUser) -> Json<Value> {
+    Json(json!({
+        "success": true,
+        "message": "Protected route accessed",
+        "user": { "userId": user.id, "email": user.email },
+    }))
+}
+
+async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Value>> {
+    let user = sqlx::query_as!(
+        UserBody,
+        "SELECT id, name, email, role, created_at FROM users WHERE id = $1",
+        user.id
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    Ok(Json(json!({ "success": true, "user": user })))
+}
+
+#[derive(Deserialize)]
+struct UpdateMe {
+    name: Option<String>,
+}
+
+async fn update_me(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<UpdateMe>,
+) -> Result<Json<Value>> {
+    let name = match req.name {
+        Some(raw) => validate_name(&raw).map_err(|p| Error::invalid_field("name", p))?,
+        None => return Err(Error::invalid_field("name", "is required")),
+    };
+    let user = sqlx::query_as!(
+        UserBody,
+        "UPDATE users SET name = $2 WHERE id = $1 RETURNING id, name, email, role, created_at",
+        user.id,
+        name
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    Ok(Json(json!({ "success": true, "user": user })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePassword {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn change_password(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<ChangePassword>,
+) -> Result<StatusCode> {
+    let mut problems = Problems::default();
+    if req.current_password.is_empty() || req.current_password.chars().count() > 128 {
+        problems.add("currentPassword", "is incorrect");
+    }
+    problems.check("newPassword", validate_password(&req.new_password));
+    problems.into_result()?;
+
+    let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.id)
+        .fetch_one(&ctx.db)
+        .await?;
+    if !ctx
+        .passwords
+        .verify(req.current_password, Some(stored))
+        .await?
+    {
+        return Err(Error::invalid_field("currentPassword", "is incorrect"));
+    }
+    let new_hash = ctx.passwords.hash(req.new_password).await?;
+
+    let mut tx = ctx.db.begin().await?;
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        user.id,
+        new_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    let revoked = sqlx::query!(
+        r#"UPDATE logins SET revoked_at = now(), revoked_reason = 'password_changed'
+           WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"#,
+        user.id,
+        user.login_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, revoked, "password changed; other logins revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
