@@ -23,7 +23,19 @@ pub struct Config {
     pub jwt: JwtSettings,
     pub http: HttpSettings,
     pub auth: AuthSettings,
+    pub sessions: SessionSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// `SESSION_MEMBER_CAP` (default 8): members per session, host included.
+    pub member_cap: i64,
+    /// `SESSION_IDLE_TIMEOUT` (default `2h`): a live session with no activity
+    /// for this long is ended automatically.
+    pub idle_timeout: std::time::Duration,
+    /// `SESSION_IDLE_SWEEP_INTERVAL` (default `60s`): how often to look.
+    pub idle_sweep_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +182,11 @@ impl Config {
                     .into_iter()
                     .map(|e| e.to_lowercase())
                     .collect(),
+            },
+            sessions: SessionSettings {
+                member_cap: env.parsed("SESSION_MEMBER_CAP", 8)?,
+                idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "2h")?,
+                idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", "60s")?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

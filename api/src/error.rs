@@ -13,7 +13,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Json,
-    extract::{FromRequest, rejection::JsonRejection},
+    extract::{
+        FromRequest, FromRequestParts,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -211,6 +214,35 @@ impl From<JsonRejection> for Error {
         }
     }
 }
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::Unprocessable {
+            code: "invalid_query",
+            fields: BTreeMap::from([("query".to_owned(), rejection.body_text())]),
+        }
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest {
+            code: "invalid_path",
+            message: rejection.body_text(),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejections answer with [`Error`]'s body.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejections (e.g. an id that is not a UUID)
+/// answer with [`Error`]'s body.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct ApiPath<T>(pub T);
 
 /// `axum::Json` whose rejections answer with [`Error`]'s body.
 #[derive(FromRequest)]

@@ -7,13 +7,18 @@
 //! - [`error`]: the one error type and the `{"success": false, "error": …}` body.
 //! - feature modules, each returning its own `Router`: [`health`], [`auth`]
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
-//!   [`users`] (the caller's account).
+//!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
+//!   members, roles, invites).
+//! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`telemetry`]: tracing set-up.
 
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod friends;
 pub mod health;
+pub mod pagination;
+pub mod sessions;
 pub mod startup;
 pub mod telemetry;
 pub mod users;

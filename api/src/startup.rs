@@ -28,7 +28,7 @@ use crate::{
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
     error::Error,
-    health, users,
+    friends, health, sessions, users,
 };
 
 /// Everything a handler may need, cloned cheaply into each request.
@@ -75,6 +75,12 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} (HOST/PORT)"))?;
+
+        sessions::spawn_idle_sweeper(
+            db.clone(),
+            config.sessions.idle_timeout,
+            config.sessions.idle_sweep_interval,
+        );
 
         let shutdown_grace = config.http.shutdown_grace;
         let ctx = ApiContext {
@@ -186,6 +192,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(friends::router())
+        .merge(sessions::router())
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

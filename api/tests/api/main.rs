@@ -4,3 +4,4 @@
 mod auth;
 mod foundation;
 mod helpers;
+mod social;

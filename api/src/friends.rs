@@ -1,0 +1,481 @@
+//! Users and friends (SPEC §4).
+//!
+//! - `GET /api/users/search?q=` — exact email or name prefix; never the caller.
+//! - `POST /api/friends/requests {userId | email}` → 201. If the other user had
+//!   already asked the caller, the two become friends at once (status `accepted`).
+//! - `GET /api/friends/requests?direction=incoming|outgoing`
+//! - `POST /api/friends/requests/{id}/accept|decline` — the receiver only.
+//! - `DELETE /api/friends/requests/{id}` — the sender only (cancel).
+//! - `GET /api/friends`, `DELETE /api/friends/{userId}`.
+//!
+//! A request is visible only to its two users: anyone else gets 404, as for a
+//! request that does not exist. Friendships are stored once per unordered
+//! pair (smaller id first), see the migration.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{delete, get, post},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    auth::{AuthUser, normalize_email},
+    error::{ApiJson, ApiPath, ApiQuery, Error, Result, ResultExt},
+    pagination::{self, PageParams, time_key},
+    startup::ApiContext,
+};
+
+/// Longest accepted search query, in characters.
+pub const SEARCH_MAX_CHARS: usize = 100;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/api/users/search", get(search))
+        .route("/api/friends", get(list_friends))
+        .route("/api/friends/{user_id}", delete(unfriend))
+        .route(
+            "/api/friends/requests",
+            post(send_request).get(list_requests),
+        )
+        .route("/api/friends/requests/{id}", delete(cancel_request))
+        .route("/api/friends/requests/{id}/accept", post(accept_request))
+        .route("/api/friends/requests/{id}/decline", post(decline_request))
+}
+
+/// Whether `a` and `b` are friends.
+pub async fn are_friends(db: &mut PgConnection, a: Uuid, b: Uuid) -> Result<bool> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM friendships WHERE user_a = $1 AND user_b = $2) AS "e!""#,
+        low,
+        high
+    )
+    .fetch_one(db)
+    .await?)
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    #[serde(default)]
+    q: String,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchHit {
+    id: Uuid,
+    name: String,
+    /// Only when the search matched it exactly or the user is a friend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    is_friend: bool,
+}
+
+async fn search(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<Value>> {
+    let q = params.q.trim();
+    if q.is_empty() || q.chars().count() > SEARCH_MAX_CHARS {
+        return Err(Error::invalid_field(
+            "q",
+            format!("must be 1–{SEARCH_MAX_CHARS} characters"),
+        ));
+    }
+    let limit = params.page.limit()?;
+    let (after_name, after_id) = match params.page.cursor()? {
+        Some((name, id)) => (Some(name), Some(id)),
+        None => (None, None),
+    };
+    let email = q.to_lowercase();
+    // LIKE metacharacters in the query are matched literally.
+    let prefix = format!(
+        "{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query!(
+        r#"
+        SELECT u.id, u.name, u.email,
+               EXISTS (SELECT 1 FROM friendships f
+                       WHERE (f.user_a, f.user_b) = (LEAST(u.id, $1), GREATEST(u.id, $1))) AS "is_friend!"
+        FROM users u
+        WHERE u.id <> $1
+          AND (u.email = $2 OR lower(u.name) LIKE $3)
+          AND ($4::text IS NULL OR (u.name, u.id) > ($4, $5))
+        ORDER BY u.name, u.id
+        LIMIT $6
+        "#,
+        user.id,
+        email,
+        prefix,
+        after_name,
+        after_id,
+        limit + 1,
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let hits: Vec<SearchHit> = rows
+        .into_iter()
+        .map(|r| SearchHit {
+            email: (r.is_friend || r.email == email).then_some(r.email),
+            id: r.id,
+            name: r.name,
+            is_friend: r.is_friend,
+        })
+        .collect();
+    let (users, next) = pagination::finish(hits, limit, |h| (h.name.clone(), h.id));
+    Ok(Json(
+        json!({ "success": true, "users": users, "nextCursor": next }),
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserSummary {
+    id: Uuid,
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FriendRequestBody {
+    id: Uuid,
+    sender: UserSummary,
+    receiver: UserSummary,
+    status: &'static str,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewRequest {
+    user_id: Option<Uuid>,
+    email: Option<String>,
+}
+
+async fn send_request(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<NewRequest>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut tx = ctx.db.begin().await?;
+    let target = match (req.user_id, req.email) {
+        (Some(id), None) => sqlx::query!("SELECT id, name FROM users WHERE id = $1", id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| (r.id, r.name)),
+        (None, Some(email)) => {
+            let email = normalize_email(&email).map_err(|p| Error::invalid_field("email", p))?;
+            sqlx::query!("SELECT id, name FROM users WHERE email = $1", email)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| (r.id, r.name))
+        }
+        _ => {
+            return Err(Error::invalid_field(
+                "userId",
+                "give exactly one of `userId` and `email`",
+            ));
+        }
+    };
+    let (target_id, target_name) = target.ok_or(Error::NotFound("no such user"))?;
+    if target_id == user.id {
+        return Err(Error::invalid_field(
+            "userId",
+            "you cannot send a friend request to yourself",
+        ));
+    }
+    if are_friends(&mut tx, user.id, target_id).await? {
+        return Err(Error::Conflict {
+            code: "already_friends",
+            message: "you are already friends".into(),
+        });
+    }
+    // The other user already asked: become friends.
+    let reverse = sqlx::query!(
+        "DELETE FROM friend_requests WHERE sender_id = $1 AND receiver_id = $2 RETURNING id, created_at",
+        target_id,
+        user.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let body = if let Some(reverse) = reverse {
+        befriend(&mut tx, user.id, target_id).await?;
+        FriendRequestBody {
+            id: reverse.id,
+            sender: UserSummary {
+                id: target_id,
+                name: target_name,
+            },
+            receiver: UserSummary {
+                id: user.id,
+                name: user.name,
+            },
+            status: "accepted",
+            created_at: reverse.created_at,
+        }
+    } else {
+        let created = sqlx::query!(
+            "INSERT INTO friend_requests (id, sender_id, receiver_id) VALUES ($1, $2, $3) RETURNING id, created_at",
+            Uuid::new_v4(),
+            user.id,
+            target_id
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .on_constraint("friend_requests_pair_key", || Error::Conflict {
+            code: "request_exists",
+            message: "a friend request between you is already pending".into(),
+        })?;
+        FriendRequestBody {
+            id: created.id,
+            sender: UserSummary {
+                id: user.id,
+                name: user.name,
+            },
+            receiver: UserSummary {
+                id: target_id,
+                name: target_name,
+            },
+            status: "pending",
+            created_at: created.created_at,
+        }
+    };
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "success": true, "request": body })),
+    ))
+}
+
+async fn befriend(tx: &mut PgConnection, a: Uuid, b: Uuid) -> Result<()> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    sqlx::query!(
+        "INSERT INTO friendships (user_a, user_b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        low,
+        high
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+enum Direction {
+    #[default]
+    Incoming,
+    Outgoing,
+}
+
+#[derive(Deserialize)]
+struct RequestListParams {
+    #[serde(default)]
+    direction: Direction,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+async fn list_requests(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<RequestListParams>,
+) -> Result<Json<Value>> {
+    let limit = params.page.limit()?;
+    let (after_at, after_id) = params.page.time_cursor()?;
+    let incoming = matches!(params.direction, Direction::Incoming);
+    let rows = sqlx::query!(
+        r#"
+        SELECT r.id, r.created_at,
+               s.id AS sender_id, s.name AS sender_name,
+               v.id AS receiver_id, v.name AS receiver_name
+        FROM friend_requests r
+        JOIN users s ON s.id = r.sender_id
+        JOIN users v ON v.id = r.receiver_id
+        WHERE (CASE WHEN $2 THEN r.receiver_id ELSE r.sender_id END) = $1
+          AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
+        ORDER BY r.created_at DESC, r.id DESC
+        LIMIT $5
+        "#,
+        user.id,
+        incoming,
+        after_at,
+        after_id,
+        limit + 1
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let requests: Vec<FriendRequestBody> = rows
+        .into_iter()
+        .map(|r| FriendRequestBody {
+            id: r.id,
+            sender: UserSummary {
+                id: r.sender_id,
+                name: r.sender_name,
+            },
+            receiver: UserSummary {
+                id: r.receiver_id,
+                name: r.receiver_name,
+            },
+            status: "pending",
+            created_at: r.created_at,
+        })
+        .collect();
+    let (requests, next) = pagination::finish(requests, limit, |r| (time_key(r.created_at), r.id));
+    Ok(Json(
+        json!({ "success": true, "requests": requests, "nextCursor": next }),
+    ))
+}
+
+async fn accept_request(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = ctx.db.begin().await?;
+    let request = sqlx::query!(
+        "DELETE FROM friend_requests WHERE id = $1 AND receiver_id = $2 RETURNING sender_id",
+        id,
+        user.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("no such friend request"))?;
+    befriend(&mut tx, user.id, request.sender_id).await?;
+    let friend = sqlx::query!(
+        "SELECT id, name, email FROM users WHERE id = $1",
+        request.sender_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({
+        "success": true,
+        "friend": { "id": friend.id, "name": friend.name, "email": friend.email },
+    })))
+}
+
+async fn decline_request(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode> {
+    let deleted = sqlx::query!(
+        "DELETE FROM friend_requests WHERE id = $1 AND receiver_id = $2",
+        id,
+        user.id
+    )
+    .execute(&ctx.db)
+    .await?
+    .rows_affected();
+    if deleted == 0 {
+        return Err(Error::NotFound("no such friend request"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn cancel_request(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode> {
+    let deleted = sqlx::query!(
+        "DELETE FROM friend_requests WHERE id = $1 AND sender_id = $2",
+        id,
+        user.id
+    )
+    .execute(&ctx.db)
+    .await?
+    .rows_affected();
+    if deleted == 0 {
+        return Err(Error::NotFound("no such friend request"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Friend {
+    id: Uuid,
+    name: String,
+    email: String,
+    /// Connected to a room or the user channel on any api replica.
+    online: bool,
+    since: DateTime<Utc>,
+}
+
+async fn list_friends(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Value>> {
+    let limit = page.limit()?;
+    let (after_at, after_id) = page.time_cursor()?;
+    let rows = sqlx::query!(
+        r#"
+        SELECT u.id, u.name, u.email, f.created_at AS since
+        FROM friendships f
+        JOIN users u ON u.id = CASE WHEN f.user_a = $1 THEN f.user_b ELSE f.user_a END
+        WHERE (f.user_a = $1 OR f.user_b = $1)
+          AND ($2::timestamptz IS NULL OR (f.created_at, u.id) < ($2, $3))
+        ORDER BY f.created_at DESC, u.id DESC
+        LIMIT $4
+        "#,
+        user.id,
+        after_at,
+        after_id,
+        limit + 1
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let friends: Vec<Friend> = rows
+        .into_iter()
+        .map(|r| Friend {
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            online: false,
+            since: r.since,
+        })
+        .collect();
+    let (friends, next) = pagination::finish(friends, limit, |f| (time_key(f.since), f.id));
+    Ok(Json(
+        json!({ "success": true, "friends": friends, "nextCursor": next }),
+    ))
+}
+
+async fn unfriend(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(other): ApiPath<Uuid>,
+) -> Result<StatusCode> {
+    let (low, high) = if user.id < other {
+        (user.id, other)
+    } else {
+        (other, user.id)
+    };
+    let deleted = sqlx::query!(
+        "DELETE FROM friendships WHERE user_a = $1 AND user_b = $2",
+        low,
+        high
+    )
+    .execute(&ctx.db)
+    .await?
+    .rows_affected();
+    if deleted == 0 {
+        return Err(Error::NotFound("not a friend"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,623 @@
+//! Interview sessions (SPEC §5): the room lifecycle, members and roles.
+//!
+//! - `POST /api/sessions {title, language?, scheduledFor?, inviteeIds?}` → 201;
+//!   the creator is the host and a member with role `interviewer`.
+//! - `GET /api/sessions?status=` (mine), `GET /api/sessions/{id}` (with members).
+//! - `PATCH /api/sessions/{id} {title?, language?}` — host.
+//! - `POST /api/sessions/{id}/start` (`scheduled` → `live`) and `/end` (→ `ended`)
+//!   — host. Live sessions idle for `SESSION_IDLE_TIMEOUT` end by themselves.
+//! - `POST /api/sessions/{id}/roles {userId, role}` — host. There is one
+//!   interviewer: giving the role to someone moves the previous interviewer
+//!   to candidate, so swapping interviewer and candidate is one call.
+//! - `POST /api/sessions/{id}/leave` — members other than the host.
+//! - Invites live in [`invites`].
+//!
+//! Non-members get 404 for everything about a session; members who are not
+//! the host get 403 for host-only actions; an ended session answers 409
+//! `session_ended` to every change and stays readable.
+
+pub mod invites;
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    auth::AuthUser,
+    error::{ApiJson, ApiPath, ApiQuery, Error, Result},
+    friends::are_friends,
+    pagination::{self, PageParams, time_key},
+    startup::ApiContext,
+};
+
+/// Languages a session may be set to. The worker fleet's manifest decides
+/// what can actually run (see `GET /api/languages` once runs exist).
+pub const LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java", "go"];
+pub const DEFAULT_LANGUAGE: &str = "python";
+pub const TITLE_MAX_CHARS: usize = 200;
+/// Invitees accepted in one create request. More invites than seats is fine:
+/// the first to accept get in (the member cap is checked on accept).
+pub const MAX_INVITEES: usize = 50;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/api/sessions", post(create).get(list))
+        .route("/api/sessions/{id}", get(detail).patch(update))
+        .route("/api/sessions/{id}/start", post(start))
+        .route("/api/sessions/{id}/end", post(end))
+        .route("/api/sessions/{id}/leave", post(leave))
+        .route("/api/sessions/{id}/roles", post(assign_role))
+        .merge(invites::router())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Scheduled,
+    Live,
+    Ended,
+}
+
+impl Status {
+    fn parse(raw: &str) -> Status {
+        match raw {
+            "live" => Status::Live,
+            "ended" => Status::Ended,
+            _ => Status::Scheduled,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::Live => "live",
+            Status::Ended => "ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Interviewer,
+    Candidate,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Interviewer => "interviewer",
+            Role::Candidate => "candidate",
+        }
+    }
+}
+
+/// The caller's standing in a session, loaded (and row-locked when `lock`)
+/// by [`membership`].
+pub struct Membership {
+    pub session_id: Uuid,
+    pub status: Status,
+    pub is_host: bool,
+}
+
+impl Membership {
+    pub fn require_host(&self) -> Result<&Self> {
+        if self.is_host {
+            Ok(self)
+        } else {
+            Err(Error::Forbidden("only the host can do this"))
+        }
+    }
+
+    pub fn require_open(&self) -> Result<&Self> {
+        if self.status == Status::Ended {
+            Err(Error::Conflict {
+                code: "session_ended",
+                message: "the session has ended and is read-only".into(),
+            })
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+/// Loads the caller's membership; 404 when the session does not exist or the
+/// caller is not a member. With `lock`, the session row is locked until the
+/// transaction ends, serialising changes to one session.
+pub async fn membership(
+    db: &mut PgConnection,
+    session_id: Uuid,
+    user_id: Uuid,
+    lock: bool,
+) -> Result<Membership> {
+    let row = if lock {
+        sqlx::query!(
+            r#"SELECT s.status, s.host_id FROM interview_sessions s
+               JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
+               WHERE s.id = $1 FOR UPDATE OF s"#,
+            session_id,
+            user_id
+        )
+        .fetch_optional(&mut *db)
+        .await?
+        .map(|r| (r.status, r.host_id))
+    } else {
+        sqlx::query!(
+            r#"SELECT s.status, s.host_id FROM interview_sessions s
+               JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
+               WHERE s.id = $1"#,
+            session_id,
+            user_id
+        )
+        .fetch_optional(&mut *db)
+        .await?
+        .map(|r| (r.status, r.host_id))
+    };
+    let (status, host_id) = row.ok_or(Error::NotFound("no such session"))?;
+    Ok(Membership {
+        session_id,
+        status: Status::parse(&status),
+        is_host: host_id == user_id,
+    })
+}
+
+async fn touch(db: &mut PgConnection, session_id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "UPDATE interview_sessions SET last_activity_at = now() WHERE id = $1",
+        session_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberBody {
+    pub user_id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub online: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBody {
+    pub id: Uuid,
+    pub title: String,
+    pub language: String,
+    pub status: String,
+    pub host_id: Uuid,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The shared editor's current text.
+    pub code: String,
+    pub members: Vec<MemberBody>,
+}
+
+/// The full session as its members see it.
+pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
+    let s = sqlx::query!(
+        r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
+                  started_at, ended_at, code
+           FROM interview_sessions WHERE id = $1"#,
+        id
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let members = sqlx::query_as!(
+        MemberBody,
+        r#"SELECT m.user_id, u.name, m.role, false AS "online!", m.joined_at
+           FROM session_members m JOIN users u ON u.id = m.user_id
+           WHERE m.session_id = $1
+           ORDER BY m.joined_at, m.user_id"#,
+        id
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(SessionBody {
+        id: s.id,
+        title: s.title,
+        language: s.language,
+        status: s.status,
+        host_id: s.host_id,
+        scheduled_for: s.scheduled_for,
+        created_at: s.created_at,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+        code: s.code,
+        members,
+    })
+}
+
+fn validate_title(raw: &str) -> Result<String, String> {
+    let title = raw.trim();
+    let chars = title.chars().count();
+    if chars == 0 || chars > TITLE_MAX_CHARS {
+        return Err(format!("must be 1–{TITLE_MAX_CHARS} characters"));
+    }
+    Ok(title.to_owned())
+}
+
+fn validate_language(raw: &str) -> Result<String, String> {
+    if LANGUAGES.contains(&raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!("must be one of: {}", LANGUAGES.join(", ")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateSession {
+    #[serde(default)]
+    title: String,
+    language: Option<String>,
+    scheduled_for: Option<DateTime<Utc>>,
+    #[serde(default)]
+    invitee_ids: Vec<Uuid>,
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<CreateSession>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut problems = crate::auth::Problems::default();
+    let title = problems.check("title", validate_title(&req.title));
+    let language = problems.check(
+        "language",
+        validate_language(req.language.as_deref().unwrap_or(DEFAULT_LANGUAGE)),
+    );
+    let mut invitees = req.invitee_ids;
+    invitees.sort();
+    invitees.dedup();
+    if invitees.len() > MAX_INVITEES {
+        problems.add("inviteeIds", format!("at most {MAX_INVITEES}"));
+    }
+    if invitees.contains(&user.id) {
+        problems.add("inviteeIds", "you are the host; do not invite yourself");
+    }
+    problems.into_result()?;
+
+    let mut tx = ctx.db.begin().await?;
+    for invitee in &invitees {
+        if !are_friends(&mut tx, user.id, *invitee).await? {
+            return Err(Error::Forbidden("you can only invite your friends"));
+        }
+    }
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        r#"INSERT INTO interview_sessions (id, host_id, title, language, scheduled_for)
+           VALUES ($1, $2, $3, $4, $5)"#,
+        id,
+        user.id,
+        title,
+        language,
+        req.scheduled_for
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO session_members (session_id, user_id, role) VALUES ($1, $2, 'interviewer')",
+        id,
+        user.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    for invitee in &invitees {
+        invites::insert_invite(&mut tx, id, *invitee, user.id).await?;
+    }
+    let session = load_session(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "success": true, "session": session })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    status: Option<Status>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionSummary {
+    id: Uuid,
+    title: String,
+    language: String,
+    status: String,
+    host_id: Uuid,
+    my_role: String,
+    scheduled_for: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+}
+
+async fn list(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Value>> {
+    let limit = params.page.limit()?;
+    let (after_at, after_id) = params.page.time_cursor()?;
+    let rows = sqlx::query_as!(
+        SessionSummary,
+        r#"
+        SELECT s.id, s.title, s.language, s.status, s.host_id, m.role AS my_role,
+               s.scheduled_for, s.created_at, s.started_at, s.ended_at
+        FROM session_members m
+        JOIN interview_sessions s ON s.id = m.session_id
+        WHERE m.user_id = $1
+          AND ($2::text IS NULL OR s.status = $2)
+          AND ($3::timestamptz IS NULL OR (s.created_at, s.id) < ($3, $4))
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT $5
+        "#,
+        user.id,
+        params.status.map(Status::as_str),
+        after_at,
+        after_id,
+        limit + 1
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let (sessions, next) = pagination::finish(rows, limit, |s| (time_key(s.created_at), s.id));
+    Ok(Json(
+        json!({ "success": true, "sessions": sessions, "nextCursor": next }),
+    ))
+}
+
+async fn detail(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Value>> {
+    let mut conn = ctx.db.acquire().await?;
+    membership(&mut conn, id, user.id, false).await?;
+    let session = load_session(&mut conn, id).await?;
+    Ok(Json(json!({ "success": true, "session": session })))
+}
+
+#[derive(Deserialize)]
+struct UpdateSession {
+    title: Option<String>,
+    language: Option<String>,
+}
+
+async fn update(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<UpdateSession>,
+) -> Result<Json<Value>> {
+    let mut problems = crate::auth::Problems::default();
+    let title = req
+        .title
+        .as_deref()
+        .and_then(|t| problems.check("title", validate_title(t)));
+    let language = req
+        .language
+        .as_deref()
+        .and_then(|l| problems.check("language", validate_language(l)));
+    if req.title.is_none() && req.language.is_none() {
+        problems.add("title", "give `title` and/or `language`");
+    }
+    problems.into_result()?;
+
+    let mut tx = ctx.db.begin().await?;
+    membership(&mut tx, id, user.id, true)
+        .await?
+        .require_host()?
+        .require_open()?;
+    sqlx::query!(
+        r#"UPDATE interview_sessions
+           SET title = COALESCE($2, title), language = COALESCE($3, language),
+               last_activity_at = now()
+           WHERE id = $1"#,
+        id,
+        title,
+        language
+    )
+    .execute(&mut *tx)
+    .await?;
+    let session = load_session(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "success": true, "session": session })))
+}
+
+async fn start(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = ctx.db.begin().await?;
+    let member = membership(&mut tx, id, user.id, true).await?;
+    member.require_host()?.require_open()?;
+    if member.status != Status::Scheduled {
+        return Err(Error::Conflict {
+            code: "invalid_state",
+            message: "the session is already live".into(),
+        });
+    }
+    sqlx::query!(
+        r#"UPDATE interview_sessions
+           SET status = 'live', started_at = now(), last_activity_at = now()
+           WHERE id = $1"#,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let session = load_session(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "success": true, "session": session })))
+}
+
+async fn end(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Value>> {
+    let mut tx = ctx.db.begin().await?;
+    membership(&mut tx, id, user.id, true)
+        .await?
+        .require_host()?
+        .require_open()?;
+    end_session(&mut tx, id).await?;
+    let session = load_session(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "success": true, "session": session })))
+}
+
+/// Ends a session and withdraws its pending invites.
+async fn end_session(db: &mut PgConnection, id: Uuid) -> Result<()> {
+    sqlx::query!(
+        r#"UPDATE interview_sessions SET status = 'ended', ended_at = now()
+           WHERE id = $1 AND status <> 'ended'"#,
+        id
+    )
+    .execute(&mut *db)
+    .await?;
+    sqlx::query!(
+        r#"UPDATE session_invites SET status = 'revoked', responded_at = now()
+           WHERE session_id = $1 AND status = 'pending'"#,
+        id
+    )
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+async fn leave(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode> {
+    let mut tx = ctx.db.begin().await?;
+    let member = membership(&mut tx, id, user.id, true).await?;
+    member.require_open()?;
+    if member.is_host {
+        return Err(Error::Conflict {
+            code: "host_cannot_leave",
+            message: "the host cannot leave; end the session instead".into(),
+        });
+    }
+    sqlx::query!(
+        "DELETE FROM session_members WHERE session_id = $1 AND user_id = $2",
+        id,
+        user.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    touch(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignRole {
+    user_id: Uuid,
+    role: Role,
+}
+
+async fn assign_role(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<AssignRole>,
+) -> Result<Json<Value>> {
+    let mut tx = ctx.db.begin().await?;
+    membership(&mut tx, id, user.id, true)
+        .await?
+        .require_host()?
+        .require_open()?;
+    let target_is_member = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM session_members WHERE session_id = $1 AND user_id = $2) AS "e!""#,
+        id,
+        req.user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !target_is_member {
+        return Err(Error::invalid_field(
+            "userId",
+            "is not a member of this session",
+        ));
+    }
+    if req.role == Role::Interviewer {
+        // The previous interviewer becomes candidate: the swap is one call.
+        sqlx::query!(
+            r#"UPDATE session_members SET role = 'candidate'
+               WHERE session_id = $1 AND role = 'interviewer' AND user_id <> $2"#,
+            id,
+            req.user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query!(
+        "UPDATE session_members SET role = $3 WHERE session_id = $1 AND user_id = $2",
+        id,
+        req.user_id,
+        req.role.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    touch(&mut tx, id).await?;
+    let session = load_session(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "success": true, "session": session })))
+}
+
+/// Ends live sessions idle for longer than `idle` every `every`, for as long
+/// as the process runs. Safe on every replica at once: the update is idempotent.
+pub fn spawn_idle_sweeper(db: PgPool, idle: Duration, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match end_idle_sessions(&db, idle).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ended = n, "ended idle sessions"),
+                Err(e) => tracing::warn!(error = %e, "idle session sweep failed"),
+            }
+        }
+    });
+}
+
+pub async fn end_idle_sessions(db: &PgPool, idle: Duration) -> Result<u64> {
+    let idle_secs = idle.as_secs_f64();
+    let mut tx = db.begin().await?;
+    let ids = sqlx::query_scalar!(
+        r#"SELECT id FROM interview_sessions
+           WHERE status = 'live' AND last_activity_at < now() - make_interval(secs => $1)
+           FOR UPDATE SKIP LOCKED"#,
+        idle_secs
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        end_session(&mut tx, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len() as u64)
+}
