@@ -24,6 +24,36 @@ pub struct RunJob {
     pub run_id: Uuid,
 }
 
+/// How a run (or one of its tests) ended — SPEC §7's list, in its spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    WrongAnswer,
+    CompileError,
+    RuntimeError,
+    TimeLimitExceeded,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    /// The platform failed (not the user's program).
+    InternalError,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::WrongAnswer => "wrong_answer",
+            Verdict::CompileError => "compile_error",
+            Verdict::RuntimeError => "runtime_error",
+            Verdict::TimeLimitExceeded => "time_limit_exceeded",
+            Verdict::MemoryLimitExceeded => "memory_limit_exceeded",
+            Verdict::OutputLimitExceeded => "output_limit_exceeded",
+            Verdict::InternalError => "internal_error",
+        }
+    }
+}
+
 /// The Redis pub/sub channel carrying every real-time event of one interview
 /// session (presence, chat, run output), so rooms work across api replicas.
 pub fn session_channel(prefix: &str, session_id: Uuid) -> String {
@@ -44,6 +74,18 @@ mod tests {
         let id = Uuid::nil();
         let json = serde_json::to_value(RunJob { run_id: id }).expect("serialises");
         assert_eq!(json, serde_json::json!({ "runId": id }));
+    }
+
+    #[test]
+    fn verdicts_serialise_as_spec_strings() {
+        for v in [
+            Verdict::Accepted,
+            Verdict::TimeLimitExceeded,
+            Verdict::InternalError,
+        ] {
+            let json = serde_json::to_value(v).expect("serialises");
+            assert_eq!(json, serde_json::Value::String(v.as_str().to_owned()));
+        }
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! The protocol between the worker and `codecall-runner`, the program that
+//! runs as PID 1 inside every sandbox container.
+//!
+//! The worker writes one [`Request`] as a single JSON line to the container's
+//! stdin and closes it. The runner writes the program's files into its tmpfs
+//! working directory, compiles once, runs the program once per test, and
+//! reports [`Event`]s on its own stdout, one per line, each prefixed with the
+//! request's random nonce.
+//!
+//! Why the user's program cannot forge a report: its stdin, stdout and stderr
+//! are pipes owned by the runner, never the container's streams; the runner is
+//! PID 1 (signals from inside the container cannot kill it) and marks itself
+//! non-dumpable, so `/proc/1/fd/1` and `/proc/1/mem` are closed to the
+//! program even though both run as the same user. Expected outputs never enter
+//! the container: the worker compares outputs itself.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the runner writes the program's files (a tmpfs in the container).
+pub const WORK_DIR: &str = "/sandbox";
+
+/// A file name the runner accepts: a plain name, no directories.
+pub fn valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// Random per execution; every report line starts with it.
+    pub nonce: String,
+    pub files: Vec<File>,
+    /// Run once before the tests; `None` for interpreted languages.
+    pub compile: Option<Vec<String>>,
+    pub run: Vec<String>,
+    /// Extra arguments for the program.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// One execution per entry; at least one.
+    pub tests: Vec<TestInput>,
+    pub time_limit_ms: u64,
+    pub compile_time_limit_ms: u64,
+    /// Per stream per execution; past it the program is killed.
+    pub output_limit_bytes: usize,
+    /// The container's memory limit, to recognise an out-of-memory kill.
+    pub memory_limit_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct File {
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestInput {
+    /// Base64: stdin may be any bytes.
+    pub stdin: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How one execution (or the compilation) ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+        name: String,
+    },
+    TimeLimit,
+    OutputLimit,
+    MemoryLimit,
+    /// The program could not be started (e.g. the compiler produced nothing).
+    FailedToStart {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Program output as it happens. `data` is base64.
+    Output {
+        test: usize,
+        stream: Stream,
+        data: String,
+    },
+    Compiled {
+        outcome: Outcome,
+        /// Compiler stdout + stderr, capped, lossily UTF-8.
+        output: String,
+        time_ms: u64,
+    },
+    TestDone {
+        test: usize,
+        outcome: Outcome,
+        time_ms: u64,
+        cpu_ms: u64,
+        memory_kb: u64,
+        stdout_bytes: u64,
+        stderr_bytes: u64,
+    },
+    /// Last line of a complete report.
+    Finished,
+    /// The runner itself could not proceed (bad request, cannot write files).
+    Error { message: String },
+}
+
+/// Formats one report line.
+pub fn encode_line(nonce: &str, event: &Event) -> String {
+    let json = serde_json::to_string(event).unwrap_or_else(|_| "{\"type\":\"finished\"}".into());
+    format!("{nonce} {json}\n")
+}
+
+/// Parses one report line; `None` for a line without the nonce or not an event.
+pub fn decode_line(nonce: &str, line: &str) -> Option<Event> {
+    let rest = line.strip_prefix(nonce)?.strip_prefix(' ')?;
+    serde_json::from_str(rest.trim_end()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_round_trip_only_with_the_right_nonce() {
+        let line = encode_line("n0nce", &Event::Finished);
+        assert!(matches!(decode_line("n0nce", &line), Some(Event::Finished)));
+        assert!(decode_line("other", &line).is_none());
+        assert!(decode_line("n0nce", "n0nce {\"type\":\"bogus\"}").is_none());
+    }
+
+    #[test]
+    fn file_names_cannot_escape_the_work_dir() {
+        assert!(valid_file_name("Main.java"));
+        for bad in ["", "..", "../x", "a/b", "/etc/passwd", ".", "a b"] {
+            assert!(!valid_file_name(bad), "{bad}");
+        }
+    }
+}

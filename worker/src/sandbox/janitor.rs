@@ -1,0 +1,64 @@
+//! Removes sandbox containers nobody will remove: those past their
+//! `codecall.expires` label (a worker died mid-run or with a warm pool) and
+//! stopped ones older than [`STOPPED_GRACE`]. Safe with many workers on one
+//! Docker host: it never touches a container before its expiry while it runs.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bollard::{Docker, query_parameters::ListContainersOptionsBuilder};
+
+use super::container::{self, EXPIRES_LABEL, LABEL};
+
+/// A stopped sandbox container older than this is a leftover.
+pub const STOPPED_GRACE: Duration = Duration::from_secs(120);
+
+/// One sweep; returns how many containers were removed.
+pub async fn sweep(docker: &Docker) -> Result<usize, bollard::errors::Error> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&HashMap::from([("label", vec![LABEL])]))
+        .build();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut removed = 0;
+    for summary in docker.list_containers(Some(options)).await? {
+        let Some(id) = summary.id else { continue };
+        let expires = summary
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(EXPIRES_LABEL))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let created = u64::try_from(summary.created.unwrap_or(0)).unwrap_or(0);
+        let running = summary
+            .state
+            .map(|s| s.to_string() == "running")
+            .unwrap_or(false);
+        let stopped_leftover = !running && created + STOPPED_GRACE.as_secs() <= now;
+        if now >= expires || stopped_leftover {
+            container::remove(docker, &id).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Sweeps now and then every `every`, for as long as the process runs.
+pub fn spawn(docker: Docker, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match sweep(&docker).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "janitor removed leftover sandbox containers"),
+                Err(e) => tracing::warn!(error = %e, "janitor sweep failed"),
+            }
+        }
+    })
+}

@@ -1,0 +1,478 @@
+//! The execution engine: runs a program in a fresh, hardened, single-use
+//! container and reports what happened.
+//!
+//! [`Engine::execute`] takes an [`ExecutionRequest`] and a callback that sees
+//! output as it happens, and returns an [`ExecutionResult`] with SPEC §7's
+//! verdicts. The program is compiled once and run once per test inside one
+//! container by `codecall-runner` (see the `sandbox-runner` crate); expected
+//! outputs stay here and are compared here.
+//!
+//! - [`container`]: the hardened container configuration and Docker calls.
+//! - [`pool`]: pre-started containers (each still used exactly once).
+//! - [`janitor`]: removes labelled leftovers, at start-up and periodically.
+//! - [`manifest`]: the languages and their images.
+//!
+//! Errors: a [`EngineError`] means the platform failed (Docker, the runner);
+//! anything the user's program does is a verdict, never an error.
+
+pub mod container;
+pub mod janitor;
+pub mod manifest;
+pub mod pool;
+mod report;
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use bollard::Docker;
+use futures_util::StreamExt;
+use run_contract::Verdict;
+use sandbox_runner::{Event, Stream, decode_line, valid_file_name};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use self::{container::Started, manifest::Manifest, pool::Pool};
+
+/// Defaults and maxima (SPEC §7); the operator sets them through the
+/// worker's configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub worker_id: String,
+    /// Wall time per execution (`SANDBOX_TIME_LIMIT_MS`, default 5000).
+    pub default_time_ms: u64,
+    /// Memory per container (`SANDBOX_MEMORY_MB`, default 256).
+    pub default_memory_mb: u64,
+    /// Compilation wall time (`SANDBOX_COMPILE_TIME_LIMIT_MS`, default 10000).
+    pub compile_time_ms: u64,
+    /// Kept per stream per execution (`SANDBOX_OUTPUT_LIMIT_BYTES`, 64 KiB).
+    pub output_limit_bytes: usize,
+    /// Processes and threads (`SANDBOX_PIDS_LIMIT`, default 64).
+    pub pids_limit: i64,
+    /// CPU share in thousandths of a CPU (`SANDBOX_CPU_MILLIS`, default 1000).
+    pub cpu_millis: u64,
+    /// Writable work dir size (`SANDBOX_TMPFS_MB`, default 64) and /tmp (16).
+    pub tmpfs_mb: u64,
+    pub tmp_mb: u64,
+    /// `nofile` and `fsize` ulimits (256 files, 64 MiB per file).
+    pub nofile: i64,
+    pub fsize_bytes: i64,
+    /// An alternative OCI runtime, e.g. `runsc` for gVisor (`SANDBOX_RUNTIME`).
+    pub runtime: Option<String>,
+    /// Pre-started containers kept per language (`SANDBOX_POOL_SIZE`, 2; 0 disables).
+    pub pool_size: usize,
+    /// A pre-started container older than this is replaced (`SANDBOX_POOL_MAX_AGE`, 10 min).
+    pub pool_max_age: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            worker_id: "worker".into(),
+            default_time_ms: 5_000,
+            default_memory_mb: 256,
+            compile_time_ms: 10_000,
+            output_limit_bytes: 64 * 1024,
+            pids_limit: 64,
+            cpu_millis: 1000,
+            tmpfs_mb: 64,
+            tmp_mb: 16,
+            nofile: 256,
+            fsize_bytes: 64 * 1024 * 1024,
+            runtime: None,
+            pool_size: 2,
+            pool_max_age: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub stdin: Vec<u8>,
+    pub expected_output: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutionRequest {
+    pub language: String,
+    /// One file may be given without a name (`name` empty): it is saved
+    /// under the language's source file name.
+    pub files: Vec<SourceFile>,
+    /// Used when there are no tests.
+    pub stdin: Vec<u8>,
+    pub args: Vec<String>,
+    pub tests: Vec<TestCase>,
+    /// Wall time per execution; `None` takes the default.
+    pub time_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+    /// Labels the container (the run id), for operators.
+    pub label: String,
+}
+
+/// Output as it happens: which test, which stream, the bytes.
+#[derive(Debug, Clone)]
+pub struct OutputChunk {
+    pub test: usize,
+    pub stream: Stream,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub index: usize,
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub time_ms: u64,
+    pub cpu_ms: u64,
+    pub memory_kb: u64,
+}
+
+/// What happened. The top-level output, exit code and signal are those of
+/// the execution that decided the verdict (the first failing test, else the
+/// first); times and memory are the maxima over all executions.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionResult {
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub compile_output: Option<String>,
+    pub time_ms: u64,
+    pub cpu_ms: u64,
+    pub memory_kb: u64,
+    /// Per-test results, only when the request had tests.
+    pub tests: Vec<TestResult>,
+    /// Wall time of the whole execution including container start, for metrics.
+    #[serde(skip)]
+    pub total_ms: u64,
+    /// Whether a pre-started container served it.
+    #[serde(skip)]
+    pub warm: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request cannot run anywhere (unknown language, bad file name):
+    /// permanent, never retried.
+    #[error("invalid execution request: {0}")]
+    Invalid(String),
+    /// The Docker engine failed: worth retrying.
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    /// The runner did not finish its report (crashed, or the container was
+    /// killed at the engine's own deadline).
+    #[error("sandbox runner failed: {0}")]
+    Runner(String),
+}
+
+pub struct Engine {
+    docker: Docker,
+    manifest: Manifest,
+    config: EngineConfig,
+    pool: Arc<Pool>,
+}
+
+impl Engine {
+    pub fn new(docker: Docker, manifest: Manifest, config: EngineConfig) -> Arc<Self> {
+        let pool = Pool::new(docker.clone(), config.clone());
+        Arc::new(Engine {
+            docker,
+            manifest,
+            config,
+            pool,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The languages whose image this Docker engine has.
+    pub async fn available_languages(&self) -> Vec<manifest::Language> {
+        let mut available = Vec::new();
+        for language in &self.manifest.languages {
+            if self.docker.inspect_image(&language.image).await.is_ok() {
+                available.push(language.clone());
+            }
+        }
+        available
+    }
+
+    /// Fills the warm pool for every available language (in the background).
+    pub async fn warm_up(&self) {
+        for language in self.available_languages().await {
+            self.pool.refill(&language);
+        }
+    }
+
+    /// Removes the warm pool's containers (on shutdown).
+    pub async fn shutdown(&self) {
+        self.pool.drain().await;
+    }
+
+    pub fn pool_size(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Runs `request` to completion. `on_output` sees stdout/stderr chunks
+    /// as the program writes them (at most the output limit per stream).
+    pub async fn execute(
+        &self,
+        request: ExecutionRequest,
+        on_output: &mut (dyn FnMut(OutputChunk) + Send),
+    ) -> Result<ExecutionResult, EngineError> {
+        let started_at = std::time::Instant::now();
+        let language = self
+            .manifest
+            .get(&request.language)
+            .ok_or_else(|| {
+                EngineError::Invalid(format!("unknown language `{}`", request.language))
+            })?
+            .clone();
+        let memory_mb = request.memory_mb.unwrap_or(self.config.default_memory_mb);
+        let time_ms = request.time_ms.unwrap_or(self.config.default_time_ms);
+        let runner_request = self.runner_request(&language, &request, time_ms, memory_mb)?;
+        let executions = runner_request.tests.len() as u64;
+        // The runner enforces every limit itself; this deadline only catches
+        // a runner that stopped answering.
+        let deadline = Duration::from_millis(
+            self.config.compile_time_ms + executions * (time_ms + 1_000) + 10_000,
+        );
+
+        let (container, warm) = match self.pool.take(&language, memory_mb, deadline) {
+            Some(c) => (c, true),
+            None => (
+                container::start(
+                    &self.docker,
+                    &language,
+                    &self.config,
+                    memory_mb,
+                    &request.label,
+                    deadline + Duration::from_secs(120),
+                )
+                .await?,
+                false,
+            ),
+        };
+        let id = container.id.clone();
+        // Removal happens whatever the outcome; if this future is dropped
+        // midway, the guard removes the container in the background.
+        let guard = RemoveGuard {
+            docker: self.docker.clone(),
+            id: Some(id.clone()),
+        };
+        let outcome = self
+            .drive(container, &runner_request, deadline, on_output)
+            .await;
+        let oom_killed = match &outcome {
+            Ok(_) | Err(EngineError::Runner(_)) => self
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.oom_killed)
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        guard.remove_now().await;
+        let collected = outcome?;
+
+        let expected: Vec<Option<&str>> = if request.tests.is_empty() {
+            vec![None]
+        } else {
+            request
+                .tests
+                .iter()
+                .map(|t| Some(t.expected_output.as_str()))
+                .collect()
+        };
+        let mut result = report::assemble(
+            collected,
+            &expected,
+            !request.tests.is_empty(),
+            oom_killed,
+            self.config.output_limit_bytes,
+        )?;
+        result.total_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        result.warm = warm;
+        Ok(result)
+    }
+
+    fn runner_request(
+        &self,
+        language: &manifest::Language,
+        request: &ExecutionRequest,
+        time_ms: u64,
+        memory_mb: u64,
+    ) -> Result<sandbox_runner::Request, EngineError> {
+        if request.files.is_empty() {
+            return Err(EngineError::Invalid("no source files".into()));
+        }
+        let mut files = Vec::with_capacity(request.files.len());
+        for (i, file) in request.files.iter().enumerate() {
+            let name = if file.name.is_empty() && i == 0 {
+                language.source_file.clone()
+            } else {
+                file.name.clone()
+            };
+            if !valid_file_name(&name) {
+                return Err(EngineError::Invalid(format!("invalid file name `{name}`")));
+            }
+            files.push(sandbox_runner::File {
+                name,
+                content: file.content.clone(),
+            });
+        }
+        let tests = if request.tests.is_empty() {
+            vec![sandbox_runner::TestInput {
+                stdin: STANDARD.encode(&request.stdin),
+            }]
+        } else {
+            request
+                .tests
+                .iter()
+                .map(|t| sandbox_runner::TestInput {
+                    stdin: STANDARD.encode(&t.stdin),
+                })
+                .collect()
+        };
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+            ("HOME".into(), sandbox_runner::WORK_DIR.into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        env.extend(language.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(sandbox_runner::Request {
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+            files,
+            compile: language.compile.clone(),
+            run: language.run.clone(),
+            args: request.args.clone(),
+            env,
+            tests,
+            time_limit_ms: time_ms,
+            compile_time_limit_ms: self.config.compile_time_ms,
+            output_limit_bytes: self.config.output_limit_bytes,
+            memory_limit_bytes: memory_mb * 1024 * 1024,
+        })
+    }
+
+    /// Sends the request and collects the runner's report until it finishes,
+    /// the stream ends, or the deadline passes.
+    async fn drive(
+        &self,
+        container: Started,
+        request: &sandbox_runner::Request,
+        deadline: Duration,
+        on_output: &mut (dyn FnMut(OutputChunk) + Send),
+    ) -> Result<report::Collected, EngineError> {
+        let Started {
+            id, mut streams, ..
+        } = container;
+        let mut line = serde_json::to_vec(request)
+            .map_err(|e| EngineError::Runner(format!("cannot encode request: {e}")))?;
+        line.push(b'\n');
+        streams.input.write_all(&line).await.map_err(|e| {
+            EngineError::Runner(format!("cannot send the request to the container: {e}"))
+        })?;
+        let _ = streams.input.shutdown().await;
+        drop(line);
+
+        let mut collected = report::Collected::default();
+        let mut pending = Vec::<u8>::new();
+        let nonce = request.nonce.as_str();
+        let read = async {
+            while let Some(item) = streams.output.next().await {
+                match item? {
+                    bollard::container::LogOutput::StdOut { message } => {
+                        pending.extend_from_slice(&message);
+                        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                            let raw: Vec<u8> = pending.drain(..=end).collect();
+                            let text = String::from_utf8_lossy(&raw);
+                            match decode_line(nonce, &text) {
+                                Some(Event::Output { test, stream, data }) => {
+                                    let data = STANDARD.decode(data).unwrap_or_default();
+                                    collected.output(test, stream, &data);
+                                    on_output(OutputChunk { test, stream, data });
+                                }
+                                Some(event) => collected.event(event),
+                                None => collected.stray_lines += 1,
+                            }
+                        }
+                        if pending.len() > report::MAX_LINE_BYTES {
+                            return Err(EngineError::Runner("report line too long".into()));
+                        }
+                    }
+                    bollard::container::LogOutput::StdErr { message } => {
+                        collected.runner_stderr(&message);
+                    }
+                    _ => {}
+                }
+                if collected.finished {
+                    break;
+                }
+            }
+            Ok::<_, EngineError>(())
+        };
+        match tokio::time::timeout(deadline, read).await {
+            Ok(Ok(())) => Ok(collected),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                tracing::warn!(container = %id, ?deadline, "sandbox runner missed the engine deadline");
+                collected.deadline_passed = true;
+                Ok(collected)
+            }
+        }
+    }
+}
+
+/// Removes a container when dropped without [`RemoveGuard::remove_now`]
+/// (the execution future was cancelled).
+struct RemoveGuard {
+    docker: Docker,
+    id: Option<String>,
+}
+
+impl RemoveGuard {
+    async fn remove_now(mut self) {
+        if let Some(id) = self.id.take() {
+            container::remove(&self.docker, &id).await;
+        }
+    }
+}
+
+impl Drop for RemoveGuard {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(handle)) = (self.id.take(), tokio::runtime::Handle::try_current()) {
+            let docker = self.docker.clone();
+            handle.spawn(async move { container::remove(&docker, &id).await });
+        }
+    }
+}
