@@ -1,0 +1,246 @@
+//! Sandbox latency and throughput benchmark (not a test): run it on an idle
+//! machine with the sandbox images built.
+//!
+//! ```text
+//! cargo run --release -p worker --example sandbox_bench [-- ITERATIONS]
+//! ```
+//!
+//! In one process, against the same Docker engine and the same hardened
+//! python image, it measures a python hello world:
+//! 1. `docker run` through the CLI (the baseline a newcomer would write);
+//! 2. the engine's cold path (create + attach + start + run + remove);
+//! 3. the engine's warm path (a pre-started container from the pool);
+//! 4. executions per second at concurrency 4: the engine (warm pool) versus a
+//!    raw create-start-wait-remove loop over the Docker API.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bollard::{
+    Docker,
+    query_parameters::{RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder},
+};
+use codecall_worker::sandbox::{
+    Engine, EngineConfig, ExecutionRequest, SourceFile,
+    container::create_body,
+    manifest::{Language, Manifest},
+};
+use futures_util::StreamExt;
+
+const HELLO: &str = "print('hello')";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(30);
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
+    let manifest = Manifest::embedded();
+    let python = manifest
+        .get("python")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("python missing from the manifest"))?;
+    println!("sandbox benchmark: python hello world, {iterations} iterations each\n");
+
+    let cli = measure(iterations, || docker_run_cli(&python.image)).await?;
+    report("docker run (CLI, hardened)", &cli);
+
+    let cold_engine = Engine::new(
+        docker.clone(),
+        manifest.clone(),
+        EngineConfig {
+            worker_id: "bench-cold".into(),
+            pool_size: 0,
+            ..EngineConfig::default()
+        },
+    );
+    let cold = measure(iterations, || execute(&cold_engine)).await?;
+    report("engine, cold path", &cold);
+
+    let warm_engine = Engine::new(
+        docker.clone(),
+        manifest.clone(),
+        EngineConfig {
+            worker_id: "bench-warm".into(),
+            pool_size: 4,
+            ..EngineConfig::default()
+        },
+    );
+    warm_engine.warm_up().await;
+    wait_for_pool(&warm_engine, 4).await;
+    // Moderate load: a short pause lets the pool refill between executions.
+    let warm = measure(iterations, || async {
+        let t = execute(&warm_engine).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        t
+    })
+    .await?;
+    report("engine, warm pool", &warm);
+
+    let count = iterations.max(8) * 2;
+    let engine_rate = throughput(count, 4, {
+        let engine = Arc::clone(&warm_engine);
+        move || {
+            let engine = Arc::clone(&engine);
+            async move { execute(&engine).await.map(|_| ()) }
+        }
+    })
+    .await?;
+    let raw_rate = throughput(count, 4, {
+        let docker = docker.clone();
+        let python = python.clone();
+        move || {
+            let docker = docker.clone();
+            let python = python.clone();
+            async move { raw_create_start_wait_remove(&docker, &python).await }
+        }
+    })
+    .await?;
+    warm_engine.shutdown().await;
+
+    println!("\nthroughput at concurrency 4 ({count} executions):");
+    println!("  engine (warm pool)                {engine_rate:8.1} exec/s");
+    println!("  raw create-start-wait-remove      {raw_rate:8.1} exec/s");
+    println!("\nratios:");
+    println!(
+        "  warm p50 / docker run p50         {:8.2}",
+        p(&warm, 50) / p(&cli, 50)
+    );
+    println!(
+        "  cold p50 / docker run p50         {:8.2}",
+        p(&cold, 50) / p(&cli, 50)
+    );
+    println!(
+        "  engine / raw throughput           {:8.2}",
+        engine_rate / raw_rate
+    );
+    Ok(())
+}
+
+async fn execute(engine: &Engine) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let result = engine
+        .execute(
+            ExecutionRequest {
+                language: "python".into(),
+                files: vec![SourceFile {
+                    name: String::new(),
+                    content: HELLO.into(),
+                }],
+                stdin: Vec::new(),
+                args: Vec::new(),
+                tests: Vec::new(),
+                time_ms: None,
+                memory_mb: None,
+                label: "bench".into(),
+            },
+            &mut |_| {},
+        )
+        .await?;
+    anyhow::ensure!(result.stdout == "hello\n", "unexpected output {result:?}");
+    Ok(started.elapsed())
+}
+
+async fn docker_run_cli(image: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let output = tokio::process::Command::new("docker")
+        .args([
+            "run", "--rm", "--network", "none", "--read-only",
+            "--tmpfs", "/sandbox:rw,exec,nosuid,nodev,size=64m,uid=10001,gid=10001",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--memory", "256m", "--memory-swap", "256m", "--pids-limit", "64",
+            "--user", "10001:10001", "--entrypoint", "python3", image, "-c", HELLO,
+        ])
+        .output()
+        .await?;
+    anyhow::ensure!(output.stdout == b"hello\n", "docker run failed: {output:?}");
+    Ok(started.elapsed())
+}
+
+/// The same hardened container through the API, without runner or pool.
+async fn raw_create_start_wait_remove(docker: &Docker, python: &Language) -> anyhow::Result<()> {
+    let mut body = create_body(
+        python,
+        &EngineConfig::default(),
+        256,
+        [("codecall.sandbox".to_owned(), "bench-raw".to_owned())].into(),
+    );
+    body.entrypoint = Some(vec!["python3".into(), "-c".into(), HELLO.into()]);
+    body.attach_stdin = Some(false);
+    body.open_stdin = Some(false);
+    body.stdin_once = Some(false);
+    let id = docker.create_container(None, body).await?.id;
+    docker.start_container(&id, None).await?;
+    let mut wait = docker.wait_container(&id, Some(WaitContainerOptionsBuilder::new().build()));
+    while let Some(item) = wait.next().await {
+        item?;
+    }
+    docker
+        .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
+        .await?;
+    Ok(())
+}
+
+async fn measure<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Duration>>,
+{
+    f().await?; // warm-up, not counted
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        samples.push(f().await?);
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+async fn throughput<F, Fut>(count: usize, concurrency: usize, f: F) -> anyhow::Result<f64>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (f, next) = (f.clone(), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < count {
+                f().await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn wait_for_pool(engine: &Engine, n: usize) {
+    for _ in 0..200 {
+        if engine.pool_size() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn p(samples: &[Duration], percentile: usize) -> f64 {
+    let i = (samples.len() * percentile / 100).min(samples.len() - 1);
+    samples[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, samples: &[Duration]) {
+    println!(
+        "  {name:<34}p50 {:7.1} ms   p99 {:7.1} ms",
+        p(samples, 50),
+        p(samples, 99)
+    );
+}
