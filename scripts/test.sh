@@ -36,6 +36,17 @@ else
   log "using the given DATABASE_URL and REDIS_URL"
 fi
 
+if docker info >/dev/null 2>&1; then
+  log "building the sandbox images (docker reachable)"
+  if [ "${SKIP_OFFLINE_IMAGES:-0}" != 1 ]; then
+    # No-op where the base images exist; builds local ones where no registry is reachable.
+    bash scripts/offline-images.sh debian rust vendor
+  fi
+  bash sandbox-images/build.sh
+else
+  log "no reachable Docker engine: the sandbox tests will be skipped"
+fi
+
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
 

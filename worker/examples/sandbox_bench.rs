@@ -150,11 +150,30 @@ async fn docker_run_cli(image: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let output = tokio::process::Command::new("docker")
         .args([
-            "run", "--rm", "--network", "none", "--read-only",
-            "--tmpfs", "/sandbox:rw,exec,nosuid,nodev,size=64m,uid=10001,gid=10001",
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--memory", "256m", "--memory-swap", "256m", "--pids-limit", "64",
-            "--user", "10001:10001", "--entrypoint", "python3", image, "-c", HELLO,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--tmpfs",
+            "/sandbox:rw,exec,nosuid,nodev,size=64m,uid=10001,gid=10001",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--memory",
+            "256m",
+            "--memory-swap",
+            "256m",
+            "--pids-limit",
+            "64",
+            "--user",
+            "10001:10001",
+            "--entrypoint",
+            "python3",
+            image,
+            "-c",
+            HELLO,
         ])
         .output()
         .await?;
@@ -181,7 +200,10 @@ async fn raw_create_start_wait_remove(docker: &Docker, python: &Language) -> any
         item?;
     }
     docker
-        .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
         .await?;
     Ok(())
 }

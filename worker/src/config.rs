@@ -14,6 +14,9 @@ pub struct Config {
     /// `STARTUP_TIMEOUT` (default `10s`): how long Redis and Docker each get
     /// to answer at start-up before the worker gives up with a non-zero exit.
     pub startup_timeout: Duration,
+    /// `LANGUAGES_MANIFEST`: a language manifest file replacing the embedded
+    /// `sandbox-images/languages.json`.
+    pub languages_manifest: Option<String>,
     /// `LOG_FORMAT` (`pretty` | `json`) and `RUST_LOG` (default `info`).
     pub log_json: bool,
     pub log_filter: String,
@@ -39,6 +42,7 @@ impl Config {
             redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
             startup_timeout,
+            languages_manifest: var("LANGUAGES_MANIFEST"),
             log_json,
             log_filter: var("RUST_LOG").unwrap_or_else(|| "info".into()),
         })

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use codecall_worker::{config::Config, connect};
+use codecall_worker::{config::Config, connect, sandbox};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 #[tokio::main]
@@ -33,15 +33,38 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let _redis = connect::redis(&config.redis_url, config.startup_timeout).await?;
     tracing::info!("connected to Redis");
-    let (_docker, engine) = connect::docker(config.startup_timeout).await?;
+    let (docker, engine) = connect::docker(config.startup_timeout).await?;
     tracing::info!(
-        worker_id = %config.worker_id,
         engine_version = %engine.version,
         engine_api_version = %engine.api_version,
+        "connected to the Docker engine"
+    );
+    // Leftovers of a crashed worker go first, then every JANITOR_INTERVAL.
+    let janitor = sandbox::janitor::spawn(docker.clone(), sandbox::janitor::INTERVAL);
+    let manifest = sandbox::manifest::Manifest::load(config.languages_manifest.as_deref())?;
+    let engine = sandbox::Engine::new(
+        docker,
+        manifest,
+        sandbox::EngineConfig {
+            worker_id: config.worker_id.clone(),
+            ..sandbox::EngineConfig::default()
+        },
+    );
+    let languages: Vec<String> = engine
+        .available_languages()
+        .await
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    tracing::info!(
+        worker_id = %config.worker_id,
+        ?languages,
         queue = run_contract::RUN_QUEUE,
-        "connected to the Docker engine; worker ready"
+        "worker ready"
     );
     shutdown_signal().await;
+    janitor.abort();
+    engine.shutdown().await;
     tracing::info!("SIGTERM received: stopping");
     Ok(())
 }

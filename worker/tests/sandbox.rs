@@ -94,6 +94,7 @@ async fn run(engine: &Engine, request: ExecutionRequest) -> ExecutionResult {
         .execute(request, &mut |_| {})
         .await
         .expect("the engine itself does not fail");
+    engine.settle().await;
     assert_eq!(
         containers_labelled(engine.docker(), &label).await,
         0,
@@ -473,4 +474,43 @@ async fn the_warm_pool_serves_executions_and_is_drained_on_shutdown() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     engine.shutdown().await; // the refill may have landed meanwhile
     assert_eq!(containers_labelled(engine.docker(), "pool").await, 0);
+}
+
+#[tokio::test]
+async fn the_janitor_removes_expired_sandbox_containers_only() {
+    let engine = engine_or_skip!();
+    let python = engine.manifest().get("python").cloned().expect("python");
+    let config = EngineConfig::default();
+    let label = format!("janitor-{}", uuid::Uuid::new_v4().simple());
+    let expired = codecall_worker::sandbox::container::start(
+        engine.docker(),
+        &python,
+        &config,
+        256,
+        &label,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("started");
+    let live_label = format!("{label}-live");
+    let live = codecall_worker::sandbox::container::start(
+        engine.docker(),
+        &python,
+        &config,
+        256,
+        &live_label,
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .expect("started");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let removed = codecall_worker::sandbox::janitor::sweep(engine.docker())
+        .await
+        .expect("sweep");
+    assert!(removed >= 1);
+    assert_eq!(containers_labelled(engine.docker(), &label).await, 0);
+    assert_eq!(containers_labelled(engine.docker(), &live_label).await, 1);
+    codecall_worker::sandbox::container::remove(engine.docker(), &live.id).await;
+    drop(expired);
 }

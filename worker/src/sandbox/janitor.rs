@@ -12,6 +12,9 @@ use bollard::{Docker, query_parameters::ListContainersOptionsBuilder};
 
 use super::container::{self, EXPIRES_LABEL, LABEL};
 
+/// How often the worker sweeps.
+pub const INTERVAL: Duration = Duration::from_secs(30);
+
 /// A stopped sandbox container older than this is a leftover.
 pub const STOPPED_GRACE: Duration = Duration::from_secs(120);
 

@@ -185,6 +185,9 @@ pub struct Engine {
     manifest: Manifest,
     config: EngineConfig,
     pool: Arc<Pool>,
+    /// Container removals still running: a result is returned as soon as it
+    /// is known, and the container is removed off the critical path.
+    removals: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Engine {
@@ -195,6 +198,7 @@ impl Engine {
             manifest,
             config,
             pool,
+            removals: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         })
     }
 
@@ -228,9 +232,23 @@ impl Engine {
         }
     }
 
-    /// Removes the warm pool's containers (on shutdown).
+    /// Removes the warm pool's containers and waits for pending removals (on shutdown).
     pub async fn shutdown(&self) {
         self.pool.drain().await;
+        self.settle().await;
+    }
+
+    /// Waits until every container of finished executions is removed.
+    pub async fn settle(&self) {
+        let mut pending =
+            std::mem::take(&mut *self.removals.lock().unwrap_or_else(|p| p.into_inner()));
+        while pending.join_next().await.is_some() {}
+    }
+
+    fn remove_in_background(&self, guard: RemoveGuard) {
+        let mut removals = self.removals.lock().unwrap_or_else(|p| p.into_inner());
+        while removals.try_join_next().is_some() {}
+        removals.spawn(guard.remove_now());
     }
 
     pub fn pool_size(&self) -> usize {
@@ -287,18 +305,23 @@ impl Engine {
         let outcome = self
             .drive(container, &runner_request, deadline, on_output)
             .await;
-        let oom_killed = match &outcome {
-            Ok(_) | Err(EngineError::Runner(_)) => self
+        // Docker's OOM flag only matters when the report is incomplete or a
+        // program died of SIGKILL the runner could not attribute.
+        let needs_inspect = match &outcome {
+            Ok(collected) => collected.needs_oom_check(),
+            Err(EngineError::Runner(_)) => true,
+            Err(_) => false,
+        };
+        let oom_killed = needs_inspect
+            && self
                 .docker
                 .inspect_container(&id, None)
                 .await
                 .ok()
                 .and_then(|i| i.state)
                 .and_then(|s| s.oom_killed)
-                .unwrap_or(false),
-            Err(_) => false,
-        };
-        guard.remove_now().await;
+                .unwrap_or(false);
+        self.remove_in_background(guard);
         let collected = outcome?;
 
         let expected: Vec<Option<&str>> = if request.tests.is_empty() {

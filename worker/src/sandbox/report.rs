@@ -42,6 +42,15 @@ impl Collected {
         buffer.extend_from_slice(&data[..data.len().min(room)]);
     }
 
+    /// Whether the container's OOM flag could change a verdict.
+    pub fn needs_oom_check(&self) -> bool {
+        !self.finished
+            || self
+                .done
+                .values()
+                .any(|d| matches!(d.outcome, Outcome::Signaled { signal: 9, .. }))
+    }
+
     pub fn runner_stderr(&mut self, data: &[u8]) {
         let room = RUNNER_STDERR_LIMIT.saturating_sub(self.stderr.len());
         self.stderr.extend_from_slice(&data[..data.len().min(room)]);
