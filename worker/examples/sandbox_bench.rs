@@ -6,7 +6,8 @@
 //! ```
 //!
 //! In one process, against the same Docker engine and the same hardened
-//! python image, it measures a python hello world:
+//! python image, it measures a python hello world (`python3 -B -S`, the
+//! manifest's command, everywhere):
 //! 1. `docker run` through the CLI (the baseline a newcomer would write);
 //! 2. the engine's cold path (create + attach + start + run + remove);
 //! 3. the engine's warm path (a pre-started container from the pool);
@@ -189,7 +190,7 @@ async fn raw_create_start_wait_remove(docker: &Docker, python: &Language) -> any
         256,
         [("codecall.sandbox".to_owned(), "bench-raw".to_owned())].into(),
     );
-    body.entrypoint = Some(vec!["python3".into(), "-c".into(), HELLO.into()]);
+    body.entrypoint = Some(vec!["python3".into(), "-B".into(), "-S".into(), "-c".into(), HELLO.into()]);
     body.attach_stdin = Some(false);
     body.open_stdin = Some(false);
     body.stdin_once = Some(false);

@@ -322,6 +322,9 @@ impl Engine {
                 .and_then(|s| s.oom_killed)
                 .unwrap_or(false);
         self.remove_in_background(guard);
+        if warm || self.config.pool_size > 0 {
+            self.pool.refill(&language);
+        }
         let collected = outcome?;
 
         let expected: Vec<Option<&str>> = if request.tests.is_empty() {

@@ -47,7 +47,9 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A ready container for `language`, if one fits; starts a replacement.
+    /// A ready container for `language`, if one fits. The caller refills
+    /// after its execution (not during it: on a small machine the start of a
+    /// replacement would compete with the execution for CPU).
     pub fn take(
         self: &Arc<Self>,
         language: &Language,
@@ -79,7 +81,6 @@ impl Pool {
             let docker = self.docker.clone();
             tokio::spawn(async move { container::remove(&docker, &id).await });
         }
-        self.refill(language);
         found
     }
 
