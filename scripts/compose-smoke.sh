@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Smoke test of docker-compose.yml: build and start the whole stack under a
+# throwaway project name and a free host port, wait for the api's /ready to
+# answer 200, check the worker is still running, and always tear everything
+# down (containers, networks, volumes).
+#
+# Usage: scripts/compose-smoke.sh
+# Environment:
+#   API_PORT        host port for the api (default: a free one)
+#   READY_TIMEOUT   seconds to wait for /ready after `up` (default 300)
+#   DOCKER_GID      group of /var/run/docker.sock (default: detected)
+#   SMOKE_NO_BOOTSTRAP=1  never run scripts/offline-images.sh
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+
+PROJECT=codecall-smoke-$$
+READY_TIMEOUT=${READY_TIMEOUT:-300}
+BASE_IMAGES=(debian:bookworm-slim rust:1.95-slim-bookworm postgres:15-bookworm redis:7-bookworm)
+SERVICES=(postgres redis api worker)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+FAIL_MSG="aborted (see the messages above)"
+fail() { FAIL_MSG=$*; printf 'error: %s\n' "$*" >&2; RESULT=1; exit 1; }
+
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose)
+else
+    echo "FAIL compose smoke: neither 'docker compose' nor 'docker-compose' is available"; exit 1
+fi
+dc() { "${COMPOSE[@]}" -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
+
+# The docker CLI falls back to the legacy builder without buildx, but refuses
+# DOCKER_BUILDKIT=1; compose 1.29 builds through the CLI.
+if [ -z "${DOCKER_BUILDKIT:-}" ] && ! docker buildx version >/dev/null 2>&1; then
+    export DOCKER_BUILDKIT=0
+fi
+
+if [ -z "${DOCKER_GID:-}" ]; then
+    DOCKER_GID=$(stat -c %g /var/run/docker.sock 2>/dev/null) \
+        || { echo "FAIL compose smoke: /var/run/docker.sock not found (set DOCKER_GID)"; exit 1; }
+fi
+export DOCKER_GID
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
+        || for p in $(shuf -i 20000-40000 -n 50); do
+               (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }
+           done
+}
+API_PORT=${API_PORT:-$(free_port)}
+export API_PORT
+
+RESULT=1
+VOLUMES_BEFORE=$(docker volume ls -q | sort)
+cleanup() {
+    trap - EXIT INT TERM
+    if [ "$RESULT" != 0 ] && [ -n "${STARTED:-}" ]; then
+        for s in "${SERVICES[@]}"; do
+            echo "----- last logs: $s -----"
+            dc logs --no-color --tail=40 "$s" 2>&1 | tail -n 40
+        done
+        echo "----- containers -----"
+        dc ps 2>&1
+    fi
+    log "tearing down $PROJECT"
+    dc down -v --remove-orphans -t 15 >/dev/null 2>&1 || dc down -v --remove-orphans -t 15
+    local left
+    left=$( { docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
+              docker network ls -q --filter "label=com.docker.compose.project=$PROJECT"
+              docker volume ls -q | sort | comm -13 <(printf '%s\n' "$VOLUMES_BEFORE") -; } 2>/dev/null)
+    if [ -n "$left" ]; then
+        echo "error: left behind after 'down -v':" $left >&2
+        [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="teardown left containers/networks/volumes behind"; }
+    fi
+    if [ "$RESULT" = 0 ]; then
+        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running (%s)\n' "$API_PORT" "$PROJECT"
+    else
+        printf '\033[1;31mFAIL\033[0m compose smoke: %s\n' "$FAIL_MSG"
+    fi
+    exit "$RESULT"
+}
+trap cleanup EXIT
+trap 'FAIL_MSG="interrupted"; exit 1' INT TERM
+
+# Base images: build the offline stand-ins when one is missing (no registry),
+# and refresh them / the vendored crates when the stand-ins are in use.
+need_bootstrap=0
+for img in "${BASE_IMAGES[@]}"; do
+    if ! docker image inspect "$img" >/dev/null 2>&1; then
+        log "base image $img missing"; need_bootstrap=1
+    elif [ "$(docker image inspect -f '{{index .Config.Labels "org.codecall.offline-image"}}' "$img")" = 1 ]; then
+        need_bootstrap=1
+    fi
+done
+if [ "$need_bootstrap" = 1 ] && [ "${SMOKE_NO_BOOTSTRAP:-0}" != 1 ]; then
+    log "scripts/offline-images.sh (skips images that exist, refreshes vendor/)"
+    "$ROOT/scripts/offline-images.sh" || fail "offline image bootstrap failed"
+fi
+
+log "${COMPOSE[*]} -p $PROJECT up -d --build (API_PORT=$API_PORT DOCKER_GID=$DOCKER_GID)"
+STARTED=1
+t0=$(date +%s)
+dc up -d --build || fail "'up --build' failed"
+log "stack started after $(( $(date +%s) - t0 ))s; waiting up to ${READY_TIMEOUT}s for /ready"
+
+deadline=$(( $(date +%s) + READY_TIMEOUT ))
+code=000
+while :; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$API_PORT/ready" 2>/dev/null) || true
+    [ "$code" = 200 ] && break
+    api_id=$(dc ps -q api 2>/dev/null)
+    if [ -n "$api_id" ] && [ "$(docker inspect -f '{{.State.Running}}' "$api_id" 2>/dev/null)" = false ]; then
+        fail "api container exited (status $(docker inspect -f '{{.State.ExitCode}}' "$api_id"))"
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || fail "/ready did not answer 200 within ${READY_TIMEOUT}s (last: $code)"
+    sleep 2
+done
+log "/ready -> 200 after $(( $(date +%s) - t0 ))s"
+
+worker_id=$(dc ps -q worker)
+[ -n "$worker_id" ] || fail "no worker container"
+sleep 3   # the worker connects to Redis and Docker at start and exits on failure
+state=$(docker inspect -f '{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}}' "$worker_id")
+case "$state" in
+    "running exit=0 restarts=0") ;;
+    *) fail "worker is not running ($state)" ;;
+esac
+RESULT=0
