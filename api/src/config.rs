@@ -24,7 +24,37 @@ pub struct Config {
     pub http: HttpSettings,
     pub auth: AuthSettings,
     pub sessions: SessionSettings,
+    pub runs: RunSettings,
     pub log: LogSettings,
+}
+
+/// Code-run limits (SPEC §7): defaults a request gets, maxima it may ask
+/// for (over a maximum: 422), and per-user quotas.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// `RUN_DEFAULT_TIME_MS` (5000) / `RUN_MAX_TIME_MS` (15000): wall time per execution.
+    pub default_time_ms: u32,
+    pub max_time_ms: u32,
+    /// `RUN_DEFAULT_MEMORY_MB` (256) / `RUN_MAX_MEMORY_MB` (1024).
+    pub default_memory_mb: u32,
+    pub max_memory_mb: u32,
+    /// `RUN_MAX_SOURCE_BYTES` (256 KiB, all files together).
+    pub max_source_bytes: usize,
+    /// `RUN_MAX_STDIN_BYTES` (1 MiB, per execution).
+    pub max_stdin_bytes: usize,
+    /// `RUN_MAX_TESTS` (50) and `RUN_MAX_TESTS_BYTES` (8 MiB: all tests' stdin
+    /// and expected output together).
+    pub max_tests: usize,
+    pub max_tests_bytes: usize,
+    /// `RUN_MAX_CONCURRENT_PER_USER` (3): unfinished runs a user may have.
+    pub max_concurrent_per_user: i64,
+    /// `RUN_MAX_PER_MINUTE` (20): runs a user may start per minute.
+    pub max_per_minute: u32,
+    /// `RUN_QUEUE_MAX_DEPTH` (1000): queued runs over which new ones get 503.
+    pub queue_max_depth: i64,
+    /// `RUN_WAIT_MAX` (`30s`): how long `?wait=true` waits before answering
+    /// with the current state.
+    pub wait_max: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -73,8 +103,9 @@ pub struct HttpSettings {
     /// `REQUEST_TIMEOUT` (default `30s`): a request still running after this
     /// answers 503 `request_timeout`, so a slow client cannot hold a task.
     pub request_timeout: Duration,
-    /// `BODY_LIMIT_BYTES` (default 2 MiB: a run's 256 KiB source plus 1 MiB
-    /// of stdin with room for JSON escaping). Larger bodies get 413.
+    /// `BODY_LIMIT_BYTES` (default 16 MiB: a run's 256 KiB source, 1 MiB of
+    /// stdin and 8 MiB of tests, with room for JSON escaping). Larger bodies
+    /// get 413; each field has its own, smaller limit (422).
     pub body_limit_bytes: usize,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser. Empty (the default) allows none.
@@ -162,7 +193,7 @@ impl Config {
             },
             http: HttpSettings {
                 request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
-                body_limit_bytes: env.parsed("BODY_LIMIT_BYTES", 2 * 1024 * 1024)?,
+                body_limit_bytes: env.parsed("BODY_LIMIT_BYTES", 16 * 1024 * 1024)?,
                 cors_origins: env.cors_origins("CORS_ORIGINS")?,
                 shutdown_grace: env.duration("SHUTDOWN_GRACE", "10s")?,
             },
@@ -187,6 +218,20 @@ impl Config {
                 member_cap: env.parsed("SESSION_MEMBER_CAP", 8)?,
                 idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "2h")?,
                 idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", "60s")?,
+            },
+            runs: RunSettings {
+                default_time_ms: env.parsed("RUN_DEFAULT_TIME_MS", 5_000)?,
+                max_time_ms: env.parsed("RUN_MAX_TIME_MS", 15_000)?,
+                default_memory_mb: env.parsed("RUN_DEFAULT_MEMORY_MB", 256)?,
+                max_memory_mb: env.parsed("RUN_MAX_MEMORY_MB", 1024)?,
+                max_source_bytes: env.parsed("RUN_MAX_SOURCE_BYTES", 256 * 1024)?,
+                max_stdin_bytes: env.parsed("RUN_MAX_STDIN_BYTES", 1024 * 1024)?,
+                max_tests: env.parsed("RUN_MAX_TESTS", 50)?,
+                max_tests_bytes: env.parsed("RUN_MAX_TESTS_BYTES", 8 * 1024 * 1024)?,
+                max_concurrent_per_user: env.parsed("RUN_MAX_CONCURRENT_PER_USER", 3)?,
+                max_per_minute: env.parsed("RUN_MAX_PER_MINUTE", 20)?,
+                queue_max_depth: env.parsed("RUN_QUEUE_MAX_DEPTH", 1000)?,
+                wait_max: env.duration("RUN_WAIT_MAX", "30s")?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

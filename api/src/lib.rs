@@ -8,7 +8,8 @@
 //! - feature modules, each returning its own `Router`: [`health`], [`auth`]
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
 //!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
-//!   members, roles, invites).
+//!   members, roles, invites), [`runs`] (code execution requests).
+//! - [`queue`]: pushing run jobs (apalis) and publishing room events.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`telemetry`]: tracing set-up.
 
@@ -18,6 +19,8 @@ pub mod error;
 pub mod friends;
 pub mod health;
 pub mod pagination;
+pub mod queue;
+pub mod runs;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -28,7 +28,7 @@ use crate::{
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
     error::Error,
-    friends, health, sessions, users,
+    friends, health, queue, runs, sessions, users,
 };
 
 /// Everything a handler may need, cloned cheaply into each request.
@@ -40,6 +40,8 @@ pub struct ApiContext {
     pub passwords: Passwords,
     pub tokens: Arc<TokenKeys>,
     pub throttle: LoginThrottle,
+    /// Producer side of the run queue (apalis on Redis).
+    pub run_queue: apalis_redis::RedisStorage<run_contract::RunJob>,
 }
 
 pub struct Application {
@@ -70,6 +72,7 @@ impl Application {
         let passwords = Passwords::new(config.auth.password_hash_concurrency)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt));
         let throttle = LoginThrottle::new(&config.redis.key_prefix, &config.auth);
+        let run_queue = queue::run_queue(redis.clone(), &config.redis.key_prefix);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -90,6 +93,7 @@ impl Application {
             passwords,
             tokens,
             throttle,
+            run_queue,
         };
         Ok(Application {
             listener,
@@ -194,6 +198,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(users::router())
         .merge(friends::router())
         .merge(sessions::router())
+        .merge(runs::router())
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

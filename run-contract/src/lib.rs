@@ -6,14 +6,18 @@
 //! and new api replicas run side by side during a deploy, so add fields with
 //! `#[serde(default)]` rather than renaming them.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The apalis queue run jobs are pushed to and consumed from.
+/// The apalis queue run jobs are pushed to and consumed from: `{prefix}runs`
+/// (`codecall:runs` with the default `REDIS_KEY_PREFIX`).
 ///
 /// Set explicitly: apalis' default is the Rust type path of the job, which would
 /// silently rename the queue whenever the type moves.
-pub const RUN_QUEUE: &str = "codecall:runs";
+pub fn run_queue(prefix: &str) -> String {
+    format!("{prefix}runs")
+}
 
 /// A request to execute one run. The run's row in PostgreSQL (source, stdin,
 /// tests, limits) is the source of truth; the job only carries its id so a job
@@ -54,6 +58,228 @@ impl Verdict {
     }
 }
 
+/// One test's result, as stored in `runs.result` and served by the api.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestOutcome {
+    pub index: usize,
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub time_ms: u64,
+    pub cpu_ms: u64,
+    pub memory_kb: u64,
+}
+
+/// A finished run's result (the `runs.result` JSON column). The top-level
+/// output is that of the execution that decided the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub compile_output: Option<String>,
+    pub time_ms: u64,
+    pub cpu_ms: u64,
+    pub memory_kb: u64,
+    pub tests: Vec<TestOutcome>,
+}
+
+impl RunResult {
+    /// A result for a run the platform could not execute.
+    pub fn internal_error(message: &str) -> Self {
+        RunResult {
+            verdict: Verdict::InternalError,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: message.to_owned(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            compile_output: None,
+            time_ms: 0,
+            cpu_ms: 0,
+            memory_kb: 0,
+            tests: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Finished,
+}
+
+impl RunStatus {
+    pub fn parse(raw: &str) -> RunStatus {
+        match raw {
+            "running" => RunStatus::Running,
+            "finished" => RunStatus::Finished,
+            _ => RunStatus::Queued,
+        }
+    }
+}
+
+/// A run as clients see it (`GET /api/runs/{id}` and the `run.finished`
+/// event): built by the api and the worker from the same row, so both agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub language: String,
+    pub status: RunStatus,
+    pub verdict: Option<Verdict>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub compile_output: Option<String>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub time_ms: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub memory_kb: Option<u64>,
+    pub tests: Vec<TestOutcome>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of a `runs` row a [`RunView`] is made of.
+pub struct RunRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub language: String,
+    pub status: String,
+    pub result: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunRow> for RunView {
+    fn from(row: RunRow) -> Self {
+        let result: Option<RunResult> = row.result.and_then(|r| serde_json::from_value(r).ok());
+        let status = RunStatus::parse(&row.status);
+        let mut view = RunView {
+            id: row.id,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            language: row.language,
+            status,
+            verdict: None,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            compile_output: None,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            time_ms: None,
+            cpu_ms: None,
+            memory_kb: None,
+            tests: Vec::new(),
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        };
+        if let (RunStatus::Finished, Some(r)) = (status, result) {
+            view.verdict = Some(r.verdict);
+            view.exit_code = r.exit_code;
+            view.signal = r.signal;
+            view.stdout = r.stdout;
+            view.stderr = r.stderr;
+            view.compile_output = r.compile_output;
+            view.stdout_truncated = r.stdout_truncated;
+            view.stderr_truncated = r.stderr_truncated;
+            view.time_ms = Some(r.time_ms);
+            view.cpu_ms = Some(r.cpu_ms);
+            view.memory_kb = Some(r.memory_kb);
+            view.tests = r.tests;
+        }
+        view
+    }
+}
+
+/// Events a run publishes on its room's channel (the session's, else the
+/// run's own). The real-time layer relays them to sockets unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum RunEvent {
+    #[serde(rename = "run.queued", rename_all = "camelCase")]
+    Queued {
+        run_id: Uuid,
+        language: String,
+        user_id: Uuid,
+    },
+    #[serde(rename = "run.started", rename_all = "camelCase")]
+    Started { run_id: Uuid, attempt: i32 },
+    /// `seq` counts from 0 per run and attempt, so clients order chunks and
+    /// notice gaps. `data` is the chunk, lossily UTF-8.
+    #[serde(rename = "run.output", rename_all = "camelCase")]
+    Output {
+        run_id: Uuid,
+        test: usize,
+        stream: String,
+        data: String,
+        seq: u64,
+    },
+    #[serde(rename = "run.finished")]
+    Finished { run: Box<RunView> },
+}
+
+/// The channel a run's events go to.
+pub fn run_event_channel(prefix: &str, run_id: Uuid, session_id: Option<Uuid>) -> String {
+    match session_id {
+        Some(session) => session_channel(prefix, session),
+        None => run_channel(prefix, run_id),
+    }
+}
+
+/// The Redis key where each live worker announces itself (languages,
+/// heartbeat), expiring unless refreshed.
+pub fn worker_key(prefix: &str, worker_id: &str) -> String {
+    format!("{prefix}workers:{worker_id}")
+}
+
+/// What a worker announces under [`worker_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerAnnouncement {
+    pub id: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub languages: Vec<LanguageInfo>,
+    pub running: u64,
+    pub done: u64,
+}
+
+/// A language as `GET /api/languages` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LanguageInfo {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub compiled: bool,
+}
+
 /// The Redis pub/sub channel carrying every real-time event of one interview
 /// session (presence, chat, run output), so rooms work across api replicas.
 pub fn session_channel(prefix: &str, session_id: Uuid) -> String {
@@ -86,6 +312,22 @@ mod tests {
             let json = serde_json::to_value(v).expect("serialises");
             assert_eq!(json, serde_json::Value::String(v.as_str().to_owned()));
         }
+    }
+
+    #[test]
+    fn run_events_are_tagged_with_dotted_types() {
+        let id = Uuid::nil();
+        let json = serde_json::to_value(RunEvent::Output {
+            run_id: id,
+            test: 0,
+            stream: "stdout".into(),
+            data: "hi".into(),
+            seq: 3,
+        })
+        .expect("serialises");
+        assert_eq!(json["type"], "run.output");
+        assert_eq!(json["runId"], id.to_string());
+        assert_eq!(json["seq"], 3);
     }
 
     #[test]

@@ -190,7 +190,13 @@ async fn raw_create_start_wait_remove(docker: &Docker, python: &Language) -> any
         256,
         [("codecall.sandbox".to_owned(), "bench-raw".to_owned())].into(),
     );
-    body.entrypoint = Some(vec!["python3".into(), "-B".into(), "-S".into(), "-c".into(), HELLO.into()]);
+    body.entrypoint = Some(vec![
+        "python3".into(),
+        "-B".into(),
+        "-S".into(),
+        "-c".into(),
+        HELLO.into(),
+    ]);
     body.attach_stdin = Some(false);
     body.open_stdin = Some(false);
     body.stdin_once = Some(false);

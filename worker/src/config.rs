@@ -1,19 +1,46 @@
 //! The worker's typed configuration, read once from the environment.
-//! `.env.example` lists every variable.
+//! `.env.example` and the README list every variable.
 
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `DATABASE_URL` (required): runs are read from and written to PostgreSQL.
+    pub database_url: String,
     /// `REDIS_URL` (default `redis://127.0.0.1:6379`): the job queue and the
     /// rooms' pub/sub.
     pub redis_url: String,
+    /// `REDIS_KEY_PREFIX` (default `codecall:`): as the api's.
+    pub key_prefix: String,
     /// `WORKER_ID` (default: host name plus a random suffix). apalis refuses a
     /// restart under a name still marked alive, so the default is unique per start.
     pub worker_id: String,
+    /// `WORKER_CONCURRENCY` (default 2): runs executed at once.
+    pub concurrency: usize,
+    /// `WORKER_HEARTBEAT` (default `5s`) × `WORKER_MISSED_HEARTBEATS` (default 3):
+    /// after that long without a heartbeat a worker counts as dead, and
+    /// another live worker re-queues its in-flight runs.
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+    /// `WORKER_POLL_INTERVAL` (default `100ms`): how often an idle worker looks
+    /// for new jobs.
+    pub poll_interval: Duration,
+    /// `RUN_MAX_ATTEMPTS` (default 3): executions of one run before it ends as
+    /// `internal_error` (only infrastructure failures are retried).
+    pub max_attempts: i32,
+    /// `RUN_STUCK_AFTER` (default `20m`): a run queued or running for longer is
+    /// ended as `internal_error` by the reaper (its job was lost).
+    pub stuck_after: Duration,
+    /// `WORKER_SHUTDOWN_TIMEOUT` (default `60s`): after SIGTERM, how long
+    /// in-flight runs get to finish.
+    pub shutdown_timeout: Duration,
     /// `STARTUP_TIMEOUT` (default `10s`): how long Redis and Docker each get
     /// to answer at start-up before the worker gives up with a non-zero exit.
     pub startup_timeout: Duration,
+    /// `SANDBOX_POOL_SIZE` (default 2): pre-started containers per language.
+    pub pool_size: usize,
+    /// `SANDBOX_RUNTIME`: an alternative OCI runtime, e.g. `runsc` (gVisor).
+    pub sandbox_runtime: Option<String>,
     /// `LANGUAGES_MANIFEST`: a language manifest file replacing the embedded
     /// `sandbox-images/languages.json`.
     pub languages_manifest: Option<String>,
@@ -27,11 +54,22 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let startup_timeout = match var("STARTUP_TIMEOUT") {
-            None => Duration::from_secs(10),
-            Some(raw) => parse_seconds(&raw).ok_or_else(|| {
-                anyhow::anyhow!("STARTUP_TIMEOUT is invalid: `{raw}` is not like `10s`")
-            })?,
+        let duration = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            match var(name) {
+                None => Ok(default),
+                Some(raw) => parse_duration(&raw).ok_or_else(|| {
+                    anyhow::anyhow!("{name} is invalid: `{raw}` is not like `100ms`, `10s` or `5m`")
+                }),
+            }
+        };
+        let number = |name: &str, default: usize| -> anyhow::Result<usize> {
+            match var(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name} is invalid: {e}")),
+            }
         };
         let log_json = match var("LOG_FORMAT").as_deref() {
             None | Some("pretty") => false,
@@ -39,9 +77,21 @@ impl Config {
             Some(other) => anyhow::bail!("LOG_FORMAT must be `pretty` or `json`, got `{other}`"),
         };
         Ok(Config {
+            database_url: var("DATABASE_URL")
+                .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is required but not set"))?,
             redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| "codecall:".into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
-            startup_timeout,
+            concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
+            heartbeat: duration("WORKER_HEARTBEAT", Duration::from_secs(5))?,
+            missed_heartbeats: number("WORKER_MISSED_HEARTBEATS", 3)?.max(1),
+            poll_interval: duration("WORKER_POLL_INTERVAL", Duration::from_millis(100))?,
+            max_attempts: i32::try_from(number("RUN_MAX_ATTEMPTS", 3)?.max(1)).unwrap_or(3),
+            stuck_after: duration("RUN_STUCK_AFTER", Duration::from_secs(20 * 60))?,
+            shutdown_timeout: duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,
+            startup_timeout: duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,
+            pool_size: number("SANDBOX_POOL_SIZE", 2)?,
+            sandbox_runtime: var("SANDBOX_RUNTIME"),
             languages_manifest: var("LANGUAGES_MANIFEST"),
             log_json,
             log_filter: var("RUST_LOG").unwrap_or_else(|| "info".into()),
@@ -49,9 +99,15 @@ impl Config {
     }
 }
 
-/// `10s` or `10`: whole seconds.
-fn parse_seconds(raw: &str) -> Option<Duration> {
+/// `100ms`, `10s`, `5m`, or bare seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
+    if let Some(ms) = raw.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    if let Some(m) = raw.strip_suffix('m') {
+        return m.parse::<u64>().ok().map(|m| Duration::from_secs(m * 60));
+    }
     raw.strip_suffix('s')
         .unwrap_or(raw)
         .parse()
@@ -72,10 +128,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seconds_accept_a_suffix_or_none() {
-        assert_eq!(parse_seconds("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_seconds("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_seconds("ten"), None);
+    fn durations_accept_ms_s_m_or_none() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("ten"), None);
     }
 
     #[test]

@@ -14,6 +14,16 @@ pub struct EngineInfo {
     pub api_version: String,
 }
 
+/// Connects to PostgreSQL.
+pub async fn postgres(url: &str, timeout: Duration) -> anyhow::Result<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(timeout)
+        .connect(url)
+        .await
+        .context("cannot connect to PostgreSQL (DATABASE_URL)")
+}
+
 /// Connects to Redis and checks it answers `PING`.
 pub async fn redis(url: &str, timeout: Duration) -> anyhow::Result<redis::aio::ConnectionManager> {
     let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;

@@ -13,8 +13,16 @@ fn redis_url() -> String {
 
 fn worker() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codecall-worker"));
+    let database = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
     command
         .env_clear()
+        .env("DATABASE_URL", database)
+        .env(
+            "REDIS_KEY_PREFIX",
+            format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        )
+        .env("SANDBOX_POOL_SIZE", "0")
         .env("STARTUP_TIMEOUT", "3s")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -53,6 +61,21 @@ fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
         "{logs}"
     );
     assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
+}
+
+#[test]
+fn an_unreachable_database_stops_the_worker_with_a_clear_message() {
+    let output = worker()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://nobody@127.0.0.1:{}/x", free_port()),
+        )
+        .env("REDIS_URL", redis_url())
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("DATABASE_URL"), "{logs}");
 }
 
 #[test]
@@ -110,6 +133,10 @@ fn with_redis_and_docker_up_the_worker_runs_until_sigterm() {
     assert!(
         seen.iter().any(|l| l.contains("engine_api_version")),
         "logs the negotiated engine: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("python")),
+        "logs its languages: {seen:?}"
     );
 
     let status = Command::new("kill")

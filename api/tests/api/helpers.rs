@@ -18,6 +18,9 @@ pub struct TestApp {
     pub db: PgPool,
     pub db_name: String,
     pub server_url: String,
+    pub db_url: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
     pub client: reqwest::Client,
 }
 
@@ -86,6 +89,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
+    let redis_url = env["REDIS_URL"].clone();
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
     let app = Application::build(config)
         .await
@@ -100,10 +104,38 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         db,
         db_name,
         server_url,
+        db_url,
+        redis_url,
+        redis_prefix,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client"),
+    }
+}
+
+/// A second api process (in-process) on `app`'s database, with other settings
+/// (e.g. an unreachable Redis): tokens issued by `app` work here too.
+pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    let mut env = test_env(&app.db_url, &app.redis_url, &app.redis_prefix);
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+    let server = Application::build(config)
+        .await
+        .expect("application builds");
+    let port = server.port();
+    tokio::spawn(server.run_until_stopped(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db: app.db.clone(),
+        db_name: app.db_name.clone(),
+        server_url: app.server_url.clone(),
+        db_url: app.db_url.clone(),
+        redis_url: env["REDIS_URL"].clone(),
+        redis_prefix: app.redis_prefix.clone(),
+        client: app.client.clone(),
     }
 }
 

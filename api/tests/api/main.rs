@@ -4,4 +4,5 @@
 mod auth;
 mod foundation;
 mod helpers;
+mod runs;
 mod social;

@@ -1,0 +1,508 @@
+//! Code runs (SPEC §7).
+//!
+//! - `GET /api/languages` — what the live workers can run (each worker
+//!   announces its languages in Redis with a heartbeat; a language no live
+//!   worker has is not listed).
+//! - `POST /api/runs` → 202 `{id, status: "queued"}`; with `?wait=true` it
+//!   answers when the run finishes (200, the run) or after `RUN_WAIT_MAX`
+//!   with its current state (202).
+//! - `GET /api/runs/{id}` — the author, or members of its session.
+//! - `GET /api/sessions/{id}/runs` — the session's runs, newest first.
+//!
+//! A run is written to PostgreSQL first, then its job is pushed to Redis
+//! through apalis; if the push fails the row is deleted and the client gets
+//! 503, so no run waits for a job that does not exist.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use redis::AsyncCommands;
+use run_contract::{LanguageInfo, RunEvent, RunRow, RunView, WorkerAnnouncement};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    auth::{AuthUser, Problems},
+    error::{ApiJson, ApiPath, ApiQuery, Error, Result},
+    pagination::{self, PageParams, time_key},
+    sessions::{Status, membership},
+    startup::ApiContext,
+};
+
+/// Extra arguments a run may pass to the program.
+pub const MAX_ARGS: usize = 32;
+pub const MAX_ARG_CHARS: usize = 256;
+/// Files per run.
+pub const MAX_FILES: usize = 16;
+/// How often `?wait=true` looks at the run.
+const WAIT_POLL: Duration = Duration::from_millis(25);
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/api/languages", get(languages))
+        .route("/api/runs", post(create))
+        .route("/api/runs/{id}", get(show))
+        .route("/api/sessions/{id}/runs", get(session_runs))
+}
+
+/// The languages of every live worker, by id.
+pub async fn available_languages(ctx: &ApiContext) -> Result<BTreeMap<String, LanguageInfo>> {
+    let mut redis = ctx.redis.clone();
+    let pattern = format!("{}workers:*", ctx.config.redis.key_prefix);
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(200)
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut languages = BTreeMap::new();
+    if keys.is_empty() {
+        return Ok(languages);
+    }
+    let values: Vec<Option<String>> = redis.mget(&keys).await.map_err(unavailable)?;
+    for announcement in values
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_str::<WorkerAnnouncement>(&v).ok())
+    {
+        for language in announcement.languages {
+            languages.insert(language.id.clone(), language);
+        }
+    }
+    Ok(languages)
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(unavailable)`
+fn unavailable(e: redis::RedisError) -> Error {
+    tracing::error!(error = %e, "redis unavailable");
+    Error::Unavailable {
+        code: "queue_unavailable",
+        message: "the run queue is unavailable; try again shortly".into(),
+    }
+}
+
+async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Value>> {
+    let languages: Vec<LanguageInfo> = available_languages(&ctx).await?.into_values().collect();
+    Ok(Json(json!({ "success": true, "languages": languages })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileBody {
+    #[serde(default)]
+    name: String,
+    content: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TestBody {
+    #[serde(default)]
+    stdin: String,
+    expected_output: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct LimitsBody {
+    time_ms: Option<u32>,
+    memory_mb: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRun {
+    #[serde(default)]
+    language: String,
+    source: Option<String>,
+    files: Option<Vec<FileBody>>,
+    #[serde(default)]
+    stdin: String,
+    #[serde(default)]
+    args: Vec<String>,
+    session_id: Option<Uuid>,
+    #[serde(default)]
+    tests: Vec<TestBody>,
+    #[serde(default)]
+    limits: LimitsBody,
+}
+
+#[derive(Deserialize)]
+struct CreateParams {
+    #[serde(default)]
+    wait: bool,
+}
+
+/// A validated run, ready to store.
+struct NewRun {
+    language: String,
+    files: Vec<serde_json::Value>,
+    stdin: Vec<u8>,
+    args: Vec<String>,
+    tests: Vec<TestBody>,
+    time_ms: u32,
+    memory_mb: u32,
+}
+
+fn validate(
+    ctx: &ApiContext,
+    req: CreateRun,
+    languages: &BTreeMap<String, LanguageInfo>,
+) -> Result<NewRun> {
+    let limits = &ctx.config.runs;
+    let mut problems = Problems::default();
+    if !languages.contains_key(&req.language) {
+        let known: Vec<&str> = languages.keys().map(String::as_str).collect();
+        problems.add(
+            "language",
+            format!("is not available; available: {}", known.join(", ")),
+        );
+    }
+    let files: Vec<FileBody> = match (req.source, req.files) {
+        (Some(source), None) => vec![FileBody {
+            name: String::new(),
+            content: source,
+        }],
+        (None, Some(files)) if !files.is_empty() => files,
+        _ => {
+            problems.add(
+                "source",
+                "give exactly one of `source` and a non-empty `files`",
+            );
+            Vec::new()
+        }
+    };
+    if files.len() > MAX_FILES {
+        problems.add("files", format!("at most {MAX_FILES} files"));
+    }
+    for file in &files {
+        if !file.name.is_empty() && !sandbox_file_name(&file.name) {
+            problems.add(
+                "files",
+                format!(
+                    "`{}` is not a plain file name (letters, digits, . _ -)",
+                    file.name
+                ),
+            );
+        }
+    }
+    let source_bytes: usize = files.iter().map(|f| f.content.len()).sum();
+    if source_bytes > limits.max_source_bytes {
+        problems.add(
+            "source",
+            format!(
+                "is {source_bytes} bytes; the limit is {}",
+                limits.max_source_bytes
+            ),
+        );
+    }
+    if req.stdin.len() > limits.max_stdin_bytes {
+        problems.add(
+            "stdin",
+            format!(
+                "is {} bytes; the limit is {}",
+                req.stdin.len(),
+                limits.max_stdin_bytes
+            ),
+        );
+    }
+    if req.args.len() > MAX_ARGS || req.args.iter().any(|a| a.chars().count() > MAX_ARG_CHARS) {
+        problems.add(
+            "args",
+            format!("at most {MAX_ARGS} arguments of at most {MAX_ARG_CHARS} characters"),
+        );
+    }
+    if req.tests.len() > limits.max_tests {
+        problems.add("tests", format!("at most {} tests", limits.max_tests));
+    }
+    let tests_bytes: usize = req
+        .tests
+        .iter()
+        .map(|t| t.stdin.len() + t.expected_output.len())
+        .sum();
+    if tests_bytes > limits.max_tests_bytes
+        || req
+            .tests
+            .iter()
+            .any(|t| t.stdin.len() > limits.max_stdin_bytes)
+    {
+        problems.add(
+            "tests",
+            format!(
+                "each test's stdin is limited to {} bytes and all tests together to {}",
+                limits.max_stdin_bytes, limits.max_tests_bytes
+            ),
+        );
+    }
+    let time_ms = req.limits.time_ms.unwrap_or(limits.default_time_ms);
+    if !(100..=limits.max_time_ms).contains(&time_ms) {
+        problems.add(
+            "limits.timeMs",
+            format!("must be between 100 and {}", limits.max_time_ms),
+        );
+    }
+    let memory_mb = req.limits.memory_mb.unwrap_or(limits.default_memory_mb);
+    if !(32..=limits.max_memory_mb).contains(&memory_mb) {
+        problems.add(
+            "limits.memoryMb",
+            format!("must be between 32 and {}", limits.max_memory_mb),
+        );
+    }
+    problems.into_result()?;
+    Ok(NewRun {
+        language: req.language,
+        files: files
+            .into_iter()
+            .map(|f| json!({ "name": f.name, "content": f.content }))
+            .collect(),
+        stdin: req.stdin.into_bytes(),
+        args: req.args,
+        tests: req.tests,
+        time_ms,
+        memory_mb,
+    })
+}
+
+/// The sandbox's file-name rule (a plain name, no directories).
+fn sandbox_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<CreateParams>,
+    ApiJson(req): ApiJson<CreateRun>,
+) -> Result<Response> {
+    let session_id = req.session_id;
+    let languages = available_languages(&ctx).await?;
+    let run = validate(&ctx, req, &languages)?;
+
+    if let Some(session) = session_id {
+        let mut conn = ctx.db.acquire().await?;
+        let member = membership(&mut conn, session, user.id, false).await?;
+        if member.status != Status::Live {
+            return Err(Error::Conflict {
+                code: "session_not_live",
+                message: "runs can only be posted to a live session".into(),
+            });
+        }
+    }
+    check_quotas(&ctx, user.id).await?;
+
+    let id = Uuid::new_v4();
+    let row = sqlx::query!(
+        r#"INSERT INTO runs (id, user_id, session_id, language, files, stdin, args, tests,
+                             time_limit_ms, memory_limit_mb)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING created_at"#,
+        id,
+        user.id,
+        session_id,
+        run.language,
+        serde_json::Value::Array(run.files),
+        run.stdin,
+        json!(run.args),
+        json!(run.tests),
+        i32::try_from(run.time_ms).unwrap_or(i32::MAX),
+        i32::try_from(run.memory_mb).unwrap_or(i32::MAX),
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+
+    if let Err(e) = crate::queue::enqueue(&ctx, id).await {
+        tracing::error!(run_id = %id, error = %e, "could not enqueue run; removing it");
+        sqlx::query!("DELETE FROM runs WHERE id = $1 AND status = 'queued'", id)
+            .execute(&ctx.db)
+            .await?;
+        return Err(Error::Unavailable {
+            code: "queue_unavailable",
+            message: "the run queue is unavailable; try again shortly".into(),
+        });
+    }
+    crate::queue::publish(
+        &ctx,
+        &run_contract::run_event_channel(&ctx.config.redis.key_prefix, id, session_id),
+        &RunEvent::Queued {
+            run_id: id,
+            language: run.language.clone(),
+            user_id: user.id,
+        },
+    )
+    .await;
+    tracing::info!(run_id = %id, language = %run.language, created_at = %row.created_at, "run queued");
+
+    if params.wait {
+        let deadline = tokio::time::Instant::now() + ctx.config.runs.wait_max;
+        loop {
+            let view = load_run(&ctx, id).await?;
+            if view.status == run_contract::RunStatus::Finished {
+                return Ok((StatusCode::OK, Json(RunBody::from(view))).into_response());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok((StatusCode::ACCEPTED, Json(RunBody::from(view))).into_response());
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "success": true, "id": id, "status": "queued" })),
+    )
+        .into_response())
+}
+
+/// 429 when the user has too many unfinished runs or started too many this
+/// minute; 503 when the queue is over its depth.
+async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
+    let limits = &ctx.config.runs;
+    let unfinished = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM runs WHERE user_id = $1 AND status <> 'finished'"#,
+        user_id
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    if unfinished >= limits.max_concurrent_per_user {
+        return Err(Error::TooManyRequests {
+            message: "too many runs in progress; wait for one to finish",
+            retry_after: Duration::from_secs(1),
+        });
+    }
+    let key = format!("{}runs-per-minute:{user_id}", ctx.config.redis.key_prefix);
+    let mut redis = ctx.redis.clone();
+    let (count, ttl): (u32, i64) = redis::pipe()
+        .atomic()
+        .incr(&key, 1)
+        .cmd("EXPIRE")
+        .arg(&key)
+        .arg(60)
+        .arg("NX")
+        .ignore()
+        .ttl(&key)
+        .query_async(&mut redis)
+        .await
+        .map_err(unavailable)?;
+    if count > limits.max_per_minute {
+        return Err(Error::TooManyRequests {
+            message: "too many runs this minute",
+            retry_after: Duration::from_secs(u64::try_from(ttl.max(1)).unwrap_or(60)),
+        });
+    }
+    let queued =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM runs WHERE status = 'queued'"#)
+            .fetch_one(&ctx.db)
+            .await?;
+    if queued >= limits.queue_max_depth {
+        return Err(Error::Unavailable {
+            code: "queue_full",
+            message: "the run queue is full; try again shortly".into(),
+        });
+    }
+    Ok(())
+}
+
+/// GET's body: the run's fields at the top level, plus `success`.
+#[derive(Serialize)]
+struct RunBody {
+    success: bool,
+    #[serde(flatten)]
+    run: RunView,
+}
+
+impl From<RunView> for RunBody {
+    fn from(run: RunView) -> Self {
+        RunBody { success: true, run }
+    }
+}
+
+pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
+    let row = sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at, finished_at
+           FROM runs WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&ctx.db)
+    .await?
+    .ok_or(Error::NotFound("no such run"))?;
+    Ok(RunView::from(row))
+}
+
+async fn show(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RunBody>> {
+    let allowed = sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+             SELECT 1 FROM runs r
+             WHERE r.id = $1 AND (r.user_id = $2 OR EXISTS (
+               SELECT 1 FROM session_members m WHERE m.session_id = r.session_id AND m.user_id = $2))
+           ) AS "e!""#,
+        id,
+        user.id
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+    if !allowed {
+        return Err(Error::NotFound("no such run"));
+    }
+    Ok(Json(RunBody::from(load_run(&ctx, id).await?)))
+}
+
+async fn session_runs(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiPath(session_id): ApiPath<Uuid>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<serde_json::Value>> {
+    let mut conn = ctx.db.acquire().await?;
+    membership(&mut conn, session_id, user.id, false).await?;
+    let limit = page.limit()?;
+    let (after_at, after_id) = page.time_cursor()?;
+    let rows = sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at, finished_at
+           FROM runs
+           WHERE session_id = $1
+             AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+           ORDER BY created_at DESC, id DESC
+           LIMIT $4"#,
+        session_id,
+        after_at,
+        after_id,
+        limit + 1
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let runs: Vec<RunView> = rows.into_iter().map(RunView::from).collect();
+    let (runs, next) = pagination::finish(runs, limit, |r| (time_key(r.created_at), r.id));
+    Ok(Json(
+        json!({ "success": true, "runs": runs, "nextCursor": next }),
+    ))
+}

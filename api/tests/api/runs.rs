@@ -1,0 +1,780 @@
+//! The run pipeline end to end: the api in-process, real `codecall-worker`
+//! processes, real PostgreSQL, Redis and Docker (SPEC §7, §9).
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
+    social::{User, befriend, call, create_session, join, user},
+};
+
+fn docker_available() -> bool {
+    std::process::Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+macro_rules! require_docker {
+    () => {
+        if !docker_available() {
+            eprintln!("skipped: no reachable Docker engine");
+            return;
+        }
+    };
+}
+
+/// A `codecall-worker` process serving `app`'s queue.
+struct Worker {
+    child: tokio::process::Child,
+}
+
+impl Worker {
+    async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
+        // The worker binary sits next to this test binary's directory.
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        let binary = dir.join("codecall-worker");
+        assert!(
+            binary.exists(),
+            "{binary:?} missing: run `cargo test --workspace`"
+        );
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("DATABASE_URL", &app.db_url)
+            .env("REDIS_URL", &app.redis_url)
+            .env("REDIS_KEY_PREFIX", &app.redis_prefix)
+            .env("WORKER_HEARTBEAT", "1s")
+            .env("WORKER_MISSED_HEARTBEATS", "2")
+            .env("WORKER_POLL_INTERVAL", "50ms")
+            .env("SANDBOX_POOL_SIZE", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("worker starts");
+        let worker = Worker { child };
+        // Ready when its announcement lists languages.
+        for _ in 0..200 {
+            let languages = json_body(app.get("/api/languages").await).await;
+            if languages["languages"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty())
+            {
+                return worker;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("worker did not announce itself");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
+    let path = if wait {
+        "/api/runs?wait=true"
+    } else {
+        "/api/runs"
+    };
+    call(app, Some(who), Method::POST, path, Some(body)).await
+}
+
+async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
+    for _ in 0..600 {
+        let run = json_body(
+            call(
+                app,
+                Some(who),
+                Method::GET,
+                &format!("/api/runs/{id}"),
+                None,
+            )
+            .await,
+        )
+        .await;
+        if run["status"] == "finished" {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not finish");
+}
+
+#[tokio::test]
+async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
+    require_docker!();
+    let app = spawn_app().await;
+    let _worker = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+
+    let languages = json_body(app.get("/api/languages").await).await;
+    let ids: Vec<&str> = languages["languages"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    for id in ["c", "cpp", "go", "java", "javascript", "python"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+
+    let body = json!({"language": "python", "source": "print(input()[::-1])", "stdin": "olleh\n"});
+    let response = post_run(&app, &me, body.clone(), true).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let run = json_body(response).await;
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["verdict"], "accepted");
+    assert_eq!(run["stdout"], "hello\n");
+    assert_eq!(run["exitCode"], 0);
+    assert!(run["timeMs"].is_u64() && run["memoryKb"].is_u64());
+
+    let response = post_run(&app, &me, body, false).await;
+    assert_eq!(response.status().as_u16(), 202);
+    let queued = json_body(response).await;
+    assert_eq!(queued["status"], "queued");
+    let run = wait_finished(&app, &me, queued["id"].as_str().expect("id")).await;
+    assert_eq!(run["stdout"], "hello\n");
+    let row: (String, i32) =
+        sqlx::query_as("SELECT verdict, attempts FROM runs WHERE id = $1::uuid")
+            .bind(queued["id"].as_str().expect("id"))
+            .fetch_one(&app.db)
+            .await
+            .expect("row");
+    assert_eq!(row, ("accepted".to_owned(), 1));
+}
+
+#[tokio::test]
+async fn tests_get_per_test_verdicts_and_every_language_runs_end_to_end() {
+    require_docker!();
+    let app = spawn_app_with(&[("RUN_MAX_CONCURRENT_PER_USER", "20")]).await;
+    let _worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
+    let me = user(&app).await;
+    let body = json!({
+        "language": "python",
+        "source": "n = int(input())\nprint(n * n if n != 3 else -1)",
+        "tests": [
+            {"stdin": "2\n", "expectedOutput": "4"},
+            {"stdin": "3\n", "expectedOutput": "9"},
+            {"stdin": "4\n", "expectedOutput": "16\n"}
+        ]
+    });
+    let run = json_body(post_run(&app, &me, body, true).await).await;
+    assert_eq!(run["verdict"], "wrong_answer", "{run}");
+    let verdicts: Vec<&str> = run["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .filter_map(|t| t["verdict"].as_str())
+        .collect();
+    assert_eq!(verdicts, ["accepted", "wrong_answer", "accepted"]);
+
+    let hello = [
+        ("python", "print('Hello, World!')"),
+        ("javascript", "console.log('Hello, World!')"),
+        (
+            "c",
+            "#include <stdio.h>\nint main(void){puts(\"Hello, World!\");return 0;}",
+        ),
+        (
+            "cpp",
+            "#include <iostream>\nint main(){std::cout<<\"Hello, World!\"<<std::endl;}",
+        ),
+        (
+            "java",
+            "public class Main{public static void main(String[] a){System.out.println(\"Hello, World!\");}}",
+        ),
+        (
+            "go",
+            "package main\nimport \"fmt\"\nfunc main(){fmt.Println(\"Hello, World!\")}",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (language, source) in hello {
+        let response = post_run(
+            &app,
+            &me,
+            json!({"language": language, "source": source}),
+            false,
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 202, "{language}");
+        ids.push((
+            language,
+            json_body(response).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        ));
+    }
+    for (language, id) in ids {
+        let run = wait_finished(&app, &me, &id).await;
+        assert_eq!(run["verdict"], "accepted", "{language}: {run}");
+        assert_eq!(run["stdout"], "Hello, World!\n", "{language}");
+        assert_eq!(run["language"], language);
+    }
+}
+
+#[tokio::test]
+async fn runs_are_visible_to_their_author_and_their_sessions_members_only() {
+    require_docker!();
+    let app = spawn_app().await;
+    let _worker = Worker::start(&app, &[]).await;
+    let (host, member, stranger) = (user(&app).await, user(&app).await, user(&app).await);
+    befriend(&app, &host, &member).await;
+    let session = create_session(&app, &host, &[&member]).await;
+    join(&app, &member, session).await;
+    let body = json!({"language": "python", "source": "print(1)", "sessionId": session});
+
+    // Only live sessions take runs.
+    assert_error(
+        post_run(&app, &member, body.clone(), false).await,
+        409,
+        "session_not_live",
+    )
+    .await;
+    call(
+        &app,
+        Some(&host),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    let run = json_body(post_run(&app, &member, body.clone(), true).await).await;
+    let id = run["id"].as_str().expect("id").to_owned();
+    assert_eq!(run["sessionId"], session.to_string());
+
+    // The host (a member, not the author) sees it; a stranger does not.
+    let seen = json_body(
+        call(
+            &app,
+            Some(&host),
+            Method::GET,
+            &format!("/api/runs/{id}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(seen["stdout"], "1\n");
+    assert_error(
+        call(
+            &app,
+            Some(&stranger),
+            Method::GET,
+            &format!("/api/runs/{id}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let history = json_body(
+        call(
+            &app,
+            Some(&host),
+            Method::GET,
+            &format!("/api/sessions/{session}/runs"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(history["runs"][0]["id"], id);
+    assert_error(
+        call(
+            &app,
+            Some(&stranger),
+            Method::GET,
+            &format!("/api/sessions/{session}/runs"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    // A non-member cannot post into the session.
+    assert_error(
+        post_run(&app, &stranger, body, false).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // A run without a session is private to its author.
+    let private = json_body(
+        post_run(
+            &app,
+            &member,
+            json!({"language": "python", "source": "print(2)"}),
+            true,
+        )
+        .await,
+    )
+    .await;
+    let private_id = private["id"].as_str().expect("id");
+    assert_error(
+        call(
+            &app,
+            Some(&host),
+            Method::GET,
+            &format!("/api/runs/{private_id}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_and_oversize_runs_are_refused_with_nothing_written() {
+    let app = spawn_app_with(&[
+        ("RUN_MAX_SOURCE_BYTES", "1000"),
+        ("BODY_LIMIT_BYTES", "65536"),
+    ])
+    .await;
+    // A fake worker announcement, so the api lists python without Docker.
+    let announcement = json!({"id": "w", "host": "h", "startedAt": "2026-01-01T00:00:00Z",
+        "heartbeatAt": "2026-01-01T00:00:00Z", "running": 0, "done": 0,
+        "languages": [{"id": "python", "name": "Python", "version": "3", "compiled": false}]});
+    let mut redis = redis::Client::open(app.redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}workers:w", app.redis_prefix))
+        .arg(announcement.to_string())
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
+        .await
+        .expect("set");
+    let me = user(&app).await;
+    let cases = [
+        (json!({"language": "cobol", "source": "x"}), "language"),
+        (json!({"language": "python"}), "source"),
+        (
+            json!({"language": "python", "source": "x", "files": [{"name": "a.py", "content": "x"}]}),
+            "source",
+        ),
+        (
+            json!({"language": "python", "source": "x".repeat(1001)}),
+            "source",
+        ),
+        (
+            json!({"language": "python", "files": [{"name": "../etc/passwd", "content": "x"}]}),
+            "files",
+        ),
+        (
+            json!({"language": "python", "source": "x", "limits": {"timeMs": 60000}}),
+            "limits.timeMs",
+        ),
+        (
+            json!({"language": "python", "source": "x", "limits": {"memoryMb": 4096}}),
+            "limits.memoryMb",
+        ),
+        (
+            json!({"language": "python", "source": "x", "tests": (0..51).map(|_| json!({"stdin": "", "expectedOutput": ""})).collect::<Vec<_>>()}),
+            "tests",
+        ),
+    ];
+    for (body, field) in cases {
+        let error = assert_error(
+            post_run(&app, &me, body, false).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert!(error["fields"][field].is_string(), "{field}: {error}");
+    }
+    let huge = json!({"language": "python", "source": "x", "stdin": "y".repeat(100_000)});
+    assert_error(
+        post_run(&app, &me, huge, false).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn quotas_answer_429_and_a_full_queue_503() {
+    let app = spawn_app_with(&[
+        ("RUN_MAX_CONCURRENT_PER_USER", "2"),
+        ("RUN_MAX_PER_MINUTE", "3"),
+        ("RUN_QUEUE_MAX_DEPTH", "4"),
+    ])
+    .await;
+    let announcement = json!({"id": "w", "host": "h", "startedAt": "2026-01-01T00:00:00Z",
+        "heartbeatAt": "2026-01-01T00:00:00Z", "running": 0, "done": 0,
+        "languages": [{"id": "python", "name": "Python", "version": "3", "compiled": false}]});
+    let mut redis = redis::Client::open(app.redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}workers:w", app.redis_prefix))
+        .arg(announcement.to_string())
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
+        .await
+        .expect("set");
+    let body = json!({"language": "python", "source": "print(1)"});
+    // No worker consumes: runs stay queued.
+    let a = user(&app).await;
+    for _ in 0..2 {
+        assert_eq!(
+            post_run(&app, &a, body.clone(), false)
+                .await
+                .status()
+                .as_u16(),
+            202
+        );
+    }
+    let response = post_run(&app, &a, body.clone(), false).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, 429, "too_many_requests").await;
+
+    let b = user(&app).await;
+    for _ in 0..2 {
+        assert_eq!(
+            post_run(&app, &b, body.clone(), false)
+                .await
+                .status()
+                .as_u16(),
+            202
+        );
+    }
+    // Four queued in all: the queue is at its depth.
+    let c = user(&app).await;
+    assert_error(
+        post_run(&app, &c, body.clone(), false).await,
+        503,
+        "queue_full",
+    )
+    .await;
+    // Per minute: c tried once (counted); finish runs so concurrency is not the limit.
+    sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
+        .execute(&app.db).await.expect("finish");
+    for _ in 0..2 {
+        assert_eq!(
+            post_run(&app, &c, body.clone(), false)
+                .await
+                .status()
+                .as_u16(),
+            202
+        );
+        sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
+            .execute(&app.db).await.expect("finish");
+    }
+    assert_error(
+        post_run(&app, &c, body, false).await,
+        429,
+        "too_many_requests",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_redis_down_a_run_is_refused_with_503_and_nothing_written() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let dead = format!("redis://127.0.0.1:{port}");
+    let healthy = spawn_app().await;
+    let me = user(&healthy).await;
+    let app = crate::helpers::spawn_app_sharing(&healthy, &[("REDIS_URL", &dead)]).await;
+    let response = post_run(
+        &app,
+        &me,
+        json!({"language": "python", "source": "print(1)"}),
+        false,
+    )
+    .await;
+    assert_error(response, 503, "queue_unavailable").await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
+    require_docker!();
+    let app = spawn_app().await;
+    let mut first = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    let body = json!({"language": "python", "source": "import time\ntime.sleep(2)\nprint('done')"});
+    let id = json_body(post_run(&app, &me, body, false).await).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Wait until the first worker runs it, then SIGKILL it.
+    let started = Instant::now();
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .expect("status");
+        if status == "running" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    let _second = Worker::start(&app, &[]).await;
+    let run = wait_finished(&app, &me, &id).await;
+    assert_eq!(run["verdict"], "accepted", "{run}");
+    assert_eq!(run["stdout"], "done\n");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, 2, "ran again once after the kill");
+}
+
+#[tokio::test]
+async fn a_killed_worker_restarted_alone_finishes_its_run() {
+    require_docker!();
+    let app = spawn_app().await;
+    let mut only = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    let body =
+        json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('again')"});
+    let id = json_body(post_run(&app, &me, body, false).await).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .expect("status");
+        if status == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    only.kill();
+    let _restarted = Worker::start(&app, &[]).await;
+    let run = wait_finished(&app, &me, &id).await;
+    assert!(
+        run["verdict"] == "accepted" || run["verdict"] == "internal_error",
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn docker_failures_are_retried_then_end_as_internal_error() {
+    require_docker!();
+    let app = spawn_app().await;
+    // An OCI runtime that does not exist: every container create fails in Docker.
+    let _worker = Worker::start(
+        &app,
+        &[
+            ("SANDBOX_RUNTIME", "no-such-runtime"),
+            ("SANDBOX_POOL_SIZE", "0"),
+            ("RUN_MAX_ATTEMPTS", "2"),
+        ],
+    )
+    .await;
+    let me = user(&app).await;
+    let id = json_body(
+        post_run(
+            &app,
+            &me,
+            json!({"language": "python", "source": "print(1)"}),
+            false,
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let run = wait_finished(&app, &me, &id).await;
+    assert_eq!(run["verdict"], "internal_error", "{run}");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .expect("attempts");
+    assert!(attempts >= 2, "retried: {attempts}");
+}
+
+#[tokio::test]
+async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
+    require_docker!();
+    let app = spawn_app_with(&[
+        ("RUN_MAX_CONCURRENT_PER_USER", "1000"),
+        ("RUN_MAX_PER_MINUTE", "1000"),
+    ])
+    .await;
+    // A generous orphan window: on a saturated 2-core machine a 2 s window
+    // can pass between heartbeats and re-queue a live worker's runs.
+    let settings = [
+        ("WORKER_CONCURRENCY", "2"),
+        ("WORKER_MISSED_HEARTBEATS", "10"),
+    ];
+    let _a = Worker::start(&app, &settings).await;
+    let _b = Worker::start(&app, &settings).await;
+    let me = user(&app).await;
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let body = json!({"language": "python", "source": format!("print({i})")});
+        let response = post_run(&app, &me, body, false).await;
+        assert_eq!(response.status().as_u16(), 202);
+        ids.push(
+            json_body(response).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let unfinished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
+                .fetch_one(&app.db)
+                .await
+                .expect("count");
+        if unfinished == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{unfinished} runs stuck");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (finished, accepted, reruns, workers): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), count(*) FILTER (WHERE attempts <> 1),
+                count(DISTINCT worker_id) FROM runs",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("counts");
+    assert_eq!((finished, accepted, reruns), (200, 200, 0));
+    assert_eq!(workers, 2, "both workers took runs");
+    // Each run's output is its own.
+    let run = json_body(
+        call(
+            &app,
+            Some(&me),
+            Method::GET,
+            &format!("/api/runs/{}", ids[137]),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(run["stdout"], "137\n");
+}
+
+#[tokio::test]
+async fn a_redis_restart_does_not_end_the_worker() {
+    require_docker!();
+    // A Redis of this test's own, so restarting it disturbs nobody else.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let start_redis = || {
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server")
+    };
+    let mut redis = start_redis();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
+    let _worker = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    let body = json!({"language": "python", "source": "print('before')"});
+    assert_eq!(
+        json_body(post_run(&app, &me, body, true).await).await["stdout"],
+        "before\n"
+    );
+
+    let _ = redis.kill();
+    let _ = redis.wait();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut redis = start_redis();
+    // The worker re-announces itself and consumes again.
+    let body = json!({"language": "python", "source": "print('after')"});
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let response = post_run(&app, &me, body.clone(), false).await;
+        if response.status().as_u16() == 202 {
+            break json_body(response).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "api never accepted a run again");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let run = wait_finished(&app, &me, &id).await;
+    assert_eq!(run["stdout"], "after\n");
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[tokio::test]
+async fn a_run_id_that_is_not_a_uuid_or_unknown_is_an_error_body() {
+    let app = spawn_app().await;
+    let me = user(&app).await;
+    assert_error(
+        call(&app, Some(&me), Method::GET, "/api/runs/abc", None).await,
+        400,
+        "invalid_path",
+    )
+    .await;
+    let path = format!("/api/runs/{}", Uuid::new_v4());
+    assert_error(
+        call(&app, Some(&me), Method::GET, &path, None).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
