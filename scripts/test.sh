@@ -38,6 +38,11 @@ fi
 
 if docker info >/dev/null 2>&1; then
   log "building the sandbox images (docker reachable)"
+  if ! command -v mmdebstrap >/dev/null; then
+    log "installing mmdebstrap (local base images for the offline build)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mmdebstrap >/dev/null
+  fi
   if [ "${SKIP_OFFLINE_IMAGES:-0}" != 1 ]; then
     # No-op where the base images exist; builds local ones where no registry is reachable.
     bash scripts/offline-images.sh debian rust vendor

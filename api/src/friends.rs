@@ -440,13 +440,16 @@ async fn list_friends(
     )
     .fetch_all(&ctx.db)
     .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let online =
+        crate::rooms::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
     let friends: Vec<Friend> = rows
         .into_iter()
         .map(|r| Friend {
+            online: online.contains(&r.id),
             id: r.id,
             name: r.name,
             email: r.email,
-            online: false,
             since: r.since,
         })
         .collect();

@@ -9,6 +9,8 @@
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
 //!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
 //!   members, roles, invites), [`runs`] (code execution requests).
+//! - [`rooms`]: the real-time events socket (presence, chat, run output)
+//!   across replicas through Redis.
 //! - [`queue`]: pushing run jobs (apalis) and publishing room events.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`telemetry`]: tracing set-up.
@@ -20,6 +22,7 @@ pub mod friends;
 pub mod health;
 pub mod pagination;
 pub mod queue;
+pub mod rooms;
 pub mod runs;
 pub mod sessions;
 pub mod startup;

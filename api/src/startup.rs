@@ -28,7 +28,7 @@ use crate::{
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
     error::Error,
-    friends, health, queue, runs, sessions, users,
+    friends, health, queue, rooms, runs, sessions, users,
 };
 
 /// Everything a handler may need, cloned cheaply into each request.
@@ -40,6 +40,8 @@ pub struct ApiContext {
     pub passwords: Passwords,
     pub tokens: Arc<TokenKeys>,
     pub throttle: LoginThrottle,
+    /// The rooms' Redis subscriber and local fan-out.
+    pub hub: std::sync::Arc<rooms::hub::Hub>,
     /// Producer side of the run queue (apalis on Redis).
     pub run_queue: apalis_redis::RedisStorage<run_contract::RunJob>,
 }
@@ -73,17 +75,12 @@ impl Application {
         let tokens = Arc::new(TokenKeys::new(&config.jwt));
         let throttle = LoginThrottle::new(&config.redis.key_prefix, &config.auth);
         let run_queue = queue::run_queue(redis.clone(), &config.redis.key_prefix);
+        let hub = rooms::hub::Hub::new(config.redis.url.expose())?;
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} (HOST/PORT)"))?;
-
-        sessions::spawn_idle_sweeper(
-            db.clone(),
-            config.sessions.idle_timeout,
-            config.sessions.idle_sweep_interval,
-        );
 
         let shutdown_grace = config.http.shutdown_grace;
         let ctx = ApiContext {
@@ -94,7 +91,9 @@ impl Application {
             tokens,
             throttle,
             run_queue,
+            hub,
         };
+        sessions::spawn_idle_sweeper(ctx.clone());
         Ok(Application {
             listener,
             router: router(ctx),
@@ -199,6 +198,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(friends::router())
         .merge(sessions::router())
         .merge(runs::router())
+        .merge(rooms::router())
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

@@ -34,6 +34,39 @@ impl FromRequestParts<ApiContext> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, Error> {
         let token = bearer_token(parts)?;
+        AuthUser::from_token(ctx, token).await
+    }
+}
+
+/// [`AuthUser`] for WebSocket upgrades: browsers cannot set headers there,
+/// so the access token may also come as `?token=`.
+pub struct SocketUser(pub AuthUser);
+
+impl FromRequestParts<ApiContext> for SocketUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, Error> {
+        let from_query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+                .map(str::to_owned)
+        });
+        let token = match (
+            parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION),
+            from_query,
+        ) {
+            (false, Some(token)) => token,
+            _ => bearer_token(parts)?.to_owned(),
+        };
+        Ok(SocketUser(AuthUser::from_token(ctx, &token).await?))
+    }
+}
+
+impl AuthUser {
+    /// Verifies an access token and loads its (unrevoked) login's user.
+    pub async fn from_token(ctx: &ApiContext, token: &str) -> Result<Self, Error> {
         let claims = ctx.tokens.verify(token, TokenType::Access)?;
         let row = sqlx::query!(
             r#"

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub use self::extractor::{AuthUser, Role};
+pub use self::extractor::{AuthUser, Role, SocketUser};
 use self::tokens::{Issued, TokenType, hash_token};
 use crate::{
     error::{ApiJson, Error, Result, ResultExt},

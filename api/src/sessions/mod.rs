@@ -181,7 +181,7 @@ async fn touch(db: &mut PgConnection, session_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberBody {
     pub user_id: Uuid,
@@ -191,7 +191,7 @@ pub struct MemberBody {
     pub joined_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     pub id: Uuid,
@@ -392,7 +392,13 @@ async fn detail(
 ) -> Result<Json<Value>> {
     let mut conn = ctx.db.acquire().await?;
     membership(&mut conn, id, user.id, false).await?;
-    let session = load_session(&mut conn, id).await?;
+    let mut session = load_session(&mut conn, id).await?;
+    let ids: Vec<Uuid> = session.members.iter().map(|m| m.user_id).collect();
+    let online =
+        crate::rooms::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
+    for member in &mut session.members {
+        member.online = online.contains(&member.user_id);
+    }
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
@@ -440,6 +446,7 @@ async fn update(
     .await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
@@ -467,6 +474,7 @@ async fn start(
     .await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
@@ -483,6 +491,7 @@ async fn end(
     end_session(&mut tx, id).await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
@@ -528,6 +537,7 @@ async fn leave(
     .await?;
     touch(&mut tx, id).await?;
     tx.commit().await?;
+    crate::rooms::session_updated(&ctx, id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -584,27 +594,39 @@ async fn assign_role(
     touch(&mut tx, id).await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
-/// Ends live sessions idle for longer than `idle` every `every`, for as long
-/// as the process runs. Safe on every replica at once: the update is idempotent.
-pub fn spawn_idle_sweeper(db: PgPool, idle: Duration, every: Duration) {
+/// Ends live sessions idle for longer than `SESSION_IDLE_TIMEOUT`, every
+/// `SESSION_IDLE_SWEEP_INTERVAL`, for as long as the process runs. Safe on
+/// every replica at once: the update is idempotent.
+pub fn spawn_idle_sweeper(ctx: ApiContext) {
+    let (idle, every) = (
+        ctx.config.sessions.idle_timeout,
+        ctx.config.sessions.idle_sweep_interval,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match end_idle_sessions(&db, idle).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(ended = n, "ended idle sessions"),
+            match end_idle_sessions(&ctx.db, idle).await {
+                Ok(ended) => {
+                    if !ended.is_empty() {
+                        tracing::info!(ended = ended.len(), "ended idle sessions");
+                    }
+                    for id in ended {
+                        crate::rooms::session_updated(&ctx, id).await;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "idle session sweep failed"),
             }
         }
     });
 }
 
-pub async fn end_idle_sessions(db: &PgPool, idle: Duration) -> Result<u64> {
+pub async fn end_idle_sessions(db: &PgPool, idle: Duration) -> Result<Vec<Uuid>> {
     let idle_secs = idle.as_secs_f64();
     let mut tx = db.begin().await?;
     let ids = sqlx::query_scalar!(
@@ -619,5 +641,5 @@ pub async fn end_idle_sessions(db: &PgPool, idle: Duration) -> Result<u64> {
         end_session(&mut tx, *id).await?;
     }
     tx.commit().await?;
-    Ok(ids.len() as u64)
+    Ok(ids)
 }

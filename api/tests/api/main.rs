@@ -4,5 +4,6 @@
 mod auth;
 mod foundation;
 mod helpers;
+mod rooms;
 mod runs;
 mod social;

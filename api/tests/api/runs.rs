@@ -15,7 +15,7 @@ use crate::{
     social::{User, befriend, call, create_session, join, user},
 };
 
-fn docker_available() -> bool {
+pub fn docker_available() -> bool {
     std::process::Command::new("docker")
         .arg("info")
         .stdout(Stdio::null())
@@ -34,12 +34,12 @@ macro_rules! require_docker {
 }
 
 /// A `codecall-worker` process serving `app`'s queue.
-struct Worker {
+pub struct Worker {
     child: tokio::process::Child,
 }
 
 impl Worker {
-    async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
+    pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
         // The worker binary sits next to this test binary's directory.
         let exe = std::env::current_exe().expect("test binary path");
         let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");

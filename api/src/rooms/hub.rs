@@ -1,0 +1,142 @@
+//! One Redis subscriber connection per api process, fanned out locally.
+//!
+//! Every room event travels on the session's Redis channel, published by
+//! whichever process caused it (an api replica, a worker). Each replica keeps
+//! a single RESP3 connection subscribed to the channels of the rooms it has
+//! sockets for, and hands each message to a local `broadcast` channel that
+//! every socket of that room reads. The connection resubscribes by itself
+//! after a Redis restart. A slow socket lags its own receiver only.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use redis::{
+    IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+/// Messages buffered per room for slow sockets before they lag.
+pub const ROOM_BUFFER: usize = 256;
+
+pub struct Hub {
+    subscriber: ConnectionManager,
+    rooms: Mutex<HashMap<String, Room>>,
+}
+
+struct Room {
+    sender: broadcast::Sender<Arc<str>>,
+    sockets: usize,
+}
+
+/// A socket's membership in a room; leaving happens on drop.
+pub struct Subscription {
+    pub receiver: broadcast::Receiver<Arc<str>>,
+    hub: Arc<Hub>,
+    channel: String,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let (hub, channel) = (Arc::clone(&self.hub), std::mem::take(&mut self.channel));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { hub.leave(&channel).await });
+        }
+    }
+}
+
+impl Hub {
+    /// Connects lazily (the api starts while Redis is down) with RESP3 push
+    /// messages and automatic resubscription.
+    pub fn new(url: &str) -> anyhow::Result<Arc<Hub>> {
+        let info = url
+            .into_connection_info()
+            .context("REDIS_URL is not a valid Redis URL")?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))
+            .context("cannot set up the Redis subscriber")?;
+        let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_push_sender(push_tx)
+            .set_automatic_resubscription();
+        let subscriber = ConnectionManager::new_lazy_with_config(client, config)
+            .context("cannot set up the Redis subscriber")?;
+        let hub = Arc::new(Hub {
+            subscriber,
+            rooms: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(Arc::clone(&hub).dispatch(push_rx));
+        Ok(hub)
+    }
+
+    async fn dispatch(self: Arc<Self>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
+        while let Some(push) = pushes.recv().await {
+            if push.kind != PushKind::Message {
+                if push.kind == PushKind::Disconnection {
+                    tracing::warn!("room subscriber lost Redis; it resubscribes on reconnect");
+                }
+                continue;
+            }
+            let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+                (push.data.first(), push.data.get(1))
+            else {
+                continue;
+            };
+            let channel = String::from_utf8_lossy(channel);
+            let rooms = self.rooms.lock().await;
+            if let Some(room) = rooms.get(channel.as_ref()) {
+                let _ = room
+                    .sender
+                    .send(Arc::from(String::from_utf8_lossy(payload)));
+            }
+        }
+    }
+
+    /// Joins the room on `channel`, subscribing in Redis for the first socket.
+    pub async fn join(self: &Arc<Self>, channel: &str) -> redis::RedisResult<Subscription> {
+        let mut rooms = self.rooms.lock().await;
+        let receiver = match rooms.get_mut(channel) {
+            Some(room) => {
+                room.sockets += 1;
+                room.sender.subscribe()
+            }
+            None => {
+                // The lock is held across the subscribe, so a concurrent
+                // leave cannot unsubscribe after this subscribe.
+                self.subscriber.clone().subscribe(channel).await?;
+                let (sender, receiver) = broadcast::channel(ROOM_BUFFER);
+                rooms.insert(channel.to_owned(), Room { sender, sockets: 1 });
+                receiver
+            }
+        };
+        Ok(Subscription {
+            receiver,
+            hub: Arc::clone(self),
+            channel: channel.to_owned(),
+        })
+    }
+
+    async fn leave(&self, channel: &str) {
+        let mut rooms = self.rooms.lock().await;
+        let Some(room) = rooms.get_mut(channel) else {
+            return;
+        };
+        room.sockets = room.sockets.saturating_sub(1);
+        if room.sockets == 0 {
+            rooms.remove(channel);
+            if let Err(e) = self.subscriber.clone().unsubscribe(channel).await {
+                tracing::warn!(channel, error = %e, "could not unsubscribe");
+            }
+        }
+    }
+
+    /// Rooms with at least one socket on this replica, and their channels.
+    pub async fn rooms(&self) -> Vec<String> {
+        self.rooms.lock().await.keys().cloned().collect()
+    }
+}

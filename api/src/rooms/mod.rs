@@ -1,0 +1,506 @@
+//! Real-time rooms (SPEC §6): `GET /api/sessions/{id}/events`, a WebSocket of
+//! JSON text frames `{"type": …}`.
+//!
+//! Server → client: `presence.snapshot {users, chat}` (on join),
+//! `presence.joined {user}`, `presence.left {userId}`, `chat.message`,
+//! `session.updated {session}`, `run.queued`, `run.started`, `run.output`,
+//! `run.finished`, `error {code, message}`, `pong`.
+//! Client → server: `chat.send {text}`, `ping`.
+//!
+//! Every event crosses replicas on the session's Redis channel ([`hub`]); a
+//! socket never writes another socket's events directly, so all members see
+//! one order. One `select!` loop per socket handles the client's frames, the
+//! room's events and the heartbeat. Presence lives in Redis ([`presence`]).
+
+pub mod hub;
+pub mod presence;
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Router,
+    extract::{
+        State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    response::Response,
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use crate::{
+    auth::SocketUser,
+    error::{ApiPath, Error, Result},
+    sessions::{SessionBody, Status, load_session, membership},
+    startup::ApiContext,
+};
+
+/// Largest client frame accepted; a larger one closes the socket (1009).
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Longest chat message, in characters.
+pub const CHAT_MAX_CHARS: usize = 2000;
+/// Chat messages sent in the snapshot.
+pub const CHAT_HISTORY: i64 = 50;
+/// Client messages allowed per second (burst: twice that); more are refused
+/// with an `error` frame, and a client that keeps flooding is disconnected.
+pub const MESSAGES_PER_SECOND: f64 = 5.0;
+pub const FLOOD_DISCONNECT_AFTER: u32 = 50;
+/// Server heartbeat: presence refresh and a WebSocket ping.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A socket silent (no frame, no pong) for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// A client that does not take a frame within this long is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/api/sessions/{id}/events", get(events))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceUser {
+    pub user_id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Events this service sends (run events come from the worker, relayed as is).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerEvent {
+    #[serde(rename = "presence.snapshot")]
+    PresenceSnapshot {
+        users: Vec<PresenceUser>,
+        chat: Vec<ChatMessage>,
+    },
+    #[serde(rename = "presence.joined")]
+    PresenceJoined { user: PresenceUser },
+    #[serde(rename = "presence.left", rename_all = "camelCase")]
+    PresenceLeft { user_id: Uuid },
+    #[serde(rename = "chat.message")]
+    ChatMessage(ChatMessage),
+    #[serde(rename = "session.updated")]
+    SessionUpdated { session: SessionBody },
+    #[serde(rename = "error")]
+    Error { code: &'static str, message: String },
+    #[serde(rename = "pong")]
+    Pong,
+}
+
+/// Messages clients send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClientMessage {
+    #[serde(rename = "chat.send")]
+    ChatSend { text: String },
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+/// Publishes a room event on the session's channel (every replica relays it).
+pub async fn publish(ctx: &ApiContext, session: Uuid, event: &ServerEvent) {
+    let channel = run_contract::session_channel(&ctx.config.redis.key_prefix, session);
+    crate::queue::publish(ctx, &channel, event).await;
+}
+
+/// Announces a session's new state (status, roles, title, language, members).
+pub async fn session_updated(ctx: &ApiContext, session: Uuid) {
+    match ctx.db.acquire().await {
+        Ok(mut conn) => match load_session(&mut conn, session).await {
+            Ok(body) => publish(ctx, session, &ServerEvent::SessionUpdated { session: body }).await,
+            Err(e) => {
+                tracing::warn!(%session, error = %e, "cannot load session for its update event")
+            }
+        },
+        Err(e) => tracing::warn!(%session, error = %e, "cannot load session for its update event"),
+    }
+}
+
+async fn events(
+    State(ctx): State<ApiContext>,
+    SocketUser(user): SocketUser,
+    ApiPath(session): ApiPath<Uuid>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    // Refused before the upgrade: bad tokens (401, by the extractor),
+    // non-members (404), ended sessions (409).
+    let mut conn = ctx.db.acquire().await?;
+    let member = membership(&mut conn, session, user.id, false).await?;
+    if member.status == Status::Ended {
+        return Err(Error::Conflict {
+            code: "session_ended",
+            message: "the session has ended".into(),
+        });
+    }
+    drop(conn);
+    let subscription = ctx
+        .hub
+        .join(&run_contract::session_channel(
+            &ctx.config.redis.key_prefix,
+            session,
+        ))
+        .await
+        .map_err(|e| Error::Unavailable {
+            code: "dependency_unavailable",
+            message: format!("real-time rooms are unavailable: {e}"),
+        })?;
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let socket_ctx = Socket {
+                ctx,
+                session,
+                user: PresenceUser {
+                    user_id: user.id,
+                    name: user.name,
+                },
+                connection: Uuid::new_v4(),
+            };
+            socket_ctx.run(socket, subscription).await;
+        }))
+}
+
+struct Socket {
+    ctx: ApiContext,
+    session: Uuid,
+    user: PresenceUser,
+    connection: Uuid,
+}
+
+/// Why a socket loop ended.
+enum End {
+    Gone,
+    Close(u16, &'static str),
+}
+
+impl Socket {
+    async fn run(self, socket: WebSocket, mut subscription: hub::Subscription) {
+        let (mut tx, mut rx) = socket.split();
+        let prefix = self.ctx.config.redis.key_prefix.clone();
+        let mut redis = self.ctx.redis.clone();
+
+        match presence::touch(
+            &mut redis,
+            &prefix,
+            self.session,
+            self.user.user_id,
+            self.connection,
+        )
+        .await
+        {
+            Ok(true) => {
+                publish(
+                    &self.ctx,
+                    self.session,
+                    &ServerEvent::PresenceJoined {
+                        user: self.user.clone(),
+                    },
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "presence unavailable"),
+        }
+        let end = match self.snapshot().await {
+            Ok(snapshot) if send(&mut tx, &snapshot).await => {
+                self.serve(&mut tx, &mut rx, &mut subscription, &mut redis)
+                    .await
+            }
+            _ => End::Gone,
+        };
+        if let End::Close(code, reason) = end {
+            let _ = tx
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                })))
+                .await;
+        }
+        match presence::remove(
+            &mut redis,
+            &prefix,
+            self.session,
+            self.user.user_id,
+            self.connection,
+        )
+        .await
+        {
+            Ok(true) => {
+                publish(
+                    &self.ctx,
+                    self.session,
+                    &ServerEvent::PresenceLeft {
+                        user_id: self.user.user_id,
+                    },
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "presence unavailable"),
+        }
+    }
+
+    async fn serve(
+        &self,
+        tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+        rx: &mut futures_util::stream::SplitStream<WebSocket>,
+        subscription: &mut hub::Subscription,
+        redis: &mut redis::aio::ConnectionManager,
+    ) -> End {
+        let prefix = self.ctx.config.redis.key_prefix.clone();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
+        let mut refused = 0u32;
+        loop {
+            tokio::select! {
+                frame = rx.next() => {
+                    last_heard = Instant::now();
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            if !send(tx, &error("invalid_message", "frames must be JSON text")).await { return End::Gone; }
+                            continue;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return End::Gone,
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "socket error");
+                            return End::Close(1009, "frame too large or malformed");
+                        }
+                    };
+                    if !limiter.allow() {
+                        refused += 1;
+                        if refused >= FLOOD_DISCONNECT_AFTER {
+                            return End::Close(1008, "message rate exceeded");
+                        }
+                        if !send(tx, &error("rate_limited", "too many messages; slow down")).await { return End::Gone; }
+                        continue;
+                    }
+                    refused = 0;
+                    let reply = match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(ClientMessage::Ping) => Some(ServerEvent::Pong),
+                        Ok(ClientMessage::ChatSend { text }) => self.chat(text).await.err(),
+                        Err(e) => Some(error("invalid_message", &format!("unknown or malformed message: {e}"))),
+                    };
+                    if let Some(reply) = reply
+                        && !send(tx, &reply).await
+                    {
+                        return End::Gone;
+                    }
+                }
+                event = subscription.receiver.recv() => match event {
+                    Ok(payload) => {
+                        if !send_text(tx, &payload).await { return End::Gone; }
+                        if let Some(end) = self.closes_socket(&payload) { return end; }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        // Too slow for the room: say so and resync.
+                        let message = format!("{missed} events were dropped; state resent");
+                        if !send(tx, &error("lagged", &message)).await { return End::Gone; }
+                        match self.snapshot().await {
+                            Ok(snapshot) if send(tx, &snapshot).await => {}
+                            _ => return End::Gone,
+                        }
+                    }
+                    Err(RecvError::Closed) => return End::Close(1011, "room closed"),
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        return End::Close(1001, "idle");
+                    }
+                    if let Err(e) = presence::touch(redis, &prefix, self.session, self.user.user_id, self.connection).await {
+                        tracing::warn!(error = %e, "presence refresh failed");
+                    }
+                    match presence::sweep(redis, &prefix, self.session).await {
+                        Ok(left) => for user_id in left {
+                            publish(&self.ctx, self.session, &ServerEvent::PresenceLeft { user_id }).await;
+                        },
+                        Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
+                    }
+                    if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                        return End::Gone;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `session.updated` with the session ended, or without this user among
+    /// the members, ends the socket (after the event was delivered).
+    fn closes_socket(&self, payload: &str) -> Option<End> {
+        if !payload.contains("\"session.updated\"") {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Update {
+            session: Brief,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Brief {
+            status: String,
+            members: Vec<MemberId>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MemberId {
+            user_id: Uuid,
+        }
+        let update: Update = serde_json::from_str(payload).ok()?;
+        if update.session.status == "ended" {
+            return Some(End::Close(1000, "session ended"));
+        }
+        if !update
+            .session
+            .members
+            .iter()
+            .any(|m| m.user_id == self.user.user_id)
+        {
+            return Some(End::Close(1000, "no longer a member"));
+        }
+        None
+    }
+
+    async fn snapshot(&self) -> Result<ServerEvent> {
+        let mut redis = self.ctx.redis.clone();
+        let present =
+            presence::present(&mut redis, &self.ctx.config.redis.key_prefix, self.session)
+                .await
+                .unwrap_or_default();
+        let ids: Vec<Uuid> = present.into_iter().collect();
+        let users = sqlx::query_as!(
+            PresenceUser,
+            r#"SELECT id AS user_id, name FROM users WHERE id = ANY($1) ORDER BY name, id"#,
+            &ids
+        )
+        .fetch_all(&self.ctx.db)
+        .await?;
+        let mut chat = sqlx::query_as!(
+            ChatMessage,
+            r#"SELECT c.id, c.user_id, u.name, c.text, c.created_at
+               FROM chat_messages c JOIN users u ON u.id = c.user_id
+               WHERE c.session_id = $1
+               ORDER BY c.created_at DESC, c.id DESC
+               LIMIT $2"#,
+            self.session,
+            CHAT_HISTORY
+        )
+        .fetch_all(&self.ctx.db)
+        .await?;
+        chat.reverse();
+        Ok(ServerEvent::PresenceSnapshot { users, chat })
+    }
+
+    /// Stores and publishes a chat message; an `error` event if refused.
+    async fn chat(&self, text: String) -> Result<(), ServerEvent> {
+        let text = text.trim().to_owned();
+        let chars = text.chars().count();
+        if chars == 0 || chars > CHAT_MAX_CHARS {
+            return Err(error(
+                "invalid_message",
+                &format!("chat messages are 1–{CHAT_MAX_CHARS} characters"),
+            ));
+        }
+        let status = sqlx::query_scalar!(
+            "SELECT status FROM interview_sessions WHERE id = $1",
+            self.session
+        )
+        .fetch_optional(&self.ctx.db)
+        .await
+        .map_err(|_| error("internal_error", "could not send the message"))?;
+        if status.as_deref() == Some("ended") {
+            return Err(error("session_ended", "the session has ended"));
+        }
+        let message = sqlx::query_as!(
+            ChatMessage,
+            r#"WITH inserted AS (
+                 INSERT INTO chat_messages (id, session_id, user_id, text) VALUES ($1, $2, $3, $4)
+                 RETURNING id, user_id, text, created_at)
+               SELECT i.id, i.user_id, u.name, i.text, i.created_at
+               FROM inserted i JOIN users u ON u.id = i.user_id"#,
+            Uuid::new_v4(),
+            self.session,
+            self.user.user_id,
+            text
+        )
+        .fetch_one(&self.ctx.db)
+        .await
+        .map_err(|_| error("internal_error", "could not send the message"))?;
+        publish(&self.ctx, self.session, &ServerEvent::ChatMessage(message)).await;
+        Ok(())
+    }
+}
+
+fn error(code: &'static str, message: &str) -> ServerEvent {
+    ServerEvent::Error {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+async fn send(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    event: &ServerEvent,
+) -> bool {
+    match serde_json::to_string(event) {
+        Ok(json) => send_text(tx, &json).await,
+        Err(_) => true,
+    }
+}
+
+/// Sends a frame; false when the client is gone or too slow to take it.
+async fn send_text(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    text: &str,
+) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
+}
+
+/// A token bucket: `rate` per second, bursts of twice that.
+struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(rate: f64) -> Self {
+        RateLimiter {
+            rate,
+            tokens: rate * 2.0,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.rate * 2.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Real-time rooms over two api replicas sharing PostgreSQL and Redis
+//! (SPEC §6): presence, chat, session updates and live run output.
+
+use std::{process::Stdio, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Message, client::IntoClientRequest},
+};
+use uuid::Uuid;
+
+use crate::{
+    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_app_with},
+    social::{User, befriend, call, create_session, join, user},
+};
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, who: &User, session: Uuid) -> Ws {
+    let url = format!(
+        "{}/api/sessions/{session}/events?token={}",
+        app.address.replace("http", "ws"),
+        who.token
+    );
+    let (ws, _) = connect_async(url).await.expect("socket opens");
+    ws
+}
+
+/// The HTTP status an upgrade attempt gets.
+async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
+    let url = format!(
+        "{}/api/sessions/{session}/events",
+        app.address.replace("http", "ws")
+    );
+    let mut request = url.into_client_request().expect("request");
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    match connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// Reads frames until one of type `kind` satisfying `check` arrives.
+async fn expect(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event in time"))
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(&text).expect("JSON frame");
+            if event["type"] == kind && check(&event) {
+                return event;
+            }
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::Text(value.to_string().into()))
+        .await
+        .expect("sent");
+}
+
+/// Two replicas, a host and a candidate in a live session.
+async fn room() -> (TestApp, TestApp, User, User, Uuid) {
+    let one = spawn_app().await;
+    let two = spawn_app_sharing(&one, &[]).await;
+    let (a, b) = (user(&one).await, user(&one).await);
+    befriend(&one, &a, &b).await;
+    let session = create_session(&one, &a, &[&b]).await;
+    join(&one, &b, session).await;
+    call(
+        &one,
+        Some(&a),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    (one, two, a, b, session)
+}
+
+#[tokio::test]
+async fn members_on_two_replicas_see_presence_chat_and_session_updates() {
+    let (one, two, a, b, session) = room().await;
+    let mut wa = connect(&one, &a, session).await;
+    let snapshot = expect(&mut wa, "presence.snapshot", |_| true).await;
+    assert_eq!(snapshot["users"].as_array().map(Vec::len), Some(1));
+
+    let mut wb = connect(&two, &b, session).await;
+    let snapshot = expect(&mut wb, "presence.snapshot", |_| true).await;
+    assert_eq!(
+        snapshot["users"].as_array().map(Vec::len),
+        Some(2),
+        "{snapshot}"
+    );
+    let joined = expect(&mut wa, "presence.joined", |e| {
+        e["user"]["userId"] == b.id.to_string()
+    })
+    .await;
+    assert!(joined["user"]["name"].is_string());
+
+    send(
+        &mut wa,
+        json!({"type": "chat.send", "text": "hi from replica one"}),
+    )
+    .await;
+    let chat = expect(&mut wb, "chat.message", |_| true).await;
+    assert_eq!(chat["text"], "hi from replica one");
+    assert_eq!(chat["userId"], a.id.to_string());
+
+    // Both see the online flag over HTTP, from either replica.
+    let detail = json_body(
+        call(
+            &two,
+            Some(&a),
+            Method::GET,
+            &format!("/api/sessions/{session}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        detail["session"]["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .all(|m| m["online"] == true),
+        "{detail}"
+    );
+    let friends = json_body(call(&one, Some(&b), Method::GET, "/api/friends", None).await).await;
+    assert_eq!(friends["friends"][0]["online"], true);
+
+    call(
+        &one,
+        Some(&a),
+        Method::PATCH,
+        &format!("/api/sessions/{session}"),
+        Some(json!({"title": "Renamed"})),
+    )
+    .await;
+    for ws in [&mut wa, &mut wb] {
+        let update = expect(ws, "session.updated", |_| true).await;
+        assert_eq!(update["session"]["title"], "Renamed");
+    }
+    send(&mut wb, json!({"type": "ping"})).await;
+    expect(&mut wb, "pong", |_| true).await;
+
+    // A new joiner gets the chat history in its snapshot.
+    drop(wb);
+    let mut again = connect(&two, &b, session).await;
+    let snapshot = expect(&mut again, "presence.snapshot", |_| true).await;
+    assert_eq!(snapshot["chat"][0]["text"], "hi from replica one");
+
+    // Ending the session tells everyone, then closes the sockets.
+    call(
+        &one,
+        Some(&a),
+        Method::POST,
+        &format!("/api/sessions/{session}/end"),
+        None,
+    )
+    .await;
+    expect(&mut again, "session.updated", |e| {
+        e["session"]["status"] == "ended"
+    })
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = again.next().await {
+            if let Message::Close(_) = frame {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(closed, Ok(true));
+}
+
+#[tokio::test]
+async fn two_tabs_count_once_and_a_dropped_connection_leaves() {
+    let (one, two, a, b, session) = room().await;
+    let mut watcher = connect(&one, &b, session).await;
+    expect(&mut watcher, "presence.snapshot", |_| true).await;
+
+    let mut tab1 = connect(&one, &a, session).await;
+    expect(&mut watcher, "presence.joined", |e| {
+        e["user"]["userId"] == a.id.to_string()
+    })
+    .await;
+    let mut tab2 = connect(&two, &a, session).await;
+    let snapshot = expect(&mut tab2, "presence.snapshot", |_| true).await;
+    assert_eq!(
+        snapshot["users"].as_array().map(Vec::len),
+        Some(2),
+        "one entry per user: {snapshot}"
+    );
+
+    tab1.close(None).await.expect("closed");
+    // Still present through the other tab: no presence.left for A.
+    send(&mut watcher, json!({"type": "ping"})).await;
+    let next = expect(&mut watcher, "pong", |_| true).await;
+    assert_eq!(next["type"], "pong");
+    let detail = json_body(
+        call(
+            &one,
+            Some(&b),
+            Method::GET,
+            &format!("/api/sessions/{session}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let a_online = detail["session"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["userId"] == a.id.to_string())
+        .map(|m| m["online"].clone());
+    assert_eq!(a_online, Some(Value::Bool(true)));
+
+    // Kill the TCP connection without a close frame.
+    drop(tab2);
+    let left = expect(&mut watcher, "presence.left", |_| true).await;
+    assert_eq!(left["userId"], a.id.to_string());
+}
+
+#[tokio::test]
+async fn bad_tokens_non_members_and_ended_sessions_are_refused_before_the_upgrade() {
+    let (one, _two, a, b, session) = room().await;
+    let stranger = user(&one).await;
+    assert_eq!(refused(&one, session, None).await, 401);
+    assert_eq!(refused(&one, session, Some("not-a-token")).await, 401);
+    assert_eq!(refused(&one, session, Some(&stranger.token)).await, 404);
+    assert_eq!(refused(&one, Uuid::new_v4(), Some(&a.token)).await, 404);
+    assert_eq!(refused(&one, session, Some(&b.token)).await, 101);
+    call(
+        &one,
+        Some(&a),
+        Method::POST,
+        &format!("/api/sessions/{session}/end"),
+        None,
+    )
+    .await;
+    assert_eq!(refused(&one, session, Some(&a.token)).await, 409);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let app = spawn_app_with(&[("JWT_ACCESS_EXPIRES_IN", "1s")]).await;
+    let (a, b) = (user(&app).await, user(&app).await);
+    befriend(&app, &a, &b).await;
+    let session = create_session(&app, &a, &[]).await;
+    tokio::time::sleep(Duration::from_millis(6_500)).await; // past the 5 s leeway
+    assert_eq!(refused(&app, session, Some(&a.token)).await, 401);
+}
+
+#[tokio::test]
+async fn malformed_oversize_and_flooding_clients_get_the_documented_treatment() {
+    let (one, two, a, b, session) = room().await;
+    let mut calm = connect(&two, &b, session).await;
+    expect(&mut calm, "presence.snapshot", |_| true).await;
+    let mut noisy = connect(&one, &a, session).await;
+    expect(&mut noisy, "presence.snapshot", |_| true).await;
+
+    for bad in [
+        "not json",
+        r#"{"type": "nope"}"#,
+        r#"{"type": "chat.send"}"#,
+    ] {
+        noisy.send(Message::Text(bad.into())).await.expect("sent");
+        let error = expect(&mut noisy, "error", |_| true).await;
+        assert_eq!(error["code"], "invalid_message", "{bad}");
+    }
+    send(
+        &mut noisy,
+        json!({"type": "chat.send", "text": "x".repeat(2001)}),
+    )
+    .await;
+    assert_eq!(
+        expect(&mut noisy, "error", |_| true).await["code"],
+        "invalid_message"
+    );
+
+    // A flood: the excess is refused with rate_limited errors.
+    for _ in 0..40 {
+        send(&mut noisy, json!({"type": "ping"})).await;
+    }
+    expect(&mut noisy, "error", |e| e["code"] == "rate_limited").await;
+
+    // The other member is unaffected.
+    send(&mut calm, json!({"type": "ping"})).await;
+    expect(&mut calm, "pong", |_| true).await;
+
+    // Oversize frame: that socket is closed (1009), the other stays.
+    noisy
+        .send(Message::Text("y".repeat(64 * 1024).into()))
+        .await
+        .expect("sent");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match noisy.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert!(matches!(closed, Some(1009) | None), "{closed:?}");
+    send(&mut calm, json!({"type": "ping"})).await;
+    expect(&mut calm, "pong", |_| true).await;
+}
+
+#[tokio::test]
+async fn events_flow_again_after_a_redis_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let start_redis = || {
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server")
+    };
+    let mut redis = start_redis();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let one = spawn_app_with(&[("REDIS_URL", &url)]).await;
+    let two = spawn_app_sharing(&one, &[]).await;
+    let (a, b) = (user(&one).await, user(&one).await);
+    befriend(&one, &a, &b).await;
+    let session = create_session(&one, &a, &[&b]).await;
+    join(&one, &b, session).await;
+    call(
+        &one,
+        Some(&a),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    let mut wa = connect(&one, &a, session).await;
+    expect(&mut wa, "presence.snapshot", |_| true).await;
+    let mut wb = connect(&two, &b, session).await;
+    expect(&mut wb, "presence.snapshot", |_| true).await;
+
+    let _ = redis.kill();
+    let _ = redis.wait();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut redis = start_redis();
+    // Retry until the subscriber has resubscribed: chat keeps flowing.
+    let mut delivered = false;
+    for attempt in 0..40 {
+        send(
+            &mut wa,
+            json!({"type": "chat.send", "text": format!("after restart {attempt}")}),
+        )
+        .await;
+        let got = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                match wb.next().await {
+                    Some(Ok(Message::Text(text))) if text.contains("after restart") => return true,
+                    Some(Ok(_)) => continue,
+                    _ => return false,
+                }
+            }
+        })
+        .await;
+        if got == Ok(true) {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "chat crossed replicas after the restart");
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[tokio::test]
+async fn run_output_streams_in_order_to_members_on_both_replicas() {
+    if !crate::runs::docker_available() {
+        eprintln!("skipped: no reachable Docker engine");
+        return;
+    }
+    let (one, two, a, b, session) = room().await;
+    let _worker = crate::runs::Worker::start(&one, &[]).await;
+    let mut wa = connect(&one, &a, session).await;
+    expect(&mut wa, "presence.snapshot", |_| true).await;
+    let mut wb = connect(&two, &b, session).await;
+    expect(&mut wb, "presence.snapshot", |_| true).await;
+
+    let source =
+        "import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.05)\n";
+    let body = json!({"language": "python", "source": source, "sessionId": session});
+    let posted = json_body(call(&two, Some(&b), Method::POST, "/api/runs", Some(body)).await).await;
+    let id = posted["id"].as_str().expect("id").to_owned();
+
+    for ws in [&mut wa, &mut wb] {
+        expect(ws, "run.queued", |e| e["runId"] == id).await;
+        expect(ws, "run.started", |e| e["runId"] == id).await;
+        let mut output = String::new();
+        let mut next_seq = 0;
+        let finished = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("in time")
+                .expect("open")
+                .expect("frame");
+            let Message::Text(text) = frame else { continue };
+            let event: Value = serde_json::from_str(&text).expect("json");
+            match event["type"].as_str() {
+                Some("run.output") if event["runId"] == id => {
+                    assert_eq!(event["seq"], next_seq, "in order");
+                    next_seq += 1;
+                    output.push_str(event["data"].as_str().unwrap_or_default());
+                }
+                Some("run.finished") if event["run"]["id"] == id => break event,
+                _ => {}
+            }
+        };
+        assert_eq!(output, "0\n1\n2\n3\n4\n", "all chunks");
+        let mut fetched = json_body(
+            call(
+                &one,
+                Some(&a),
+                Method::GET,
+                &format!("/api/runs/{id}"),
+                None,
+            )
+            .await,
+        )
+        .await;
+        fetched.as_object_mut().expect("object").remove("success");
+        assert_eq!(
+            finished["run"], fetched,
+            "run.finished equals GET /api/runs/{{id}}"
+        );
+    }
+}
