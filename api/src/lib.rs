@@ -13,14 +13,18 @@
 //!   across replicas through Redis.
 //! - [`queue`]: pushing run jobs (apalis) and publishing room events.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
+//! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
+//! - [`prometheus`]: Prometheus `/metrics` and the request metrics middleware.
 //! - [`telemetry`]: tracing set-up.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod friends;
 pub mod health;
 pub mod pagination;
+pub mod prometheus;
 pub mod queue;
 pub mod rooms;
 pub mod runs;

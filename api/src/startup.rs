@@ -25,10 +25,11 @@ use tower_http::{
 };
 
 use crate::{
+    admin,
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
     error::Error,
-    friends, health, queue, rooms, runs, sessions, users,
+    friends, health, prometheus, queue, rooms, runs, sessions, users,
 };
 
 /// Everything a handler may need, cloned cheaply into each request.
@@ -57,6 +58,7 @@ impl Application {
     /// migrations, prepares a lazy Redis connection (Redis being down makes
     /// the service unready, not dead), and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        prometheus::handle();
         let db = PgPoolOptions::new()
             .max_connections(config.database.max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -199,6 +201,9 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(sessions::router())
         .merge(runs::router())
         .merge(rooms::router())
+        .merge(admin::router())
+        .route_layer(middleware::from_fn(prometheus::track))
+        .merge(prometheus::router())
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

@@ -41,6 +41,8 @@ pub struct Config {
     pub pool_size: usize,
     /// `SANDBOX_RUNTIME`: an alternative OCI runtime, e.g. `runsc` (gVisor).
     pub sandbox_runtime: Option<String>,
+    /// `METRICS_PORT` (default 9100; 0 disables): the worker's `/metrics`.
+    pub metrics_port: u16,
     /// `LANGUAGES_MANIFEST`: a language manifest file replacing the embedded
     /// `sandbox-images/languages.json`.
     pub languages_manifest: Option<String>,
@@ -93,6 +95,8 @@ impl Config {
             pool_size: number("SANDBOX_POOL_SIZE", 2)?,
             sandbox_runtime: var("SANDBOX_RUNTIME"),
             languages_manifest: var("LANGUAGES_MANIFEST"),
+            metrics_port: u16::try_from(number("METRICS_PORT", 9100)?)
+                .map_err(|_| anyhow::anyhow!("METRICS_PORT is invalid"))?,
             log_json,
             log_filter: var("RUST_LOG").unwrap_or_else(|| "info".into()),
         })

@@ -7,7 +7,7 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::RedisStorage;
-use codecall_worker::{config::Config, connect, pipeline, presence, sandbox};
+use codecall_worker::{config::Config, connect, pipeline, presence, prometheus, sandbox};
 use run_contract::RunJob;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -35,6 +35,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    if config.metrics_port != 0 {
+        prometheus::serve(config.metrics_port).await?;
+    }
     let db = connect::postgres(&config.database_url, config.startup_timeout).await?;
     tracing::info!("connected to PostgreSQL");
     let redis = connect::redis(&config.redis_url, config.startup_timeout).await?;

@@ -178,12 +178,23 @@ impl Pipeline {
         let mut on_output = move |chunk: OutputChunk| {
             let _ = tx.send(chunk);
         };
+        let language = request.language.clone();
         let executed = self.engine.execute(request, &mut on_output).await;
         drop(on_output);
         let _ = publisher.await;
 
         match executed {
-            Ok(result) => self.finish(run_id, &channel, to_run_result(result)).await,
+            Ok(result) => {
+                metrics::histogram!("codecall_run_duration_seconds", "language" => language.clone())
+                    .record(result.total_ms as f64 / 1000.0);
+                metrics::counter!(
+                    "codecall_runs_total",
+                    "language" => language,
+                    "verdict" => result.verdict.as_str()
+                )
+                .increment(1);
+                self.finish(run_id, &channel, to_run_result(result)).await
+            }
             Err(EngineError::Invalid(message)) => {
                 self.finish(run_id, &channel, RunResult::internal_error(&message))
                     .await

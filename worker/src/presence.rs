@@ -82,6 +82,18 @@ pub fn spawn(
                 value.heartbeat_at = Utc::now();
                 value.running = pipeline.running.load(Ordering::Relaxed);
                 value.done = pipeline.done.load(Ordering::Relaxed);
+                metrics::gauge!("codecall_runs_in_progress").set(value.running as f64);
+                metrics::gauge!("codecall_sandbox_pool_size")
+                    .set(pipeline.engine.pool_size() as f64);
+                let queue = run_contract::run_queue(&pipeline.key_prefix);
+                let depth: redis::RedisResult<(u64, u64)> = redis::pipe()
+                    .llen(format!("{queue}:active"))
+                    .zcard(format!("{queue}:scheduled"))
+                    .query_async(&mut redis)
+                    .await;
+                if let Ok((active, scheduled)) = depth {
+                    metrics::gauge!("codecall_queue_depth").set((active + scheduled) as f64);
+                }
                 let Ok(json) = serde_json::to_string(&value) else {
                     continue;
                 };

@@ -23,6 +23,7 @@ fn worker() -> Command {
             format!("test:{}:", uuid::Uuid::new_v4().simple()),
         )
         .env("SANDBOX_POOL_SIZE", "0")
+        .env("METRICS_PORT", "0")
         .env("STARTUP_TIMEOUT", "3s")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")

@@ -192,6 +192,7 @@ impl Socket {
         let (mut tx, mut rx) = socket.split();
         let prefix = self.ctx.config.redis.key_prefix.clone();
         let mut redis = self.ctx.redis.clone();
+        metrics::gauge!("codecall_websocket_connections").increment(1.0);
 
         match presence::touch(
             &mut redis,
@@ -252,6 +253,7 @@ impl Socket {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
         }
+        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
     }
 
     async fn serve(

@@ -4,6 +4,7 @@
 mod auth;
 mod foundation;
 mod helpers;
+mod operability;
 mod rooms;
 mod runs;
 mod social;

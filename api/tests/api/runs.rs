@@ -15,6 +15,13 @@ use crate::{
     social::{User, befriend, call, create_session, join, user},
 };
 
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 pub fn docker_available() -> bool {
     std::process::Command::new("docker")
         .arg("info")
@@ -58,6 +65,7 @@ impl Worker {
             .env("WORKER_MISSED_HEARTBEATS", "2")
             .env("WORKER_POLL_INTERVAL", "50ms")
             .env("SANDBOX_POOL_SIZE", "0")
+            .env("METRICS_PORT", free_port().to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -81,7 +89,7 @@ impl Worker {
         panic!("worker did not announce itself");
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         let _ = self.child.start_kill();
     }
 }

@@ -154,12 +154,16 @@ pub async fn start(
         Ok(streams)
     };
     match started.await {
-        Ok(streams) => Ok(Started {
-            id,
-            streams,
-            memory_mb,
-            created,
-        }),
+        Ok(streams) => {
+            metrics::histogram!("codecall_container_start_seconds")
+                .record(created.elapsed().as_secs_f64());
+            Ok(Started {
+                id,
+                streams,
+                memory_mb,
+                created,
+            })
+        }
         Err(e) => {
             remove(docker, &id).await;
             Err(e)

@@ -1,0 +1,78 @@
+//! Prometheus metrics at `GET /metrics` (not behind any rate limit):
+//!
+//! - `http_requests_total{method, route, status}` and
+//!   `http_request_duration_seconds{method, route, status}` (histogram), by
+//!   matched route (`/api/runs/{id}`, never the raw path).
+//! - `codecall_websocket_connections` (gauge): open event sockets.
+//! - `codecall_rooms` (gauge): rooms with a socket on this replica.
+//!
+//! The recorder is process-wide and installed once.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::startup::ApiContext;
+
+/// Histogram buckets for request latency, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's Prometheus recorder.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .and_then(PrometheusBuilder::install_recorder)
+            .unwrap_or_else(|_| {
+                // Another recorder is installed (a test harness): render ours anyway.
+                PrometheusBuilder::new().build_recorder().handle()
+            })
+    })
+}
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/metrics", get(render))
+}
+
+async fn render(State(ctx): State<ApiContext>) -> Response {
+    metrics::gauge!("codecall_rooms").set(ctx.hub.rooms().await.len() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle().render(),
+    )
+        .into_response()
+}
+
+/// Middleware: counts and times every request by its matched route.
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,235 @@
+//! Queue monitoring and Prometheus metrics (SPEC §9).
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::{
+    auth::signed_up_user,
+    helpers::{TestApp, assert_error, json_body, spawn_app_with},
+    runs::{Worker, docker_available, free_port},
+    social::{User, call, user},
+};
+
+/// Parses Prometheus text exposition: `name{labels} value` lines, `#` comments.
+fn parse_prometheus(text: &str) -> BTreeMap<String, Vec<(String, f64)>> {
+    let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (name, labels) = match key.split_once('{') {
+            Some((name, rest)) => {
+                assert!(rest.ends_with('}'), "unterminated labels: {line}");
+                (name, rest.trim_end_matches('}').to_owned())
+            }
+            None => (key, String::new()),
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name: {line}"
+        );
+        series
+            .entry(name.to_owned())
+            .or_default()
+            .push((labels, value));
+    }
+    series
+}
+
+async fn admin_app() -> (TestApp, User) {
+    let app = spawn_app_with(&[("ADMIN_EMAILS", "root@codecall.dev")]).await;
+    let (id, token, _) = signed_up_user(&app, "root@codecall.dev").await;
+    (
+        app,
+        User {
+            id,
+            email: "root@codecall.dev".into(),
+            token,
+        },
+    )
+}
+
+#[tokio::test]
+async fn only_admins_see_the_queue_and_the_dashboard() {
+    let (app, admin) = admin_app().await;
+    let someone = user(&app).await;
+    let report =
+        json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await;
+    for key in [
+        "pending",
+        "running",
+        "finished",
+        "failed",
+        "throughput",
+        "redis",
+        "workers",
+    ] {
+        assert!(report.get(key).is_some(), "{key} in {report}");
+    }
+    assert_error(
+        call(&app, Some(&someone), Method::GET, "/api/admin/queue", None).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        call(&app, None, Method::GET, "/api/admin/queue", None).await,
+        401,
+        "missing_token",
+    )
+    .await;
+
+    let page = app
+        .client
+        .get(app.url(&format!("/admin?token={}", admin.token)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("http-equiv=\"refresh\"") && html.contains("Workers"));
+    let denied = app
+        .client
+        .get(app.url(&format!("/admin?token={}", someone.token)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(denied.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
+    if !docker_available() {
+        eprintln!("skipped: no reachable Docker engine");
+        return;
+    }
+    let (app, admin) = admin_app().await;
+    let report = || async {
+        json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await
+    };
+    let before = report().await;
+    assert_eq!(before["pending"], 0);
+
+    let metrics_port = free_port();
+    let mut worker = Worker::start(&app, &[("METRICS_PORT", &metrics_port.to_string())]).await;
+    let run = json_body(
+        call(
+            &app,
+            Some(&admin),
+            Method::POST,
+            "/api/runs?wait=true",
+            Some(json!({"language": "python", "source": "print(7)"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(run["verdict"], "accepted");
+    let after = report().await;
+    assert_eq!(after["finished"], 1);
+    assert_eq!(after["throughput"]["lastMinute"], 1);
+    let workers = after["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0]["stale"], false);
+    assert!(workers[0]["done"].as_u64().is_some());
+
+    // The worker's own metrics, after a run.
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = parse_prometheus(&text);
+    let runs = series
+        .get("codecall_runs_total")
+        .expect("codecall_runs_total");
+    assert!(
+        runs.iter()
+            .any(|(labels, v)| labels.contains("verdict=\"accepted\"")
+                && labels.contains("language=\"python\"")
+                && *v >= 1.0),
+        "{runs:?}"
+    );
+    for name in [
+        "codecall_run_duration_seconds_bucket",
+        "codecall_container_start_seconds_count",
+    ] {
+        assert!(series.contains_key(name), "{name} missing");
+    }
+
+    // A queued run is pending while no worker takes it.
+    worker.kill();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    call(
+        &app,
+        Some(&admin),
+        Method::POST,
+        "/api/runs",
+        Some(json!({"language": "python", "source": "print(8)"})),
+    )
+    .await;
+    let mut stale = false;
+    for _ in 0..40 {
+        let r = report().await;
+        assert_eq!(r["pending"], 1);
+        assert!(r["oldestPendingAgeSeconds"].as_f64().is_some());
+        if r["workers"]
+            .as_array()
+            .and_then(|w| w.first())
+            .is_some_and(|w| w["stale"] == true)
+        {
+            stale = true;
+            break;
+        }
+        if r["workers"].as_array().is_some_and(|w| w.is_empty()) {
+            // Its announcement expired: gone from the list is stale too.
+            stale = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(stale, "the killed worker's heartbeat went stale");
+}
+
+#[tokio::test]
+async fn api_metrics_parse_and_count_requests_by_route_and_status() {
+    let (app, admin) = admin_app().await;
+    call(&app, Some(&admin), Method::GET, "/api/users/me", None).await;
+    call(&app, None, Method::GET, "/api/users/me", None).await;
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let series = parse_prometheus(&text);
+    let requests = series
+        .get("http_requests_total")
+        .expect("http_requests_total");
+    assert!(
+        requests
+            .iter()
+            .any(|(l, _)| l.contains("route=\"/api/users/me\"") && l.contains("status=\"200\"")),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(l, _)| l.contains("route=\"/api/users/me\"") && l.contains("status=\"401\"")),
+        "{requests:?}"
+    );
+    assert!(series.contains_key("http_request_duration_seconds_bucket"));
+    assert!(series.contains_key("codecall_rooms"));
+}
