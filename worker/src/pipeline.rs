@@ -20,14 +20,12 @@ use std::{
 
 use apalis::prelude::{AbortError, BoxDynError, Data};
 use redis::aio::ConnectionManager;
-use run_contract::{RunEvent, RunJob, RunResult, RunRow, RunView, TestOutcome};
+use run_contract::{RunEvent, RunJob, RunResult, RunRow, RunView};
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::sandbox::{
-    Engine, EngineError, ExecutionRequest, ExecutionResult, OutputChunk, SourceFile, TestCase,
-};
+use crate::sandbox::{Engine, EngineError, ExecutionRequest, OutputChunk, SourceFile, TestCase};
 
 /// Shared by every job of this worker.
 pub struct Pipeline {
@@ -193,7 +191,7 @@ impl Pipeline {
                     "verdict" => result.verdict.as_str()
                 )
                 .increment(1);
-                self.finish(run_id, &channel, to_run_result(result)).await
+                self.finish(run_id, &channel, result.result).await
             }
             Err(EngineError::Invalid(message)) => {
                 self.finish(run_id, &channel, RunResult::internal_error(&message))
@@ -277,39 +275,6 @@ async fn publish_with(redis: &mut ConnectionManager, channel: &str, event: &RunE
         .await
     {
         tracing::warn!(channel, error = %e, "could not publish run event");
-    }
-}
-
-fn to_run_result(result: ExecutionResult) -> RunResult {
-    RunResult {
-        verdict: result.verdict,
-        exit_code: result.exit_code,
-        signal: result.signal,
-        stdout: result.stdout,
-        stderr: result.stderr,
-        stdout_truncated: result.stdout_truncated,
-        stderr_truncated: result.stderr_truncated,
-        compile_output: result.compile_output,
-        time_ms: result.time_ms,
-        cpu_ms: result.cpu_ms,
-        memory_kb: result.memory_kb,
-        tests: result
-            .tests
-            .into_iter()
-            .map(|t| TestOutcome {
-                index: t.index,
-                verdict: t.verdict,
-                exit_code: t.exit_code,
-                signal: t.signal,
-                stdout: t.stdout,
-                stderr: t.stderr,
-                stdout_truncated: t.stdout_truncated,
-                stderr_truncated: t.stderr_truncated,
-                time_ms: t.time_ms,
-                cpu_ms: t.cpu_ms,
-                memory_kb: t.memory_kb,
-            })
-            .collect(),
     }
 }
 

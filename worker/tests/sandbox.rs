@@ -171,7 +171,7 @@ async fn a_compile_error_reports_the_compilers_message() {
     let engine = engine_or_skip!();
     let result = run(&engine, request("c", "int main(void) { return nope; }\n")).await;
     assert_eq!(result.verdict, Verdict::CompileError);
-    let message = result.compile_output.expect("compiler output");
+    let message = result.compile_output.clone().expect("compiler output");
     assert!(
         message.contains("nope") && message.contains("error"),
         "{message}"

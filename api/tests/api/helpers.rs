@@ -177,3 +177,61 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(body["error"]["message"].is_string(), "{body}");
     body["error"].clone()
 }
+
+/// A Redis server of one test's own (on a free port), so the test can stop
+/// and restart it without disturbing the others. Stopped on drop.
+pub struct OwnRedis {
+    pub url: String,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub async fn start() -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut redis = OwnRedis {
+            url: format!("redis://127.0.0.1:{port}"),
+            port,
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    /// Starts the server again (after [`OwnRedis::stop`]) on the same port.
+    pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,7 +1,7 @@
 //! Real-time rooms over two api replicas sharing PostgreSQL and Redis
 //! (SPEC §6): presence, chat, session updates and live run output.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -329,29 +329,8 @@ async fn malformed_oversize_and_flooding_clients_get_the_documented_treatment() 
 
 #[tokio::test]
 async fn events_flow_again_after_a_redis_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let start_redis = || {
-        std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server")
-    };
-    let mut redis = start_redis();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = crate::helpers::OwnRedis::start().await;
+    let url = redis.url.clone();
     let one = spawn_app_with(&[("REDIS_URL", &url)]).await;
     let two = spawn_app_sharing(&one, &[]).await;
     let (a, b) = (user(&one).await, user(&one).await);
@@ -371,10 +350,9 @@ async fn events_flow_again_after_a_redis_restart() {
     let mut wb = connect(&two, &b, session).await;
     expect(&mut wb, "presence.snapshot", |_| true).await;
 
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.stop();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut redis = start_redis();
+    redis.restart().await;
     // Retry until the subscriber has resubscribed: chat keeps flowing.
     let mut delivered = false;
     for attempt in 0..40 {
@@ -399,8 +377,6 @@ async fn events_flow_again_after_a_redis_restart() {
         }
     }
     assert!(delivered, "chat crossed replicas after the restart");
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 #[tokio::test]

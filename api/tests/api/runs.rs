@@ -712,29 +712,8 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
 async fn a_redis_restart_does_not_end_the_worker() {
     require_docker!();
     // A Redis of this test's own, so restarting it disturbs nobody else.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let start_redis = || {
-        std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server")
-    };
-    let mut redis = start_redis();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = crate::helpers::OwnRedis::start().await;
+    let url = redis.url.clone();
     let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
     let _worker = Worker::start(&app, &[]).await;
     let me = user(&app).await;
@@ -744,10 +723,9 @@ async fn a_redis_restart_does_not_end_the_worker() {
         "before\n"
     );
 
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.stop();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut redis = start_redis();
+    redis.restart().await;
     // The worker re-announces itself and consumes again.
     let body = json!({"language": "python", "source": "print('after')"});
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -764,8 +742,6 @@ async fn a_redis_restart_does_not_end_the_worker() {
     };
     let run = wait_finished(&app, &me, &id).await;
     assert_eq!(run["stdout"], "after\n");
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 #[tokio::test]

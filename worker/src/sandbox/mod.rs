@@ -26,9 +26,8 @@ use std::{sync::Arc, time::Duration};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use bollard::Docker;
 use futures_util::StreamExt;
-use run_contract::Verdict;
+use run_contract::RunResult;
 use sandbox_runner::{Event, Stream, decode_line, valid_file_name};
-use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use self::{container::Started, manifest::Manifest, pool::Pool};
@@ -122,47 +121,28 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct TestResult {
-    pub index: usize,
-    pub verdict: Verdict,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub stdout_truncated: bool,
-    pub stderr_truncated: bool,
-    pub time_ms: u64,
-    pub cpu_ms: u64,
-    pub memory_kb: u64,
-}
+/// One test's result: the contract's type, stored and served as is.
+pub type TestResult = run_contract::TestOutcome;
 
-/// What happened. The top-level output, exit code and signal are those of
-/// the execution that decided the verdict (the first failing test, else the
-/// first); times and memory are the maxima over all executions.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+/// What happened: the contract's [`RunResult`] (the top-level output, exit
+/// code and signal are those of the execution that decided the verdict — the
+/// first failing test, else the first; times and memory are the maxima), plus
+/// what the worker measures about the engine itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionResult {
-    pub verdict: Verdict,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub stdout_truncated: bool,
-    pub stderr_truncated: bool,
-    pub compile_output: Option<String>,
-    pub time_ms: u64,
-    pub cpu_ms: u64,
-    pub memory_kb: u64,
-    /// Per-test results, only when the request had tests.
-    pub tests: Vec<TestResult>,
+    pub result: RunResult,
     /// Wall time of the whole execution including container start, for metrics.
-    #[serde(skip)]
     pub total_ms: u64,
     /// Whether a pre-started container served it.
-    #[serde(skip)]
     pub warm: bool,
+}
+
+impl std::ops::Deref for ExecutionResult {
+    type Target = RunResult;
+
+    fn deref(&self) -> &RunResult {
+        &self.result
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -336,16 +316,18 @@ impl Engine {
                 .map(|t| Some(t.expected_output.as_str()))
                 .collect()
         };
-        let mut result = report::assemble(
+        let result = report::assemble(
             collected,
             &expected,
             !request.tests.is_empty(),
             oom_killed,
             self.config.output_limit_bytes,
         )?;
-        result.total_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
-        result.warm = warm;
-        Ok(result)
+        Ok(ExecutionResult {
+            result,
+            total_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+            warm,
+        })
     }
 
     fn runner_request(

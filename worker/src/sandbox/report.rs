@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use run_contract::Verdict;
+use run_contract::{RunResult, Verdict};
 use sandbox_runner::{Event, Outcome, Stream};
 
-use super::{EngineError, ExecutionResult, TestResult};
+use super::{EngineError, TestResult};
 
 /// Longest report line accepted from a runner.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -107,7 +107,7 @@ pub fn assemble(
     with_tests: bool,
     oom_killed: bool,
     output_limit: usize,
-) -> Result<ExecutionResult, EngineError> {
+) -> Result<RunResult, EngineError> {
     if let Some(message) = collected.error.take() {
         return Err(EngineError::Runner(message));
     }
@@ -119,7 +119,7 @@ pub fn assemble(
         if *outcome == Outcome::TimeLimit {
             output.push_str("\n[compilation exceeded its time limit]");
         }
-        return Ok(ExecutionResult {
+        return Ok(RunResult {
             verdict: Verdict::CompileError,
             exit_code: match outcome {
                 Outcome::Exited { code } => Some(*code),
@@ -135,8 +135,6 @@ pub fn assemble(
             cpu_ms: 0,
             memory_kb: 0,
             tests: Vec::new(),
-            total_ms: 0,
-            warm: false,
         });
     }
 
@@ -213,7 +211,7 @@ pub fn assemble(
         .get(deciding)
         .cloned()
         .ok_or_else(|| EngineError::Runner("no executions reported".into()))?;
-    Ok(ExecutionResult {
+    Ok(RunResult {
         verdict: decider.verdict,
         exit_code: decider.exit_code,
         signal: decider.signal,
@@ -226,8 +224,6 @@ pub fn assemble(
         cpu_ms: tests.iter().map(|t| t.cpu_ms).max().unwrap_or(0),
         memory_kb: tests.iter().map(|t| t.memory_kb).max().unwrap_or(0),
         tests: if with_tests { tests } else { Vec::new() },
-        total_ms: 0,
-        warm: false,
     })
 }
 
