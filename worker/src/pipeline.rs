@@ -116,6 +116,21 @@ impl Pipeline {
                 .finish(run_id, &channel, RunResult::internal_error(&message))
                 .await;
         }
+        if run.attempts > 1 {
+            // A previous attempt's worker died: its container goes first.
+            match crate::sandbox::janitor::remove_labelled(
+                self.engine.docker(),
+                &run_id.to_string(),
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(%run_id, removed = n, "removed a dead attempt's container"),
+                Err(e) => {
+                    tracing::warn!(%run_id, error = %e, "could not look for a dead attempt's container")
+                }
+            }
+        }
         self.publish(
             &channel,
             &RunEvent::Started {

@@ -94,6 +94,24 @@ impl Worker {
     }
 }
 
+impl Drop for Worker {
+    /// Stops the worker the way operators do (SIGTERM), so it removes its
+    /// containers before exiting; SIGKILL only if it does not stop in time.
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        for _ in 0..200 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
 async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
     let path = if wait {
         "/api/runs?wait=true"
@@ -570,6 +588,27 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
         .await
         .expect("attempts");
     assert_eq!(attempts, 2, "ran again once after the kill");
+    assert_no_container_left(&id).await;
+}
+
+/// No sandbox container of run `id` remains (removal runs in the background).
+async fn assert_no_container_left(id: &str) {
+    for _ in 0..50 {
+        let output = std::process::Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=codecall.sandbox={id}"),
+            ])
+            .output()
+            .expect("docker ps");
+        if output.stdout.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a container of run {id} was left behind");
 }
 
 #[tokio::test]

@@ -51,6 +51,29 @@ pub async fn sweep(docker: &Docker) -> Result<usize, bollard::errors::Error> {
     Ok(removed)
 }
 
+/// Removes every container of one execution label (a run id), whatever its
+/// state: used before re-running a run whose previous worker died mid-run,
+/// so its container (possibly still running the same program) goes now
+/// rather than at its expiry.
+pub async fn remove_labelled(
+    docker: &Docker,
+    value: &str,
+) -> Result<usize, bollard::errors::Error> {
+    let filter = format!("{LABEL}={value}");
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&HashMap::from([("label", vec![filter.as_str()])]))
+        .build();
+    let mut removed = 0;
+    for summary in docker.list_containers(Some(options)).await? {
+        if let Some(id) = summary.id {
+            container::remove(docker, &id).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Sweeps now and then every `every`, for as long as the process runs.
 pub fn spawn(docker: Docker, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
