@@ -157,7 +157,10 @@ async fn output_streams_to_the_callback_as_it_happens() {
     let started = Instant::now();
     let mut seen: Vec<(u128, Vec<u8>)> = Vec::new();
     let mut on_output = |chunk: OutputChunk| seen.push((started.elapsed().as_millis(), chunk.data));
+    let label = req.label.clone();
     let result = engine.execute(req, &mut on_output).await.expect("executes");
+    engine.settle().await;
+    assert_eq!(containers_labelled(engine.docker(), &label).await, 0);
     assert_eq!(result.stdout, "0\n1\n2\n");
     let joined: Vec<u8> = seen.iter().flat_map(|(_, d)| d.clone()).collect();
     assert_eq!(joined, b"0\n1\n2\n");
