@@ -53,6 +53,9 @@ pub const FLOOD_DISCONNECT_AFTER: u32 = 50;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A socket silent (no frame, no pong) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// Joining (presence and the snapshot) must finish within this long, or the
+/// socket is closed (1011) rather than left half-open.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take a frame within this long is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
