@@ -440,3 +440,73 @@ async fn run_output_streams_in_order_to_members_on_both_replicas() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_slow_client_lags_alone_and_is_told_and_resynced() {
+    let (one, _two, a, b, session) = room().await;
+    let mut slow = connect(&one, &a, session).await;
+    expect(&mut slow, "presence.snapshot", |_| true).await;
+    let mut fast = connect(&one, &b, session).await;
+    expect(&mut fast, "presence.snapshot", |_| true).await;
+
+    // Far more events than a room buffers, published straight to the channel
+    // (as a worker would), while `slow` reads nothing.
+    let channel = format!("{}session:{session}", one.redis_prefix);
+    let mut redis = redis::Client::open(one.redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let total = 2000;
+    let padding = "x".repeat(2048);
+    for seq in 0..total {
+        let event = json!({"type": "run.output", "runId": "r", "test": 0, "stream": "stdout", "data": padding, "seq": seq});
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(event.to_string())
+            .query_async(&mut redis)
+            .await
+            .expect("publish");
+    }
+    // The fast client gets every event, in order, despite the slow one.
+    let mut next = 0;
+    while next < total {
+        let event = expect(&mut fast, "run.output", |_| true).await;
+        assert_eq!(event["seq"], next);
+        next += 1;
+    }
+    // The slow one either kept up in full (the kernel buffered it all), or
+    // is told it lagged and gets a fresh snapshot, or was dropped for not
+    // taking frames: never a silent gap or reordering.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        let (mut lagged, mut next) = (false, 0);
+        while let Some(frame) = slow.next().await {
+            match frame {
+                Ok(Message::Text(text)) => {
+                    let event: Value = serde_json::from_str(&text).expect("json");
+                    match event["type"].as_str() {
+                        Some("error") if event["code"] == "lagged" => lagged = true,
+                        Some("presence.snapshot") if lagged => return "resynced",
+                        Some("run.output") if !lagged => {
+                            assert_eq!(event["seq"], next, "no silent gap");
+                            next += 1;
+                            if next == total {
+                                return "complete";
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return "dropped",
+                Ok(_) => {}
+            }
+        }
+        "dropped"
+    })
+    .await
+    .expect("the slow client hears about it in time");
+    assert!(
+        ["complete", "resynced", "dropped"].contains(&outcome),
+        "{outcome}"
+    );
+}
