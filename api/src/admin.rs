@@ -12,33 +12,33 @@
 //! Non-admins get 403.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::header,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use run_contract::WorkerAnnouncement;
 use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::{AuthUser, Role, SocketUser},
-    error::{Error, Result},
+    error::{Error, ErrorBody, Result},
     startup::ApiContext,
 };
 
 /// A worker whose announcement is older than this is shown as stale.
 pub const STALE_AFTER_SECS: i64 = 15;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/admin/queue", get(queue))
-        .route("/admin", get(dashboard))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(queue))
+        .routes(routes!(dashboard))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueReport {
     pub pending: i64,
@@ -55,7 +55,7 @@ pub struct QueueReport {
     pub generated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Throughput {
     pub last_minute: i64,
@@ -64,7 +64,7 @@ pub struct Throughput {
     pub per_minute_15m: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisQueue {
     pub name: String,
@@ -73,7 +73,7 @@ pub struct RedisQueue {
     pub dead: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerReport {
     #[serde(flatten)]
@@ -90,6 +90,11 @@ fn require_admin(user: &AuthUser) -> Result<()> {
     }
 }
 
+/// Queue monitoring (admins).
+#[utoipa::path(get, path = "/api/admin/queue", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, description = "Counts, throughput, workers", body = QueueReport),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn queue(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<QueueReport>> {
     require_admin(&user)?;
     Ok(Json(report(&ctx).await?))
@@ -187,6 +192,12 @@ pub async fn report(ctx: &ApiContext) -> Result<QueueReport> {
 }
 
 /// The dashboard: plain HTML, refreshed every 5 s by the browser.
+/// The queue dashboard page (admins; `?token=` from a browser).
+#[utoipa::path(get, path = "/admin", tag = "admin",
+    params(("token" = Option<String>, Query, description = "The access token")), responses(
+    (status = 200, description = "An HTML page refreshing every 5 s", content_type = "text/html"),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn dashboard(
     State(ctx): State<ApiContext>,
     SocketUser(user): SocketUser,

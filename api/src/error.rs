@@ -141,13 +141,14 @@ impl Error {
     }
 }
 
-#[derive(Serialize)]
+/// The body of every error response (SPEC §2).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub success: bool,
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: &'static str,
     pub message: String,

@@ -12,21 +12,17 @@
 //! request that does not exist. Friendships are stored once per unordered
 //! pair (smaller id first), see the migration.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{delete, get, post},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, normalize_email},
-    error::{ApiJson, ApiPath, ApiQuery, Error, Result, ResultExt},
+    error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result, ResultExt},
     pagination::{self, PageParams, time_key},
     startup::ApiContext,
 };
@@ -34,18 +30,15 @@ use crate::{
 /// Longest accepted search query, in characters.
 pub const SEARCH_MAX_CHARS: usize = 100;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/users/search", get(search))
-        .route("/api/friends", get(list_friends))
-        .route("/api/friends/{user_id}", delete(unfriend))
-        .route(
-            "/api/friends/requests",
-            post(send_request).get(list_requests),
-        )
-        .route("/api/friends/requests/{id}", delete(cancel_request))
-        .route("/api/friends/requests/{id}/accept", post(accept_request))
-        .route("/api/friends/requests/{id}/decline", post(decline_request))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(list_friends))
+        .routes(routes!(unfriend))
+        .routes(routes!(send_request, list_requests))
+        .routes(routes!(cancel_request))
+        .routes(routes!(accept_request))
+        .routes(routes!(decline_request))
 }
 
 /// Whether `a` and `b` are friends.
@@ -79,6 +72,11 @@ struct SearchHit {
     is_friend: bool,
 }
 
+/// Users by exact email or name prefix (never the caller).
+#[utoipa::path(get, path = "/api/users/search", tag = "friends", security(("bearer" = [])),
+    params(("q" = String, Query, description = "An exact email or a name prefix"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
+    responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn search(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -141,14 +139,14 @@ async fn search(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UserSummary {
     id: Uuid,
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FriendRequestBody {
     id: Uuid,
@@ -158,13 +156,21 @@ struct FriendRequestBody {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `userId` and `email`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NewRequest {
     user_id: Option<Uuid>,
     email: Option<String>,
 }
 
+/// Sends a friend request; if the other user had asked already, you are friends.
+#[utoipa::path(post, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])), request_body = NewRequest, responses(
+    (status = 201, description = "`{success, request}` (`status`: pending or accepted)", body = FriendRequestBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 404, description = "No such user", body = ErrorBody),
+    (status = 409, description = "`request_exists` or `already_friends`", body = ErrorBody),
+    (status = 422, description = "To yourself, or neither/both of userId and email", body = ErrorBody)))]
 async fn send_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -288,6 +294,11 @@ struct RequestListParams {
     page: PageParams,
 }
 
+/// Pending requests to (`incoming`, default) or from (`outgoing`) the caller.
+#[utoipa::path(get, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])),
+    params(("direction" = Option<String>, Query, description = "`incoming` (default) or `outgoing`"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
+    responses((status = 200, description = "`{success, requests: [FriendRequestBody], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_requests(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -339,6 +350,11 @@ async fn list_requests(
     ))
 }
 
+/// Accepts a request (the receiver only).
+#[utoipa::path(post, path = "/api/friends/requests/{id}/accept", tag = "friends", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The request")), responses(
+    (status = 200, description = "`{success, friend}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request for you", body = ErrorBody)))]
 async fn accept_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -367,6 +383,11 @@ async fn accept_request(
     })))
 }
 
+/// Declines a request (the receiver only).
+#[utoipa::path(post, path = "/api/friends/requests/{id}/decline", tag = "friends", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The request")), responses(
+    (status = 204, description = "Declined"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request for you", body = ErrorBody)))]
 async fn decline_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -386,6 +407,11 @@ async fn decline_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Cancels a request (the sender only).
+#[utoipa::path(delete, path = "/api/friends/requests/{id}", tag = "friends", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The request")), responses(
+    (status = 204, description = "Cancelled"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request of yours", body = ErrorBody)))]
 async fn cancel_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -405,7 +431,7 @@ async fn cancel_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Friend {
     id: Uuid,
@@ -416,6 +442,10 @@ struct Friend {
     since: DateTime<Utc>,
 }
 
+/// The caller's friends, with their online flag.
+#[utoipa::path(get, path = "/api/friends", tag = "friends", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
+    responses((status = 200, description = "`{success, friends: [Friend], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_friends(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -459,6 +489,11 @@ async fn list_friends(
     ))
 }
 
+/// Ends a friendship.
+#[utoipa::path(delete, path = "/api/friends/{user_id}", tag = "friends", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The friend")), responses(
+    (status = 204, description = "No longer friends"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "Not a friend", body = ErrorBody)))]
 async fn unfriend(
     State(ctx): State<ApiContext>,
     user: AuthUser,

@@ -8,29 +8,36 @@
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::startup::ApiContext;
+use crate::{error::ErrorBody, startup::ApiContext};
 
 /// How long each dependency gets to answer a readiness probe.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
 }
 
+/// Liveness: 200 while the process serves requests.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "`{success, status: \"ok\"}`", body = Object)))]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "success": true, "status": "ok" }))
 }
 
+/// Readiness: PostgreSQL and Redis both answer.
+#[utoipa::path(get, path = "/ready", tag = "health", responses(
+    (status = 200, description = "`{success, status: \"ready\", checks}`", body = Object),
+    (status = 503, description = "A dependency is down; `checks` names it", body = ErrorBody)))]
 async fn ready(State(ctx): State<ApiContext>) -> Response {
     let postgres = async {
         tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&ctx.db))

@@ -14,6 +14,7 @@
 //! - [`queue`]: pushing run jobs (apalis) and publishing room events.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
+//! - [`openapi`]: the OpenAPI document (`/api/openapi.json`, `/api/docs`).
 //! - [`prometheus`]: Prometheus `/metrics` and the request metrics middleware.
 //! - [`telemetry`]: tracing set-up.
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod friends;
 pub mod health;
+pub mod openapi;
 pub mod pagination;
 pub mod prometheus;
 pub mod queue;

@@ -11,14 +11,13 @@
 use std::{sync::OnceLock, time::Instant};
 
 use axum::{
-    Router,
     extract::{MatchedPath, Request, State},
     http::header,
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::startup::ApiContext;
 
@@ -44,10 +43,13 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/metrics", get(render))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(render))
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn render(State(ctx): State<ApiContext>) -> Response {
     metrics::gauge!("codecall_rooms").set(ctx.hub.rooms().await.len() as f64);
     (

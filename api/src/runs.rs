@@ -16,21 +16,21 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use redis::AsyncCommands;
 use run_contract::{LanguageInfo, RunEvent, RunRow, RunView, WorkerAnnouncement};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, Problems},
-    error::{ApiJson, ApiPath, ApiQuery, Error, Result},
+    error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     pagination::{self, PageParams, time_key},
     sessions::{Status, membership},
     startup::ApiContext,
@@ -44,12 +44,12 @@ pub const MAX_FILES: usize = 16;
 /// How often `?wait=true` looks at the run.
 const WAIT_POLL: Duration = Duration::from_millis(25);
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/languages", get(languages))
-        .route("/api/runs", post(create))
-        .route("/api/runs/{id}", get(show))
-        .route("/api/sessions/{id}/runs", get(session_runs))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(languages))
+        .routes(routes!(create))
+        .routes(routes!(show))
+        .routes(routes!(session_runs))
 }
 
 /// The languages of every live worker, by id.
@@ -100,12 +100,16 @@ fn unavailable(e: redis::RedisError) -> Error {
     }
 }
 
+/// What the live workers can run.
+#[utoipa::path(get, path = "/api/languages", tag = "runs", responses(
+    (status = 200, description = "`{success, languages: [LanguageInfo]}`", body = Object),
+    (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Value>> {
     let languages: Vec<LanguageInfo> = available_languages(&ctx).await?.into_values().collect();
     Ok(Json(json!({ "success": true, "languages": languages })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FileBody {
     #[serde(default)]
@@ -113,7 +117,7 @@ struct FileBody {
     content: String,
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TestBody {
     #[serde(default)]
@@ -121,14 +125,15 @@ struct TestBody {
     expected_output: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LimitsBody {
     time_ms: Option<u32>,
     memory_mb: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `source` and `files`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateRun {
     #[serde(default)]
@@ -293,6 +298,18 @@ fn sandbox_file_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Queues a run; with `?wait=true` answers when it finishes (or after `RUN_WAIT_MAX`).
+#[utoipa::path(post, path = "/api/runs", tag = "runs", security(("bearer" = [])), request_body = CreateRun,
+    params(("wait" = Option<bool>, Query, description = "Wait for the result")), responses(
+    (status = 200, description = "Finished (with `wait=true`): the run", body = RunView),
+    (status = 202, description = "`{success, id, status: \"queued\"}`, or the run's current state after a bounded wait", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 404, description = "Not a member of `sessionId`", body = ErrorBody),
+    (status = 409, description = "`session_not_live`", body = ErrorBody),
+    (status = 413, description = "Body over `BODY_LIMIT_BYTES`", body = ErrorBody),
+    (status = 422, description = "Invalid or over a maximum", body = ErrorBody),
+    (status = 429, description = "Quota; see `Retry-After`", body = ErrorBody),
+    (status = 503, description = "`queue_full` or `queue_unavailable`", body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -453,6 +470,12 @@ pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
     Ok(RunView::from(row))
 }
 
+/// A run (its author, or members of its session).
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The run")), responses(
+    (status = 200, description = "The run, with `success: true`", body = RunView),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 404, description = "No such run, or not yours", body = ErrorBody)))]
 async fn show(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -475,6 +498,12 @@ async fn show(
     Ok(Json(RunBody::from(load_run(&ctx, id).await?)))
 }
 
+/// A session's runs, newest first (members).
+#[utoipa::path(get, path = "/api/sessions/{id}/runs", tag = "runs", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")), responses(
+    (status = 200, description = "`{success, runs: [RunView], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn session_runs(
     State(ctx): State<ApiContext>,
     user: AuthUser,

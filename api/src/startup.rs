@@ -29,8 +29,11 @@ use crate::{
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
     error::Error,
-    friends, health, prometheus, queue, rooms, runs, sessions, users,
+    friends, health, openapi, prometheus, queue, rooms, runs, sessions, users,
 };
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// Everything a handler may need, cloned cheaply into each request.
 #[derive(Clone)]
@@ -193,7 +196,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600));
 
-    Router::new()
+    let (routes, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
@@ -202,8 +205,13 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(runs::router())
         .merge(rooms::router())
         .merge(admin::router())
-        .route_layer(middleware::from_fn(prometheus::track))
         .merge(prometheus::router())
+        .split_for_parts();
+
+    Router::new()
+        .merge(routes)
+        .route_layer(middleware::from_fn(prometheus::track))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))

@@ -5,28 +5,28 @@
 //! - `POST /api/users/me/password {currentPassword, newPassword}` → 204; every
 //!   other login of the user is revoked, the current one stays.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::{AuthUser, Problems, UserBody, validate_name, validate_password},
-    error::{ApiJson, Error, Result},
+    error::{ApiJson, Error, ErrorBody, Result},
     startup::ApiContext,
 };
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/test/protected", get(protected))
-        .route("/api/users/me", get(me).patch(update_me))
-        .route("/api/users/me/password", post(change_password))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(protected))
+        .routes(routes!(me, update_me))
+        .routes(routes!(change_password))
 }
 
+/// The seed's JWT test route.
+#[utoipa::path(get, path = "/api/test/protected", tag = "users", security(("bearer" = [])), responses(
+    (status = 200, description = "`{success, message, user: {userId, email}}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody)))]
 async fn protected(user: AuthUser) -> Json<Value> {
     Json(json!({
         "success": true,
@@ -35,6 +35,10 @@ async fn protected(user: AuthUser) -> Json<Value> {
     }))
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])), responses(
+    (status = 200, description = "`{success, user}`", body = UserBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody)))]
 async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Value>> {
     let user = sqlx::query_as!(
         UserBody,
@@ -46,11 +50,16 @@ async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Value>
     Ok(Json(json!({ "success": true, "user": user })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateMe {
     name: Option<String>,
 }
 
+/// Renames the caller.
+#[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe, responses(
+    (status = 200, description = "`{success, user}`", body = UserBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 422, description = "Invalid name", body = ErrorBody)))]
 async fn update_me(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -71,7 +80,7 @@ async fn update_me(
     Ok(Json(json!({ "success": true, "user": user })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangePassword {
     #[serde(default)]
@@ -80,6 +89,11 @@ struct ChangePassword {
     new_password: String,
 }
 
+/// Changes the password and revokes every other login.
+#[utoipa::path(post, path = "/api/users/me/password", tag = "users", security(("bearer" = [])), request_body = ChangePassword, responses(
+    (status = 204, description = "Changed; other logins revoked"),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 422, description = "Wrong current password or invalid new one", body = ErrorBody)))]
 async fn change_password(
     State(ctx): State<ApiContext>,
     user: AuthUser,

@@ -29,6 +29,7 @@ pub struct RunJob {
 }
 
 /// How a run (or one of its tests) ended — SPEC §7's list, in its spelling.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -59,6 +60,7 @@ impl Verdict {
 }
 
 /// One test's result, as stored in `runs.result` and served by the api.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestOutcome {
@@ -77,6 +79,7 @@ pub struct TestOutcome {
 
 /// A finished run's result (the `runs.result` JSON column). The top-level
 /// output is that of the execution that decided the verdict.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunResult {
@@ -114,6 +117,7 @@ impl RunResult {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
@@ -134,6 +138,7 @@ impl RunStatus {
 
 /// A run as clients see it (`GET /api/runs/{id}` and the `run.finished`
 /// event): built by the api and the worker from the same row, so both agree.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunView {
@@ -258,6 +263,7 @@ pub fn worker_key(prefix: &str, worker_id: &str) -> String {
 }
 
 /// What a worker announces under [`worker_key`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerAnnouncement {
@@ -271,6 +277,7 @@ pub struct WorkerAnnouncement {
 }
 
 /// A language as `GET /api/languages` lists it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LanguageInfo {

@@ -23,20 +23,20 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{ConnectInfo, FromRequestParts, State},
     http::{StatusCode, request::Parts},
-    routing::post,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub use self::extractor::{AuthUser, Role, SocketUser};
 use self::tokens::{Issued, TokenType, hash_token};
 use crate::{
-    error::{ApiJson, Error, Result, ResultExt},
+    error::{ApiJson, Error, ErrorBody, Result, ResultExt},
     startup::ApiContext,
 };
 
@@ -48,20 +48,22 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 /// RFC 5321's limit on a forward path.
 pub const EMAIL_MAX_CHARS: usize = 254;
 
-pub fn router() -> Router<ApiContext> {
-    let routes = Router::new()
-        .route("/register", post(register))
-        .route("/login", post(login))
-        .route("/refresh", post(refresh))
-        .route("/logout", post(logout))
-        .route("/logout-all", post(logout_all));
-    Router::new()
-        .nest("/auth", routes.clone())
-        .nest("/api/auth", routes)
+pub fn router() -> OpenApiRouter<ApiContext> {
+    let routes = || {
+        OpenApiRouter::new()
+            .routes(routes!(register))
+            .routes(routes!(login))
+            .routes(routes!(refresh))
+            .routes(routes!(logout))
+            .routes(routes!(logout_all))
+    };
+    OpenApiRouter::new()
+        .nest("/auth", routes())
+        .nest("/api/auth", routes())
 }
 
 /// A user as clients see it. Never carries the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     pub id: Uuid,
@@ -71,7 +73,7 @@ pub struct UserBody {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RegisterRequest {
     #[serde(default)]
     name: String,
@@ -81,6 +83,11 @@ struct RegisterRequest {
     password: String,
 }
 
+/// Creates an account (the seed's endpoint).
+#[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, description = "`{success, message, user}`", body = Object),
+    (status = 409, description = "`email_taken`", body = ErrorBody),
+    (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn register(
     State(ctx): State<ApiContext>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -124,7 +131,7 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginRequest {
     #[serde(default)]
     email: String,
@@ -132,6 +139,12 @@ struct LoginRequest {
     password: String,
 }
 
+/// Signs in: `{success, accessToken, refreshToken}` (the seed's shape).
+#[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
+    (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+    (status = 422, description = "Missing or oversize fields", body = ErrorBody),
+    (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody)))]
 async fn login(
     State(ctx): State<ApiContext>,
     ClientAddress(address): ClientAddress,
@@ -208,13 +221,17 @@ async fn login(
     Ok(Json(pair))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshRequest {
     #[serde(default)]
     refresh_token: String,
 }
 
+/// Exchanges a refresh token for a new pair; reuse revokes the login.
+#[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
+    (status = 401, description = "`invalid_token`, `token_expired`, `token_revoked`, `refresh_token_reused`", body = ErrorBody)))]
 async fn refresh(
     State(ctx): State<ApiContext>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -283,6 +300,10 @@ async fn refresh(
     Ok(Json(pair))
 }
 
+/// Ends the login the refresh token belongs to.
+#[utoipa::path(post, path = "/logout", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 204, description = "Signed out"),
+    (status = 401, description = "Not a refresh token this API issued", body = ErrorBody)))]
 async fn logout(
     State(ctx): State<ApiContext>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -306,6 +327,10 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every login of the caller.
+#[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204, description = "Signed out everywhere"),
+    (status = 401, description = "Not authenticated", body = ErrorBody)))]
 async fn logout_all(State(ctx): State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
     let revoked = sqlx::query!(
         r#"UPDATE logins SET revoked_at = now(), revoked_reason = 'logout_all'

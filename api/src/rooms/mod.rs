@@ -18,23 +18,22 @@ pub mod presence;
 use std::time::{Duration, Instant};
 
 use axum::{
-    Router,
     extract::{
         State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
     },
     response::Response,
-    routing::get,
 };
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::SocketUser,
-    error::{ApiPath, Error, Result},
+    error::{ApiPath, Error, ErrorBody, Result},
     sessions::{SessionBody, Status, load_session, membership},
     startup::ApiContext,
 };
@@ -59,8 +58,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take a frame within this long is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/api/sessions/{id}/events", get(events))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +131,15 @@ pub async fn session_updated(ctx: &ApiContext, session: Uuid) {
     }
 }
 
+/// The room's WebSocket (JSON text frames; see the README for the protocol).
+/// The token may come as `?token=` (browsers cannot set headers here).
+#[utoipa::path(get, path = "/api/sessions/{id}/events", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session"),
+           ("token" = Option<String>, Query, description = "The access token, for browsers")), responses(
+    (status = 101, description = "Switching to the WebSocket protocol"),
+    (status = 401, description = "No or bad token", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 409, description = "`session_ended`", body = ErrorBody)))]
 async fn events(
     State(ctx): State<ApiContext>,
     SocketUser(user): SocketUser,

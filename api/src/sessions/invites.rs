@@ -9,34 +9,30 @@
 //! Accepting locks the session row, so concurrent accepts for the last seat
 //! serialise: exactly one gets in, the others get 409 `session_full`.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{delete, get, post},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Status, load_session, membership, touch};
+use super::{SessionBody, Status, load_session, membership, touch};
 use crate::{
     auth::AuthUser,
-    error::{ApiJson, ApiPath, ApiQuery, Error, Result, ResultExt},
+    error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result, ResultExt},
     friends::are_friends,
     pagination::{self, PageParams, time_key},
     startup::ApiContext,
 };
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/sessions/{id}/invites", post(invite))
-        .route("/api/sessions/{id}/invites/{invite_id}", delete(revoke))
-        .route("/api/invites", get(my_invites))
-        .route("/api/invites/{id}/accept", post(accept))
-        .route("/api/invites/{id}/decline", post(decline))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(invite))
+        .routes(routes!(revoke))
+        .routes(routes!(my_invites))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
 }
 
 /// Inserts a pending invite; 409 when one is already pending.
@@ -63,13 +59,13 @@ pub async fn insert_invite(
     Ok((row.id, row.created_at))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NewInvite {
     user_id: Uuid,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InviteBody {
     id: Uuid,
@@ -83,6 +79,13 @@ struct InviteBody {
     created_at: DateTime<Utc>,
 }
 
+/// Invites a friend (host).
+#[utoipa::path(post, path = "/api/sessions/{id}/invites", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = NewInvite, responses(
+    (status = 201, description = "`{success, invite}`", body = InviteBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not the host, or not a friend", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 409, description = "`already_invited`, `already_member` or `session_ended`", body = ErrorBody)))]
 async fn invite(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -135,6 +138,11 @@ async fn load_invite(db: &mut PgConnection, id: Uuid) -> Result<InviteBody> {
     .await?)
 }
 
+/// Withdraws a pending invite (host).
+#[utoipa::path(delete, path = "/api/sessions/{id}/invites/{invite_id}", tag = "invites", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session"), ("invite_id" = Uuid, Path, description = "The invite")), responses(
+    (status = 204, description = "Withdrawn"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such pending invite", body = ErrorBody)))]
 async fn revoke(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -160,6 +168,10 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's pending invites.
+#[utoipa::path(get, path = "/api/invites", tag = "invites", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
+    responses((status = 200, description = "`{success, invites: [InviteBody], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn my_invites(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -214,6 +226,11 @@ async fn pending_invite(tx: &mut PgConnection, id: Uuid, user_id: Uuid) -> Resul
     }
 }
 
+/// Accepts an invite: the caller joins as candidate.
+#[utoipa::path(post, path = "/api/invites/{id}/accept", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The invite")), responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such invite for you", body = ErrorBody),
+    (status = 409, description = "`session_full`, `invite_revoked`, `invite_answered` or `session_ended`", body = ErrorBody)))]
 async fn accept(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -270,6 +287,11 @@ async fn accept(
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
+/// Declines an invite.
+#[utoipa::path(post, path = "/api/invites/{id}/decline", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The invite")), responses(
+    (status = 204, description = "Declined"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such invite for you", body = ErrorBody),
+    (status = 409, description = "`invite_revoked` or `invite_answered`", body = ErrorBody)))]
 async fn decline(
     State(ctx): State<ApiContext>,
     user: AuthUser,

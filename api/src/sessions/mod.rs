@@ -20,21 +20,17 @@ pub mod invites;
 
 use std::time::Duration;
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
-    error::{ApiJson, ApiPath, ApiQuery, Error, Result},
+    error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     friends::are_friends,
     pagination::{self, PageParams, time_key},
     startup::ApiContext,
@@ -49,14 +45,14 @@ pub const TITLE_MAX_CHARS: usize = 200;
 /// the first to accept get in (the member cap is checked on accept).
 pub const MAX_INVITEES: usize = 50;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/api/sessions", post(create).get(list))
-        .route("/api/sessions/{id}", get(detail).patch(update))
-        .route("/api/sessions/{id}/start", post(start))
-        .route("/api/sessions/{id}/end", post(end))
-        .route("/api/sessions/{id}/leave", post(leave))
-        .route("/api/sessions/{id}/roles", post(assign_role))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(detail, update))
+        .routes(routes!(start))
+        .routes(routes!(end))
+        .routes(routes!(leave))
+        .routes(routes!(assign_role))
         .merge(invites::router())
 }
 
@@ -86,7 +82,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Interviewer,
@@ -181,7 +177,7 @@ async fn touch(db: &mut PgConnection, session_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberBody {
     pub user_id: Uuid,
@@ -191,7 +187,7 @@ pub struct MemberBody {
     pub joined_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     pub id: Uuid,
@@ -260,7 +256,7 @@ fn validate_language(raw: &str) -> Result<String, String> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateSession {
     #[serde(default)]
@@ -271,6 +267,12 @@ struct CreateSession {
     invitee_ids: Vec<Uuid>,
 }
 
+/// Creates a session; the caller is its host and interviewer.
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession, responses(
+    (status = 201, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "An invitee is not a friend", body = ErrorBody),
+    (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -336,7 +338,7 @@ struct ListParams {
     page: PageParams,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SessionSummary {
     id: Uuid,
@@ -351,6 +353,11 @@ struct SessionSummary {
     ended_at: Option<DateTime<Utc>>,
 }
 
+/// The caller's sessions, newest first.
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])),
+    params(("status" = Option<String>, Query, description = "`scheduled`, `live` or `ended`"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
+    responses((status = 200, description = "`{success, sessions: [SessionSummary], nextCursor}`", body = Object),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -385,6 +392,10 @@ async fn list(
     ))
 }
 
+/// A session with its members (role, online), status and current code.
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -402,12 +413,17 @@ async fn detail(
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateSession {
     title: Option<String>,
     language: Option<String>,
 }
 
+/// Renames the session or changes its language (host).
+#[utoipa::path(patch, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = UpdateSession, responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
+    (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -450,6 +466,11 @@ async fn update(
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
+/// `scheduled` → `live` (host).
+#[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 409, description = "Already live, or ended", body = ErrorBody)))]
 async fn start(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -478,6 +499,10 @@ async fn start(
     Ok(Json(json!({ "success": true, "session": session })))
 }
 
+/// → `ended` (host); the session becomes read-only.
+#[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
 async fn end(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -514,6 +539,11 @@ async fn end_session(db: &mut PgConnection, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Leaves the session (members other than the host).
+#[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
+    (status = 204, description = "Left"),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 409, description = "`host_cannot_leave` or `session_ended`", body = ErrorBody)))]
 async fn leave(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -541,13 +571,18 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AssignRole {
     user_id: Uuid,
     role: Role,
 }
 
+/// Gives a member a role (host); the previous interviewer becomes candidate.
+#[utoipa::path(post, path = "/api/sessions/{id}/roles", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = AssignRole, responses(
+    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
+    (status = 422, description = "Not a member, or an unknown role", body = ErrorBody)))]
 async fn assign_role(
     State(ctx): State<ApiContext>,
     user: AuthUser,

@@ -1,0 +1,50 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]`
+//! attributes as the routes are registered (`utoipa_axum::routes!`), so the
+//! router and the document come from one source. Served at
+//! `/api/openapi.json`, with an interactive page at `/api/docs` (Swagger UI,
+//! bundled: no internet needed).
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CodeCall API",
+        description = "Practise technical interviews with friends: accounts, friends, interview sessions, real-time rooms and sandboxed code runs. Errors always have the body `ErrorBody`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody)),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Accounts and tokens (also under /api/auth)"),
+        (name = "users", description = "The caller's account"),
+        (name = "friends", description = "Search and the friend graph"),
+        (name = "sessions", description = "Interview sessions"),
+        (name = "invites", description = "Session invites"),
+        (name = "runs", description = "Code execution"),
+        (name = "rooms", description = "Real-time WebSockets"),
+        (name = "admin", description = "Queue monitoring (admins)")
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the paths refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
