@@ -265,7 +265,8 @@ async fn an_expired_token_is_refused() {
     let (a, b) = (user(&app).await, user(&app).await);
     befriend(&app, &a, &b).await;
     let session = create_session(&app, &a, &[]).await;
-    tokio::time::sleep(Duration::from_millis(6_500)).await; // past the 5 s leeway
+    // Past expiry plus the 5 s leeway, with whole-second timestamps rounding.
+    tokio::time::sleep(Duration::from_millis(7_500)).await;
     assert_eq!(refused(&app, session, Some(&a.token)).await, 401);
 }
 
