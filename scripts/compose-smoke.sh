@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Smoke test of docker-compose.yml: build and start the whole stack under a
 # throwaway project name and a free host port, wait for the api's /ready to
-# answer 200, check the worker is still running, and always tear everything
-# down (containers, networks, volumes).
+# answer 200, check the worker is still running, check that `up --build` built
+# every sandbox image of sandbox-images/languages.json (tagged as the manifest
+# says) and that each build-only sandbox-<id> service exited 0, and always tear
+# everything down (containers, networks, volumes; the images stay, for the
+# layer cache).
 #
 # Usage: scripts/compose-smoke.sh
 # Environment:
@@ -19,6 +22,12 @@ PROJECT=codecall-smoke-$$
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 BASE_IMAGES=(debian:bookworm-slim rust:1.95-slim-bookworm postgres:15-bookworm redis:7-bookworm)
 SERVICES=(postgres redis api worker)
+# Sandbox languages: "<id> <image>" per line, from the manifest the worker embeds.
+mapfile -t SANDBOXES < <(python3 -c '
+import json
+for l in json.load(open("sandbox-images/languages.json"))["languages"]:
+    print(l["id"], l["image"])') && [ ${#SANDBOXES[@]} -gt 0 ] \
+    || { echo "FAIL compose smoke: cannot read sandbox-images/languages.json (python3 needed)"; exit 1; }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 FAIL_MSG="aborted (see the messages above)"
@@ -77,7 +86,8 @@ cleanup() {
         [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="teardown left containers/networks/volumes behind"; }
     fi
     if [ "$RESULT" = 0 ]; then
-        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running (%s)\n' "$API_PORT" "$PROJECT"
+        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running, %s sandbox images built (services exited 0), clean teardown (%s)\n' \
+            "$API_PORT" "${#SANDBOXES[@]}" "$PROJECT"
     else
         printf '\033[1;31mFAIL\033[0m compose smoke: %s\n' "$FAIL_MSG"
     fi
@@ -101,11 +111,19 @@ if [ "$need_bootstrap" = 1 ] && [ "${SMOKE_NO_BOOTSTRAP:-0}" != 1 ]; then
     "$ROOT/scripts/offline-images.sh" || fail "offline image bootstrap failed"
 fi
 
+# Image ids before the build, to report which sandbox images changed.
+declare -A SANDBOX_ID_BEFORE
+for entry in "${SANDBOXES[@]}"; do
+    read -r id image <<<"$entry"
+    SANDBOX_ID_BEFORE[$id]=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null)
+done
+
 log "${COMPOSE[*]} -p $PROJECT up -d --build (API_PORT=$API_PORT DOCKER_GID=$DOCKER_GID)"
 STARTED=1
 t0=$(date +%s)
 dc up -d --build || fail "'up --build' failed"
-log "stack started after $(( $(date +%s) - t0 ))s; waiting up to ${READY_TIMEOUT}s for /ready"
+log "built and started after $(( $(date +%s) - t0 ))s; waiting up to ${READY_TIMEOUT}s for /ready"
+t0=$(date +%s)
 
 deadline=$(( $(date +%s) + READY_TIMEOUT ))
 code=000
@@ -129,4 +147,25 @@ case "$state" in
     "running exit=0 restarts=0") ;;
     *) fail "worker is not running ($state)" ;;
 esac
+
+# Every manifest language: its image exists under the manifest's tag, and the
+# build-only service sandbox-<id> ran that very image and exited 0.
+for entry in "${SANDBOXES[@]}"; do
+    read -r id image <<<"$entry"
+    image_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) \
+        || fail "sandbox image $image ($id) does not exist after 'up --build'"
+    cid=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
+                        --filter "label=com.docker.compose.service=sandbox-$id")
+    [ -n "$cid" ] || fail "no container for build-only service sandbox-$id (missing from docker-compose.yml?)"
+    [ "$(wc -w <<<"$cid")" = 1 ] || fail "several containers for sandbox-$id: $cid"
+    timeout 60 docker wait "$cid" >/dev/null || fail "sandbox-$id did not exit within 60s"
+    read -r status code restarts cimage cimage_id < <(docker inspect \
+        -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}} {{.Config.Image}} {{.Image}}' "$cid")
+    [ "$status $code $restarts" = "exited 0 0" ] \
+        || fail "sandbox-$id: status=$status exit=$code restarts=$restarts (want exited 0, no restarts)"
+    [ "$cimage" = "$image" ] || fail "sandbox-$id runs image $cimage, the manifest says $image"
+    [ "$cimage_id" = "$image_id" ] || fail "sandbox-$id ran $cimage_id, but $image is now $image_id"
+    if [ "${SANDBOX_ID_BEFORE[$id]}" = "$image_id" ]; then change="unchanged"; else change="rebuilt"; fi
+    log "sandbox image $image: ${image_id:7:12} ($change), sandbox-$id exited 0"
+done
 RESULT=0
