@@ -19,6 +19,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 
 PROJECT=codecall-smoke-$$
+export ADMIN_EMAILS="smoke-admin-$$@codecall.dev"
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 BASE_IMAGES=(debian:bookworm-slim rust:1.95-slim-bookworm postgres:15-bookworm redis:7-bookworm)
 SERVICES=(postgres redis api worker)
@@ -86,7 +87,7 @@ cleanup() {
         [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="teardown left containers/networks/volumes behind"; }
     fi
     if [ "$RESULT" = 0 ]; then
-        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running, %s sandbox images built (services exited 0), clean teardown (%s)\n' \
+        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running, %s sandbox images built (services exited 0), a run accepted end to end, queue and metrics read, clean teardown (%s)\n' \
             "$API_PORT" "${#SANDBOXES[@]}" "$PROJECT"
     else
         printf '\033[1;31mFAIL\033[0m compose smoke: %s\n' "$FAIL_MSG"
@@ -168,4 +169,37 @@ for entry in "${SANDBOXES[@]}"; do
     if [ "${SANDBOX_ID_BEFORE[$id]}" = "$image_id" ]; then change="unchanged"; else change="rebuilt"; fi
     log "sandbox image $image: ${image_id:7:12} ($change), sandbox-$id exited 0"
 done
+
+# End to end through the containers: register (the admin of ADMIN_EMAILS),
+# log in, wait for the worker to announce python, run a program with stdin and
+# check the verdict and output, then read the queue report and the metrics.
+base="http://127.0.0.1:$API_PORT"
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+curl -fsS -m 10 -X POST "$base/auth/register" -H 'content-type: application/json' \
+    -d "{\"name\": \"Smoke\", \"email\": \"$ADMIN_EMAILS\", \"password\": \"StrongPass123\"}" >/dev/null \
+    || fail "registering through the api container failed"
+token=$(curl -fsS -m 10 -X POST "$base/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\": \"$ADMIN_EMAILS\", \"password\": \"StrongPass123\"}" | json 'd["accessToken"]') \
+    || fail "logging in through the api container failed"
+for _ in $(seq 60); do
+    curl -fsS -m 5 "$base/api/languages" 2>/dev/null | grep -q '"python"' && break
+    sleep 2
+done
+curl -fsS -m 5 "$base/api/languages" | grep -q '"python"' || fail "the worker never announced python"
+run=$(curl -fsS -m 60 -X POST "$base/api/runs?wait=true" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' \
+    -d '{"language": "python", "source": "print(input()[::-1])", "stdin": "olleh\n"}') \
+    || fail "posting a run failed"
+verdict=$(json 'd.get("verdict")' <<<"$run")
+stdout=$(json 'repr(d.get("stdout"))' <<<"$run")
+[ "$verdict" = accepted ] && [ "$stdout" = "'hello\\n'" ] \
+    || fail "the run through the worker container: verdict=$verdict stdout=$stdout ($run)"
+log "run through the worker container: $verdict, stdout $stdout"
+queue=$(curl -fsS -m 10 "$base/api/admin/queue" -H "authorization: Bearer $token") \
+    || fail "GET /api/admin/queue failed"
+[ "$(json 'd["finished"] >= 1 and len(d["workers"]) >= 1' <<<"$queue")" = True ] \
+    || fail "queue report without the finished run or the worker: $queue"
+curl -fsS -m 10 "$base/metrics" | grep -q '^http_requests_total{' \
+    || fail "/metrics has no http_requests_total"
+log "queue report and /metrics read"
 RESULT=0
