@@ -36,6 +36,20 @@ ensure_server_packages() {
   as_root rm -f /usr/sbin/policy-rc.d
 }
 
+# The reference Yjs client the document tests drive: Node.js with Debian's
+# yjs, y-websocket and ws packages (no npm registry needed).
+ensure_client_packages() {
+  local missing=()
+  command -v node >/dev/null || missing+=(nodejs)
+  [ -d /usr/share/nodejs/yjs ] || missing+=(node-yjs)
+  [ -d /usr/share/nodejs/y-websocket ] || missing+=(node-y-websocket)
+  [ -d /usr/share/nodejs/ws ] || missing+=(node-ws)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

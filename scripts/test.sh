@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: `bash scripts/test.sh` (CI runs exactly this).
 #
-# On a fresh Debian/Ubuntu machine it installs what is missing (PostgreSQL and
-# Redis from the distribution's packages), starts throwaway servers of its own on
+# On a fresh Debian/Ubuntu machine it installs what is missing (PostgreSQL,
+# Redis and the reference Yjs client — nodejs, node-yjs, node-y-websocket,
+# node-ws — from the distribution's packages), starts throwaway servers of its own on
 # free ports — unless DATABASE_URL and REDIS_URL are already set, in which case
 # it uses those — checks formatting and lints, runs the whole test suite, and
 # stops its servers on exit, failure or ctrl-c. When a Docker engine is
@@ -28,6 +29,8 @@ cargo fmt --all --check
 
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+ensure_client_packages
 
 if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
   ensure_server_packages

@@ -11,6 +11,8 @@
 //!   members, roles, invites), [`runs`] (code execution requests).
 //! - [`rooms`]: the real-time events socket (presence, chat, run output)
 //!   across replicas through Redis.
+//! - [`documents`]: the shared editor document (a y-websocket server on
+//!   yrs), persisted in PostgreSQL and relayed across replicas.
 //! - [`queue`]: pushing run jobs (apalis) and publishing room events.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
@@ -21,6 +23,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod friends;
 pub mod health;

@@ -51,7 +51,12 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 #[utoipa::path(get, path = "/metrics", tag = "health", responses(
     (status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn render(State(ctx): State<ApiContext>) -> Response {
-    metrics::gauge!("codecall_rooms").set(ctx.hub.rooms().await.len() as f64);
+    // The hub also carries the documents' channels; a room is an events channel.
+    let documents = crate::documents::live::channel_prefix(&ctx.config.redis.key_prefix);
+    let rooms = ctx.hub.rooms().await;
+    let rooms = rooms.iter().filter(|c| !c.starts_with(&documents)).count();
+    metrics::gauge!("codecall_rooms").set(rooms as f64);
+    metrics::gauge!("codecall_documents_live").set(ctx.documents.len() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle().render(),

@@ -132,7 +132,8 @@ struct LimitsBody {
     memory_mb: Option<u32>,
 }
 
-/// Exactly one of `source` and `files`.
+/// Exactly one of `source` and `files`; with `sessionId` and neither, the
+/// session's shared document is run.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateRun {
@@ -298,6 +299,18 @@ fn sandbox_file_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// "Run the session's code": the shared document's text (422 when empty).
+async fn session_code(conn: &mut sqlx::PgConnection, session: Uuid) -> Result<String> {
+    let code = crate::sessions::current_code(conn, session).await?;
+    if code.trim().is_empty() {
+        return Err(Error::invalid_field(
+            "source",
+            "the session's document is empty; write some code or send `source`",
+        ));
+    }
+    Ok(code)
+}
+
 /// Queues a run; with `?wait=true` answers when it finishes (or after `RUN_WAIT_MAX`).
 #[utoipa::path(post, path = "/api/runs", tag = "runs", security(("bearer" = [])), request_body = CreateRun,
     params(("wait" = Option<bool>, Query, description = "Wait for the result")), responses(
@@ -314,12 +327,9 @@ async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<CreateParams>,
-    ApiJson(req): ApiJson<CreateRun>,
+    ApiJson(mut req): ApiJson<CreateRun>,
 ) -> Result<Response> {
     let session_id = req.session_id;
-    let languages = available_languages(&ctx).await?;
-    let run = validate(&ctx, req, &languages)?;
-
     if let Some(session) = session_id {
         let mut conn = ctx.db.acquire().await?;
         let member = membership(&mut conn, session, user.id, false).await?;
@@ -329,7 +339,12 @@ async fn create(
                 message: "runs can only be posted to a live session".into(),
             });
         }
+        if req.source.is_none() && req.files.is_none() {
+            req.source = Some(session_code(&mut conn, session).await?);
+        }
     }
+    let languages = available_languages(&ctx).await?;
+    let run = validate(&ctx, req, &languages)?;
     check_quotas(&ctx, user.id).await?;
 
     let id = Uuid::new_v4();

@@ -28,6 +28,7 @@ use crate::{
     admin,
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     config::Config,
+    documents,
     error::Error,
     friends, health, openapi, prometheus, queue, rooms, runs, sessions, users,
 };
@@ -46,6 +47,7 @@ pub struct ApiContext {
     pub throttle: LoginThrottle,
     /// The rooms' Redis subscriber and local fan-out.
     pub hub: std::sync::Arc<rooms::hub::Hub>,
+    pub documents: Arc<documents::live::Documents>,
     /// Producer side of the run queue (apalis on Redis).
     pub run_queue: apalis_redis::RedisStorage<run_contract::RunJob>,
 }
@@ -97,6 +99,7 @@ impl Application {
             throttle,
             run_queue,
             hub,
+            documents: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
         Ok(Application {
@@ -204,6 +207,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(sessions::router())
         .merge(runs::router())
         .merge(rooms::router())
+        .merge(documents::router())
         .merge(admin::router())
         .merge(prometheus::router())
         .split_for_parts();

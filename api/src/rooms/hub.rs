@@ -6,6 +6,9 @@
 //! sockets for, and hands each message to a local `broadcast` channel that
 //! every socket of that room reads. The connection resubscribes by itself
 //! after a Redis restart. A slow socket lags its own receiver only.
+//!
+//! Payloads are bytes: the events room carries JSON text, the shared
+//! document's channel ([`crate::documents`]) binary Yjs messages.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -16,6 +19,9 @@ use redis::{
 };
 use tokio::sync::{Mutex, broadcast, mpsc};
 
+/// One message as published, shared by every local receiver.
+pub type Payload = Arc<[u8]>;
+
 /// Messages buffered per room for slow sockets before they lag.
 pub const ROOM_BUFFER: usize = 256;
 
@@ -25,13 +31,13 @@ pub struct Hub {
 }
 
 struct Room {
-    sender: broadcast::Sender<Arc<str>>,
+    sender: broadcast::Sender<Payload>,
     sockets: usize,
 }
 
 /// A socket's membership in a room; leaving happens on drop.
 pub struct Subscription {
-    pub receiver: broadcast::Receiver<Arc<str>>,
+    pub receiver: broadcast::Receiver<Payload>,
     hub: Arc<Hub>,
     channel: String,
 }
@@ -90,9 +96,7 @@ impl Hub {
             let channel = String::from_utf8_lossy(channel);
             let rooms = self.rooms.lock().await;
             if let Some(room) = rooms.get(channel.as_ref()) {
-                let _ = room
-                    .sender
-                    .send(Arc::from(String::from_utf8_lossy(payload)));
+                let _ = room.sender.send(Payload::from(payload.as_slice()));
             }
         }
     }

@@ -319,8 +319,9 @@ impl Socket {
                 }
                 event = subscription.receiver.recv() => match event {
                     Ok(payload) => {
-                        if !send_text(tx, &payload).await { return End::Gone; }
-                        if let Some(end) = self.closes_socket(&payload) { return end; }
+                        let Ok(payload) = std::str::from_utf8(&payload) else { continue };
+                        if !send_text(tx, payload).await { return End::Gone; }
+                        if let Some(end) = closes_socket(payload, self.user.user_id) { return end; }
                     }
                     Err(RecvError::Lagged(missed)) => {
                         // Too slow for the room: say so and resync.
@@ -353,43 +354,55 @@ impl Socket {
             }
         }
     }
+}
 
-    /// `session.updated` with the session ended, or without this user among
-    /// the members, ends the socket (after the event was delivered).
-    fn closes_socket(&self, payload: &str) -> Option<End> {
-        if !payload.contains("\"session.updated\"") {
-            return None;
-        }
-        #[derive(Deserialize)]
-        struct Update {
-            session: Brief,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Brief {
-            status: String,
-            members: Vec<MemberId>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct MemberId {
-            user_id: Uuid,
-        }
-        let update: Update = serde_json::from_str(payload).ok()?;
-        if update.session.status == "ended" {
-            return Some(End::Close(1000, "session ended"));
-        }
-        if !update
-            .session
-            .members
-            .iter()
-            .any(|m| m.user_id == self.user.user_id)
-        {
-            return Some(End::Close(1000, "no longer a member"));
-        }
-        None
+/// Why a `session.updated` event ends a member's socket: the session ended,
+/// or `user` is no longer among its members.
+pub enum Departure {
+    Ended,
+    Removed,
+}
+
+/// Reads a room event: `Some` when it is a `session.updated` that ends
+/// `user`'s place in the room.
+pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
+    if !payload.contains("\"session.updated\"") {
+        return None;
     }
+    #[derive(Deserialize)]
+    struct Update {
+        session: Brief,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Brief {
+        status: String,
+        members: Vec<MemberId>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct MemberId {
+        user_id: Uuid,
+    }
+    let update: Update = serde_json::from_str(payload).ok()?;
+    if update.session.status == "ended" {
+        return Some(Departure::Ended);
+    }
+    if !update.session.members.iter().any(|m| m.user_id == user) {
+        return Some(Departure::Removed);
+    }
+    None
+}
 
+/// The events socket closes (after delivering the event) on either departure.
+fn closes_socket(payload: &str, user: Uuid) -> Option<End> {
+    departure(payload, user).map(|d| match d {
+        Departure::Ended => End::Close(1000, "session ended"),
+        Departure::Removed => End::Close(1000, "no longer a member"),
+    })
+}
+
+impl Socket {
     async fn snapshot(&self) -> Result<ServerEvent> {
         let mut redis = self.ctx.redis.clone();
         let present =
@@ -489,14 +502,14 @@ async fn send_text(
 }
 
 /// A token bucket: `rate` per second, bursts of twice that.
-struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl RateLimiter {
-    fn new(rate: f64) -> Self {
+    pub(crate) fn new(rate: f64) -> Self {
         RateLimiter {
             rate,
             tokens: rate * 2.0,
@@ -504,7 +517,7 @@ impl RateLimiter {
         }
     }
 
-    fn allow(&mut self) -> bool {
+    pub(crate) fn allow(&mut self) -> bool {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
             .min(self.rate * 2.0);

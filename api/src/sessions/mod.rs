@@ -208,7 +208,7 @@ pub struct SessionBody {
 pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
     let s = sqlx::query!(
         r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
-                  started_at, ended_at, code
+                  started_at, ended_at
            FROM interview_sessions WHERE id = $1"#,
         id
     )
@@ -234,9 +234,32 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
         created_at: s.created_at,
         started_at: s.started_at,
         ended_at: s.ended_at,
-        code: s.code,
+        code: current_code(db, id).await?,
         members,
     })
+}
+
+/// The shared document's text, read from what is stored (never from an api
+/// process's memory, so every replica answers the same). When the document
+/// cannot be read, the error is logged and the text as of its last
+/// compaction (`interview_sessions.code`) is the answer.
+pub async fn current_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
+    match crate::documents::store::text(db, id).await {
+        Ok(Some(text)) => Ok(text),
+        Ok(None) => mirrored_code(db, id).await,
+        Err(e) => {
+            tracing::error!(session = %id, error = %e, "cannot read the shared document; serving its last compacted text");
+            mirrored_code(db, id).await
+        }
+    }
+}
+
+async fn mirrored_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
+    Ok(
+        sqlx::query_scalar!("SELECT code FROM interview_sessions WHERE id = $1", id)
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 fn validate_title(raw: &str) -> Result<String, String> {

@@ -117,6 +117,27 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 /// A second api process (in-process) on `app`'s database, with other settings
 /// (e.g. an unreachable Redis): tokens issued by `app` work here too.
 pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    let (replica, stopper) = spawn_replica(app, overrides).await;
+    std::mem::forget(stopper);
+    replica
+}
+
+/// Stops a replica started by [`spawn_replica`] (as SIGTERM would).
+pub struct Stopper {
+    signal: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Stopper {
+    /// Shuts the replica down and waits until it has stopped serving.
+    pub async fn stop(self) {
+        let _ = self.signal.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// Like [`spawn_app_sharing`], with a handle that stops the replica.
+pub async fn spawn_replica(app: &TestApp, overrides: &[(&str, &str)]) -> (TestApp, Stopper) {
     let mut env = test_env(&app.db_url, &app.redis_url, &app.redis_prefix);
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
@@ -126,8 +147,12 @@ pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> Tes
         .await
         .expect("application builds");
     let port = server.port();
-    tokio::spawn(server.run_until_stopped(std::future::pending()));
-    TestApp {
+    let (signal, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let stopper = Stopper { signal, server };
+    let replica = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db: app.db.clone(),
         db_name: app.db_name.clone(),
@@ -136,7 +161,8 @@ pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> Tes
         redis_url: env["REDIS_URL"].clone(),
         redis_prefix: app.redis_prefix.clone(),
         client: app.client.clone(),
-    }
+    };
+    (replica, stopper)
 }
 
 impl TestApp {

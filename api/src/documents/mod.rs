@@ -1,0 +1,253 @@
+//! The shared editor document (SPEC §6): `GET /api/sessions/{id}/doc`, a
+//! WebSocket speaking the y-websocket protocol, so an off-the-shelf Yjs
+//! client (the `y-websocket` provider with y-monaco or y-codemirror) works
+//! unchanged.
+//!
+//! Binary frames, each one or more y-protocol messages: sync (step 1 — a
+//! state vector —, step 2 and update — Yjs updates, format v1), awareness
+//! (cursors, selections, names), and query-awareness. The editor's text is
+//! the `Y.Text` named [`TEXT_NAME`].
+//!
+//! - [`store`]: PostgreSQL — a snapshot plus appended updates, compacted.
+//! - [`live`]: the per-process document of each session, relayed between
+//!   replicas through Redis.
+//! - this file: the upgrade (the events socket's authentication and
+//!   membership rules) and one `select!` loop per socket.
+//!
+//! Members of an ended session get the document read-only: their updates
+//! are refused (not stored, applied or relayed). A malformed message closes
+//! that connection only.
+
+pub mod live;
+pub mod store;
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{
+        State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    response::Response,
+};
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::SocketUser,
+    error::{ApiPath, Error, ErrorBody, Result},
+    rooms::{self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub},
+    sessions::membership,
+    startup::ApiContext,
+};
+
+/// The `Y.Text` holding the editor's code (`ydoc.getText("code")`).
+pub const TEXT_NAME: &str = "code";
+/// Largest frame a client may send (a paste, or a whole offline session's
+/// edits in one sync step 2); larger closes the socket (1009).
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
+/// Largest stored document (snapshot plus updates since). Updates that
+/// would grow it further are refused, not applied.
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest awareness state of one client (its JSON).
+pub const MAX_AWARENESS_STATE_BYTES: usize = 4 * 1024;
+/// Awareness clients one connection may speak for (a y-websocket provider
+/// uses one).
+pub const MAX_AWARENESS_CLIENTS: usize = 4;
+/// An awareness state nobody renewed for this long is dropped (y-protocols
+/// clients renew theirs every 15 s and drop others after 30 s).
+pub const AWARENESS_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages per second a socket may send (bursts of twice that); a client
+/// above it is disconnected and resyncs when it reconnects, so nothing is lost.
+pub const MESSAGES_PER_SECOND: f64 = 100.0;
+/// How often each replica re-reads the stored document to pick up updates
+/// a lost Redis message did not bring.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// Compaction: every this long while edits arrive, and after this many
+/// updates, and when the last socket of a replica leaves.
+pub const COMPACT_INTERVAL: Duration = Duration::from_secs(30);
+pub const COMPACT_AFTER_UPDATES: usize = 500;
+/// How long a closing socket waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(document))
+}
+
+/// The session's shared document: a y-websocket endpoint (binary frames; see
+/// the README). The token may come as `?token=`; a y-websocket provider
+/// sends it with `params: { token }`.
+#[utoipa::path(get, path = "/api/sessions/{id}/doc", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session"),
+           ("token" = Option<String>, Query, description = "The access token, for browsers")), responses(
+    (status = 101, description = "Switching to the WebSocket protocol (y-websocket)"),
+    (status = 401, description = "No or bad token", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 503, description = "`document_unavailable` or `dependency_unavailable`", body = ErrorBody)))]
+async fn document(
+    State(ctx): State<ApiContext>,
+    SocketUser(user): SocketUser,
+    ApiPath(session): ApiPath<Uuid>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    let mut conn = ctx.db.acquire().await?;
+    membership(&mut conn, session, user.id, false).await?;
+    drop(conn);
+    // The session's events say when this member is removed (or it ends).
+    let events = ctx
+        .hub
+        .join(&run_contract::session_channel(
+            &ctx.config.redis.key_prefix,
+            session,
+        ))
+        .await
+        .map_err(|e| Error::Unavailable {
+            code: "dependency_unavailable",
+            message: format!("real-time rooms are unavailable: {e}"),
+        })?;
+    let handle = ctx.documents.open(&ctx, session).await?;
+    Ok(upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let connection = Connection {
+                id: handle.doc.connection_id(),
+                ctx,
+                user: user.id,
+                handle,
+            };
+            connection.run(socket, events).await;
+        }))
+}
+
+struct Connection {
+    id: u64,
+    ctx: ApiContext,
+    user: Uuid,
+    handle: live::Handle,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+impl Connection {
+    async fn run(self, socket: WebSocket, mut events: hub::Subscription) {
+        let (mut tx, mut rx) = socket.split();
+        metrics::gauge!("codecall_websocket_connections").increment(1.0);
+        let doc = &self.handle.doc;
+        // Subscribed before the greeting: nothing after its state is missed.
+        let mut frames = doc.subscribe();
+        let close = if send_all(&mut tx, doc.greeting()).await {
+            self.serve(&mut tx, &mut rx, &mut frames, &mut events).await
+        } else {
+            None
+        };
+        let closing = close.map(|(code, reason)| {
+            tx.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+        });
+        if let Some(closing) = closing {
+            let _ = tokio::time::timeout(SEND_TIMEOUT, closing).await;
+        }
+        doc.disconnected(&self.ctx, self.id).await;
+        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
+        if close.is_some() {
+            // The closing handshake: let the client's close frame arrive
+            // before the connection drops, so the client reads our reason.
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                while let Some(Ok(message)) = rx.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    /// The socket's loop; returns the close frame to send, if any.
+    async fn serve(
+        &self,
+        tx: &mut Sink,
+        rx: &mut futures_util::stream::SplitStream<WebSocket>,
+        frames: &mut tokio::sync::broadcast::Receiver<live::Frame>,
+        events: &mut hub::Subscription,
+    ) -> Option<(u16, &'static str)> {
+        let doc = &self.handle.doc;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
+        loop {
+            tokio::select! {
+                frame = rx.next() => {
+                    last_heard = Instant::now();
+                    let data = match frame {
+                        Some(Ok(Message::Binary(data))) => data,
+                        Some(Ok(Message::Text(_))) => return Some((1003, "binary y-websocket messages only")),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return None,
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "document socket error");
+                            return Some((1009, "frame too large or malformed"));
+                        }
+                    };
+                    if !limiter.allow() {
+                        return Some((1008, "message rate exceeded"));
+                    }
+                    match doc.receive(&self.ctx, self.id, &data).await {
+                        Ok(replies) => if !send_all(tx, replies).await { return None },
+                        Err(live::Refusal(code, reason)) => return Some((code, reason)),
+                    }
+                }
+                frame = frames.recv() => match frame {
+                    Ok(frame) if frame.from == self.id => {}
+                    Ok(frame) => if !send(tx, frame.bytes.to_vec()).await { return None },
+                    Err(RecvError::Lagged(_)) => if !send_all(tx, doc.full_state()).await { return None },
+                    Err(RecvError::Closed) => return Some((1011, "document closed")),
+                },
+                event = events.receiver.recv() => match event {
+                    Ok(payload) => {
+                        let departure = std::str::from_utf8(&payload).ok()
+                            .and_then(|p| rooms::departure(p, self.user));
+                        match departure {
+                            Some(Departure::Removed) => return Some((1000, "no longer a member")),
+                            Some(Departure::Ended) => doc.set_read_only(),
+                            None => {}
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return Some((1011, "room closed")),
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        return Some((1001, "idle"));
+                    }
+                    if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends a binary frame; false when the client is gone or too slow.
+async fn send(tx: &mut Sink, bytes: Vec<u8>) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn send_all(tx: &mut Sink, messages: Vec<Vec<u8>>) -> bool {
+    for message in messages {
+        if !send(tx, message).await {
+            return false;
+        }
+    }
+    true
+}

@@ -1,0 +1,640 @@
+//! The shared editor document (SPEC §6, `GET /api/sessions/{id}/doc`) with
+//! the reference JavaScript client: Debian's yjs and y-websocket packages,
+//! driven through `tests/js/ydoc-client.cjs`, against two api replicas.
+
+use std::{process::Stdio, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout},
+};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
+};
+use uuid::Uuid;
+
+use crate::{
+    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    runs::{Worker, docker_available},
+    social::{User, befriend, call, create_session, join, user},
+};
+
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/ydoc-client.cjs");
+/// Where Debian installs its Node.js modules.
+const NODE_MODULES: &str = "/usr/share/nodejs";
+
+/// One reference client (a `node` process) connected to one replica.
+struct YClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    client_id: u64,
+    /// Connection events seen (for failure messages).
+    history: Vec<Value>,
+}
+
+impl YClient {
+    /// Connects and waits until the client is synced with the server.
+    async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
+        assert!(
+            std::path::Path::new(NODE_MODULES)
+                .join("y-websocket")
+                .exists(),
+            "the reference client needs node and Debian's node-yjs, node-y-websocket and node-ws \
+             (scripts/test.sh installs them)"
+        );
+        let base = format!(
+            "{}/api/sessions/{session}",
+            app.address.replace("http", "ws")
+        );
+        let mut child = tokio::process::Command::new("node")
+            .arg(CLIENT)
+            .arg(base)
+            .arg(&who.token)
+            .env("NODE_PATH", NODE_MODULES)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut client = YClient {
+            child,
+            stdin,
+            lines,
+            client_id: 0,
+            history: Vec::new(),
+        };
+        let synced = client.event("synced").await;
+        client.client_id = synced["clientId"].as_u64().expect("client id");
+        client
+    }
+
+    async fn next_line(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the client answers in time")
+            .expect("read")
+            .expect("the client is running");
+        let line: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if matches!(line["event"].as_str(), Some("status" | "closed" | "synced")) {
+            self.history.push(line.clone());
+        }
+        line
+    }
+
+    /// Waits for the event `name`, skipping others.
+    async fn event(&mut self, name: &str) -> Value {
+        loop {
+            let line = self.next_line().await;
+            if line["event"] == name {
+                return line;
+            }
+            assert!(
+                line["event"] != "closed" || name == "closed",
+                "closed: {line}"
+            );
+        }
+    }
+
+    /// Sends a command and returns its reply (events in between are skipped).
+    async fn command(&mut self, command: Value) -> Value {
+        self.send(command).await;
+        loop {
+            let line = self.next_line().await;
+            if line.get("event").is_none() {
+                return line;
+            }
+        }
+    }
+
+    async fn send(&mut self, command: Value) {
+        let line = format!("{command}\n");
+        self.stdin.write_all(line.as_bytes()).await.expect("write");
+    }
+
+    async fn insert(&mut self, index: usize, text: &str) {
+        self.command(json!({"op": "insert", "index": index, "text": text}))
+            .await;
+    }
+
+    async fn text(&mut self) -> String {
+        self.command(json!({"op": "text"})).await["text"]
+            .as_str()
+            .expect("text")
+            .to_owned()
+    }
+
+    /// Polls the client's text until `check` holds (or fails after 15 s).
+    async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
+        for _ in 0..300 {
+            let text = self.text().await;
+            if check(&text) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("text never matched; last: {:?}", self.text().await);
+    }
+
+    async fn peers(&mut self) -> serde_json::Map<String, Value> {
+        self.command(json!({"op": "peers"})).await["peers"]
+            .as_object()
+            .expect("peers")
+            .clone()
+    }
+
+    async fn close(mut self) {
+        self.command(json!({"op": "close"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// A host and a guest in a session (the guest joined), on `app`.
+async fn pair(app: &TestApp) -> (User, User, Uuid) {
+    let host = user(app).await;
+    let guest = user(app).await;
+    befriend(app, &host, &guest).await;
+    let session = create_session(app, &host, &[&guest]).await;
+    join(app, &guest, session).await;
+    (host, guest, session)
+}
+
+async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
+    let body = json_body(
+        call(
+            app,
+            Some(who),
+            Method::GET,
+            &format!("/api/sessions/{session}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    body["session"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
+    let first = spawn_app().await;
+    let second = spawn_app_sharing(&first, &[]).await;
+    let (host, guest, session) = pair(&first).await;
+    let mut a = YClient::connect(&first, &host, session).await;
+    let mut b = YClient::connect(&second, &guest, session).await;
+
+    a.insert(0, "start").await;
+    b.wait_text(|t| t == "start").await;
+
+    // Concurrent, interleaved inserts and deletes at the same positions.
+    a.send(json!({"op": "edits", "count": 40, "seed": 1, "delayMs": 15, "tag": "A"}))
+        .await;
+    b.send(json!({"op": "edits", "count": 40, "seed": 2, "delayMs": 15, "tag": "B"}))
+        .await;
+    a.event("edited").await;
+    b.event("edited").await;
+
+    let mut converged = None;
+    for _ in 0..200 {
+        let (ta, tb) = (a.text().await, b.text().await);
+        if ta == tb {
+            converged = Some(ta);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = converged.expect("both clients converge to one text");
+    assert!(
+        text.contains('A') && text.contains('B'),
+        "both clients' edits survive: {text:?}"
+    );
+    assert_ne!(text, "start");
+    // Stored before relayed: both replicas answer with it at once.
+    assert_eq!(session_code(&first, &host, session).await, text);
+    assert_eq!(session_code(&second, &guest, session).await, text);
+
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
+    let base = spawn_app().await;
+    let (host, guest, session) = pair(&base).await;
+    let (one, stop_one) = spawn_replica(&base, &[]).await;
+    let (two, stop_two) = spawn_replica(&base, &[]).await;
+    let mut a = YClient::connect(&one, &host, session).await;
+    let mut b = YClient::connect(&two, &guest, session).await;
+    a.insert(0, "def solve(nums):\n").await;
+    b.wait_text(|t| t.ends_with('\n')).await;
+    b.insert(17, "    return sorted(nums)\n").await;
+    let text = a.wait_text(|t| t.contains("sorted")).await;
+    a.close().await;
+    b.close().await;
+    stop_one.stop().await;
+    stop_two.stop().await;
+
+    // The last socket's departure compacted the log into a snapshot.
+    let mut compacted = false;
+    for _ in 0..100 {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
+                .bind(session)
+                .fetch_one(&base.db)
+                .await
+                .expect("count");
+        if pending == 0 {
+            compacted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        compacted,
+        "the updates were compacted on the last disconnect"
+    );
+    let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(&base.db)
+        .await
+        .expect("code");
+    assert_eq!(mirrored, text);
+
+    // A fresh process, with nothing in memory.
+    let (three, stop_three) = spawn_replica(&base, &[]).await;
+    let mut c = YClient::connect(&three, &guest, session).await;
+    assert_eq!(c.text().await, text);
+    assert_eq!(session_code(&three, &host, session).await, text);
+    c.close().await;
+    stop_three.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
+    let first = spawn_app().await;
+    let second = spawn_app_sharing(&first, &[]).await;
+    let (host, guest, session) = pair(&first).await;
+    let mut a = YClient::connect(&first, &host, session).await;
+    let mut b = YClient::connect(&second, &guest, session).await;
+    b.command(json!({"op": "awareness", "state": {
+        "user": {"name": "Guest", "color": "#30bced"},
+        "cursor": {"anchor": 3, "head": 5}
+    }}))
+    .await;
+
+    let key = b.client_id.to_string();
+    let mut seen = None;
+    for _ in 0..200 {
+        if let Some(state) = a.peers().await.get(&key) {
+            seen = Some(state.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = seen.expect("A sees B's awareness");
+    assert_eq!(state["user"]["name"], "Guest");
+    assert_eq!(state["cursor"]["head"], 5);
+
+    // No goodbye from B: the process dies.
+    b.child.start_kill().expect("kill");
+    let killed = tokio::time::Instant::now();
+    loop {
+        if !a.peers().await.contains_key(&key) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "B's awareness is still there after {:?}",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.close().await;
+}
+
+type Raw = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn doc_url(app: &TestApp, session: Uuid) -> String {
+    format!(
+        "{}/api/sessions/{session}/doc",
+        app.address.replace("http", "ws")
+    )
+}
+
+/// The HTTP status an upgrade attempt gets.
+async fn upgrade_status(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
+    let mut request = doc_url(app, session)
+        .into_client_request()
+        .expect("request");
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    match connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+async fn raw(app: &TestApp, who: &User, session: Uuid) -> Raw {
+    let url = format!("{}?token={}", doc_url(app, session), who.token);
+    connect_async(url).await.expect("socket opens").0
+}
+
+/// Reads until the server closes; returns the close code.
+async fn close_code(ws: &mut Raw) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_document_refuses_bad_tokens_and_non_members_before_the_upgrade() {
+    let app = spawn_app().await;
+    let (host, _guest, session) = pair(&app).await;
+    let stranger = user(&app).await;
+    assert_eq!(upgrade_status(&app, session, None).await, 401);
+    assert_eq!(
+        upgrade_status(&app, session, Some("not.a.token")).await,
+        401
+    );
+    assert_eq!(
+        upgrade_status(&app, session, Some(&stranger.token)).await,
+        404
+    );
+    assert_eq!(
+        upgrade_status(&app, Uuid::new_v4(), Some(&host.token)).await,
+        404
+    );
+    assert_eq!(upgrade_status(&app, session, Some(&host.token)).await, 101);
+}
+
+#[tokio::test]
+async fn an_ended_session_serves_its_document_read_only() {
+    let app = spawn_app().await;
+    let (host, guest, session) = pair(&app).await;
+    let mut h = YClient::connect(&app, &host, session).await;
+    h.insert(0, "print(1)").await;
+    let mut g = YClient::connect(&app, &guest, session).await;
+    g.wait_text(|t| t == "print(1)").await;
+
+    let ended = call(
+        &app,
+        Some(&host),
+        Method::POST,
+        &format!("/api/sessions/{session}/end"),
+        None,
+    )
+    .await;
+    assert_eq!(ended.status().as_u16(), 200);
+    // Still connected after the end; edits are refused, not applied.
+    h.insert(0, "# late edit\n").await;
+    g.insert(0, "# guest edit\n").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A member connecting now gets the document as it was at the end.
+    let mut reader = YClient::connect(&app, &guest, session).await;
+    assert_eq!(reader.text().await, "print(1)");
+    reader.insert(0, "x").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(session_code(&app, &host, session).await, "print(1)");
+    let mut late = YClient::connect(&app, &host, session).await;
+    assert_eq!(late.text().await, "print(1)");
+    for client in [h, g, reader, late] {
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_or_hostile_message_closes_only_that_connection() {
+    let app = spawn_app().await;
+    let (host, guest, session) = pair(&app).await;
+    let mut a = YClient::connect(&app, &host, session).await;
+    a.command(json!({"op": "awareness", "state": {"user": {"name": "Host"}}}))
+        .await;
+    // B watches A's awareness throughout.
+    let mut b = YClient::connect(&app, &guest, session).await;
+    let key = a.client_id.to_string();
+    assert_eq!(peer_name(&mut b, &key).await, "Host");
+
+    // A sync message with an unknown sub-type.
+    let mut bad = raw(&app, &guest, session).await;
+    bad.send(Message::Binary(vec![0, 9, 1, 2].into()))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut bad).await, Some(CloseCode::Unsupported));
+
+    // An update whose bytes are not a Yjs update.
+    let mut bad = raw(&app, &guest, session).await;
+    bad.send(Message::Binary(
+        vec![0, 2, 4, 0xff, 0xff, 0xff, 0xff].into(),
+    ))
+    .await
+    .expect("send");
+    assert_eq!(close_code(&mut bad).await, Some(CloseCode::Unsupported));
+
+    // Text frames are not the protocol.
+    let mut bad = raw(&app, &guest, session).await;
+    bad.send(Message::Text("hello".into())).await.expect("send");
+    assert_eq!(close_code(&mut bad).await, Some(CloseCode::Unsupported));
+
+    // A frame over the limit: closed with 1009, or reset when the server
+    // drops the connection with the rest of the frame unread.
+    let mut bad = raw(&app, &guest, session).await;
+    let huge = vec![0u8; codecall_api::documents::MAX_MESSAGE_BYTES + 1];
+    let _ = bad.send(Message::Binary(huge.into())).await;
+    let code = close_code(&mut bad).await;
+    assert!(matches!(code, Some(CloseCode::Size) | None), "{code:?}");
+
+    // Speaking for another connection's awareness client: a forged cursor
+    // with a higher clock under A's client id is ignored. The server answers
+    // the query that follows it with the states it holds.
+    let mut forger = raw(&app, &guest, session).await;
+    let forged = awareness_message(a.client_id, 1000, r#"{"user":{"name":"Forged"}}"#);
+    forger
+        .send(Message::Binary(forged.into()))
+        .await
+        .expect("send");
+    forger
+        .send(Message::Binary(vec![3].into()))
+        .await
+        .expect("send");
+    let states = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), forger.next())
+            .await
+            .expect("an answer in time")
+            .expect("still open")
+            .expect("frame");
+        if let Message::Binary(bytes) = frame
+            && bytes.first() == Some(&1)
+            && let Some(states) = awareness_states(&bytes)
+            && states.iter().any(|(client, _, _)| *client == a.client_id)
+        {
+            break states;
+        }
+    };
+    let (_, clock, json) = states
+        .iter()
+        .find(|(client, _, _)| *client == a.client_id)
+        .expect("A's state");
+    assert!(*clock < 1000, "the forged clock was not taken");
+    assert!(json.contains("Host") && !json.contains("Forged"), "{json}");
+
+    // A is still connected, its edits flow, and B never saw the forgery.
+    a.insert(0, "still here").await;
+    b.wait_text(|t| t == "still here").await;
+    assert_eq!(peer_name(&mut b, &key).await, "Host");
+    a.close().await;
+    b.close().await;
+}
+
+/// The name in peer `key`'s awareness state, once `client` has one.
+async fn peer_name(client: &mut YClient, key: &str) -> Value {
+    for _ in 0..200 {
+        let name = client
+            .peers()
+            .await
+            .get(key)
+            .map(|s| s["user"]["name"].clone())
+            .unwrap_or_default();
+        if !name.is_null() {
+            return name;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no awareness state for {key}: {:?}; connection: {:?}",
+        client.peers().await,
+        client.history
+    );
+}
+
+/// The `(client, clock, json)` entries of a y-protocol awareness message.
+fn awareness_states(message: &[u8]) -> Option<Vec<(u64, u64, String)>> {
+    fn var(bytes: &[u8], at: &mut usize) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *bytes.get(*at)?;
+            *at += 1;
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+    let mut at = 1;
+    var(message, &mut at)?; // the update's length
+    let count = var(message, &mut at)?;
+    let mut states = Vec::new();
+    for _ in 0..count {
+        let client = var(message, &mut at)?;
+        let clock = var(message, &mut at)?;
+        let len = usize::try_from(var(message, &mut at)?).ok()?;
+        let json = message.get(at..at + len)?;
+        at += len;
+        states.push((client, clock, String::from_utf8(json.to_vec()).ok()?));
+    }
+    Some(states)
+}
+
+/// A y-protocol awareness message for one client.
+fn awareness_message(client: u64, clock: u32, json: &str) -> Vec<u8> {
+    fn var(out: &mut Vec<u8>, mut n: u64) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut update = Vec::new();
+    var(&mut update, 1);
+    var(&mut update, client);
+    var(&mut update, u64::from(clock));
+    var(&mut update, json.len() as u64);
+    update.extend_from_slice(json.as_bytes());
+    let mut message = vec![1];
+    var(&mut message, update.len() as u64);
+    message.extend(update);
+    message
+}
+
+#[tokio::test]
+async fn a_run_without_source_runs_the_sessions_document() {
+    if !docker_available() {
+        eprintln!("skipped: no reachable Docker engine");
+        return;
+    }
+    let app = spawn_app().await;
+    let (host, guest, session) = pair(&app).await;
+    let started = call(
+        &app,
+        Some(&host),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    assert_eq!(started.status().as_u16(), 200);
+    let body = json!({"language": "python", "sessionId": session});
+
+    // Nothing written yet: nothing to run.
+    let empty = call(
+        &app,
+        Some(&guest),
+        Method::POST,
+        "/api/runs",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(empty.status().as_u16(), 422);
+    assert!(json_body(empty).await["error"]["fields"]["source"].is_string());
+
+    let _worker = Worker::start(&app, &[]).await;
+    let mut editor = YClient::connect(&app, &host, session).await;
+    editor.insert(0, "print(6 * 7)\n").await;
+    // The edit reaches the server asynchronously, as from any editor.
+    for _ in 0..100 {
+        if session_code(&app, &guest, session).await == "print(6 * 7)\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run = call(
+        &app,
+        Some(&guest),
+        Method::POST,
+        "/api/runs?wait=true",
+        Some(body),
+    )
+    .await;
+    let status = run.status().as_u16();
+    let run = json_body(run).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["verdict"], "accepted", "{run}");
+    assert_eq!(run["stdout"], "42\n", "{run}");
+    editor.close().await;
+}
