@@ -272,7 +272,11 @@ impl LiveDoc {
                     replies.extend(self.awareness(ctx, from, update).await?);
                 }
                 Message::AwarenessQuery => {
-                    replies.extend(awareness_message(&lock(&self.state).awareness));
+                    // Answered even when nobody is there, as the reference server does.
+                    let state = lock(&self.state);
+                    if let Ok(update) = state.awareness.update() {
+                        replies.push(Message::Awareness(update).encode_v1());
+                    }
                 }
                 // Auth is the server's to send; other tags are extensions we do not speak.
                 Message::Auth(_) | Message::Custom(..) => {}

@@ -478,8 +478,9 @@ async fn a_malformed_or_hostile_message_closes_only_that_connection() {
         .send(Message::Binary(vec![3].into()))
         .await
         .expect("send");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let states = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), forger.next())
+        let frame = tokio::time::timeout_at(deadline, forger.next())
             .await
             .expect("an answer in time")
             .expect("still open")
@@ -526,6 +527,123 @@ async fn peer_name(client: &mut YClient, key: &str) -> Value {
         client.peers().await,
         client.history
     );
+}
+
+#[tokio::test]
+async fn updates_past_the_document_size_limit_are_refused_and_the_socket_stays_open() {
+    use codecall_api::documents::MAX_DOCUMENT_BYTES;
+    use yrs::{
+        GetString, ReadTxn, Text, Transact,
+        sync::{Message as YMessage, SyncMessage},
+        updates::encoder::Encode,
+    };
+
+    let app = spawn_app().await;
+    let (host, _guest, session) = pair(&app).await;
+    let mut ws = raw(&app, &host, session).await;
+    // Edits of 400 000 characters each, as one editor would send them.
+    let chunk = "x".repeat(400_000);
+    let fitting = MAX_DOCUMENT_BYTES / (chunk.len() + 64);
+    let local = yrs::Doc::new();
+    let text = local.get_or_insert_text("code");
+    for _ in 0..fitting + 2 {
+        let before = local.transact().state_vector();
+        text.push(&mut local.transact_mut(), &chunk);
+        let update = local.transact().encode_state_as_update_v1(&before);
+        let message = YMessage::Sync(SyncMessage::Update(update)).encode_v1();
+        ws.send(Message::Binary(message.into()))
+            .await
+            .expect("send");
+    }
+    // Still open: a query after the refusals is answered.
+    ws.send(Message::Binary(vec![3].into()))
+        .await
+        .expect("send");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("still open")
+            .expect("frame");
+        match frame {
+            Message::Binary(bytes) if bytes.first() == Some(&1) => break,
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+
+    let (rows, bytes): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(length(payload)), 0)::bigint FROM document_updates WHERE session_id = $1",
+    )
+    .bind(session)
+    .fetch_one(&app.db)
+    .await
+    .expect("stored updates");
+    assert_eq!(
+        rows as usize, fitting,
+        "updates over the limit are not stored"
+    );
+    assert!(bytes as usize <= MAX_DOCUMENT_BYTES);
+    let code = session_code(&app, &host, session).await;
+    assert_eq!(code.len(), fitting * chunk.len());
+    assert!(text.get_string(&local.transact()).len() > code.len());
+}
+
+#[tokio::test]
+async fn a_document_that_fails_to_load_is_refused_and_never_overwritten() {
+    let app = spawn_app().await;
+    let (host, guest, session) = pair(&app).await;
+    let mut writer = YClient::connect(&app, &host, session).await;
+    writer.insert(0, "keep me").await;
+    for _ in 0..100 {
+        if session_code(&app, &host, session).await == "keep me" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.close().await;
+    // The last socket left: the document is compacted into its snapshot.
+    let mut snapshot: Option<Vec<u8>> = None;
+    for _ in 0..100 {
+        snapshot = sqlx::query_scalar("SELECT snapshot FROM documents WHERE session_id = $1")
+            .bind(session)
+            .fetch_optional(&app.db)
+            .await
+            .expect("snapshot");
+        if snapshot.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let snapshot = snapshot.expect("a snapshot after the last disconnect");
+
+    // A stored update that does not decode (a bug, a bad restore).
+    sqlx::query("INSERT INTO document_updates (session_id, payload) VALUES ($1, $2)")
+        .bind(session)
+        .bind(vec![0xffu8; 11])
+        .execute(&app.db)
+        .await
+        .expect("insert");
+    assert_eq!(upgrade_status(&app, session, Some(&guest.token)).await, 503);
+    assert_eq!(upgrade_status(&app, session, Some(&host.token)).await, 503);
+
+    // Nothing was replaced: the snapshot and the bad row are as they were,
+    // and the session still shows the text as of the last compaction.
+    let after: Vec<u8> = sqlx::query_scalar("SELECT snapshot FROM documents WHERE session_id = $1")
+        .bind(session)
+        .fetch_one(&app.db)
+        .await
+        .expect("snapshot");
+    assert_eq!(after, snapshot);
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
+            .bind(session)
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
+    assert_eq!(rows, 1);
+    assert_eq!(session_code(&app, &host, session).await, "keep me");
 }
 
 /// The `(client, clock, json)` entries of a y-protocol awareness message.
