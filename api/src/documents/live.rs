@@ -78,13 +78,20 @@ struct Slot {
 /// A socket's hold on a live document; released on drop.
 pub struct Handle {
     pub doc: Arc<LiveDoc>,
-    documents: Arc<Documents>,
-    ctx: ApiContext,
+    _claim: Claim,
 }
 
-impl Drop for Handle {
+/// One count in a slot, taken before the document is loaded, so an opener
+/// that fails or is cancelled mid-load gives it back too.
+struct Claim {
+    documents: Arc<Documents>,
+    ctx: ApiContext,
+    session: Uuid,
+}
+
+impl Drop for Claim {
     fn drop(&mut self) {
-        self.documents.release(&self.ctx, self.doc.session);
+        self.documents.release(&self.ctx, self.session);
     }
 }
 
@@ -102,14 +109,17 @@ impl Documents {
             slot.sockets += 1;
             Arc::clone(&slot.doc)
         };
+        let claim = Claim {
+            documents: Arc::clone(self),
+            ctx: ctx.clone(),
+            session,
+        };
         match cell.get_or_try_init(|| LiveDoc::start(ctx, session)).await {
             Ok(doc) => Ok(Handle {
                 doc: Arc::clone(doc),
-                documents: Arc::clone(self),
-                ctx: ctx.clone(),
+                _claim: claim,
             }),
             Err(e) => {
-                self.release(ctx, session);
                 tracing::error!(%session, error = %e, "cannot load the shared document");
                 Err(Error::Unavailable {
                     code: "document_unavailable",
