@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::SocketUser,
-    error::{ApiPath, Error, ErrorBody, Result},
+    error::{ApiPath, ErrorBody, Result},
     rooms::{self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub},
     sessions::membership,
     startup::ApiContext,
@@ -96,17 +96,7 @@ async fn document(
     membership(&mut conn, session, user.id, false).await?;
     drop(conn);
     // The session's events say when this member is removed (or it ends).
-    let events = ctx
-        .hub
-        .join(&run_contract::session_channel(
-            &ctx.config.redis.key_prefix,
-            session,
-        ))
-        .await
-        .map_err(|e| Error::Unavailable {
-            code: "dependency_unavailable",
-            message: format!("real-time rooms are unavailable: {e}"),
-        })?;
+    let events = rooms::join_room(&ctx, session).await?;
     let handle = ctx.documents.open(&ctx, session).await?;
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)

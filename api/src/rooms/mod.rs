@@ -131,6 +131,20 @@ pub async fn session_updated(ctx: &ApiContext, session: Uuid) {
     }
 }
 
+/// Subscribes to the session's events channel (503 when Redis is unreachable).
+pub async fn join_room(ctx: &ApiContext, session: Uuid) -> Result<hub::Subscription> {
+    ctx.hub
+        .join(&run_contract::session_channel(
+            &ctx.config.redis.key_prefix,
+            session,
+        ))
+        .await
+        .map_err(|e| Error::Unavailable {
+            code: "dependency_unavailable",
+            message: format!("real-time rooms are unavailable: {e}"),
+        })
+}
+
 /// The room's WebSocket (JSON text frames; see the README for the protocol).
 /// The token may come as `?token=` (browsers cannot set headers here).
 #[utoipa::path(get, path = "/api/sessions/{id}/events", tag = "rooms", security(("bearer" = [])),
@@ -157,17 +171,7 @@ async fn events(
         });
     }
     drop(conn);
-    let subscription = ctx
-        .hub
-        .join(&run_contract::session_channel(
-            &ctx.config.redis.key_prefix,
-            session,
-        ))
-        .await
-        .map_err(|e| Error::Unavailable {
-            code: "dependency_unavailable",
-            message: format!("real-time rooms are unavailable: {e}"),
-        })?;
+    let subscription = join_room(&ctx, session).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)

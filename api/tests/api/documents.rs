@@ -13,12 +13,13 @@ use tokio::{
 };
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
 };
 use uuid::Uuid;
 
 use crate::{
     helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    rooms,
     runs::{Worker, docker_available},
     social::{User, befriend, call, create_session, join, user},
 };
@@ -330,22 +331,8 @@ fn doc_url(app: &TestApp, session: Uuid) -> String {
     )
 }
 
-/// The HTTP status an upgrade attempt gets.
 async fn upgrade_status(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
-    let mut request = doc_url(app, session)
-        .into_client_request()
-        .expect("request");
-    if let Some(token) = token {
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-    }
-    match connect_async(request).await {
-        Ok(_) => 101,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("unexpected error {e}"),
-    }
+    rooms::upgrade_status(app, session, "doc", token).await
 }
 
 async fn raw(app: &TestApp, who: &User, session: Uuid) -> Raw {

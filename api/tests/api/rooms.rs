@@ -29,10 +29,16 @@ async fn connect(app: &TestApp, who: &User, session: Uuid) -> Ws {
     ws
 }
 
-/// The HTTP status an upgrade attempt gets.
-async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
+/// The HTTP status an upgrade attempt to the session's `socket`
+/// (`events` or `doc`) gets.
+pub async fn upgrade_status(
+    app: &TestApp,
+    session: Uuid,
+    socket: &str,
+    token: Option<&str>,
+) -> u16 {
     let url = format!(
-        "{}/api/sessions/{session}/events",
+        "{}/api/sessions/{session}/{socket}",
         app.address.replace("http", "ws")
     );
     let mut request = url.into_client_request().expect("request");
@@ -47,6 +53,10 @@ async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(e) => panic!("unexpected error {e}"),
     }
+}
+
+async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
+    upgrade_status(app, session, "events", token).await
 }
 
 /// Reads frames until one of type `kind` satisfying `check` arrives.
