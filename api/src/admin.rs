@@ -1,15 +1,15 @@
 //! Queue monitoring for admins (SPEC §9):
 //!
 //! - `GET /api/admin/queue` → runs pending / running / finished / failed,
-//!   throughput, the oldest pending run's age, the apalis queue's own Redis
-//!   counters, and every worker (id, host, started, last heartbeat, running,
-//!   done, stale).
+//!   throughput, the oldest pending run's age, dispatch counters (leases
+//!   expired and not yet taken over, retries backing off), and every worker
+//!   seen in the last day (id, host, started, last heartbeat, running, done,
+//!   stale, stopped).
 //! - `GET /admin` → the same as a small server-rendered page that refreshes
 //!   itself (no JavaScript). Browsers pass the token as `?token=`.
 //!
-//! apalis-redis' own monitoring calls do not work against Redis 7, so this
-//! reads PostgreSQL (the source of truth for runs) and the queue's keys.
-//! Non-admins get 403.
+//! Everything is read from PostgreSQL, where runs, leases and worker
+//! heartbeats live. Non-admins get 403.
 
 use axum::{
     Json,
@@ -18,8 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
-use run_contract::WorkerAnnouncement;
+use run_contract::{LanguageInfo, WorkerAnnouncement};
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -28,9 +27,6 @@ use crate::{
     error::{Error, ErrorBody, Result},
     startup::ApiContext,
 };
-
-/// A worker whose announcement is older than this is shown as stale.
-pub const STALE_AFTER_SECS: i64 = 15;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -49,8 +45,7 @@ pub struct QueueReport {
     /// Runs finished in the last 1, 5 and 15 minutes.
     pub throughput: Throughput,
     pub oldest_pending_age_seconds: Option<f64>,
-    /// The apalis queue's Redis structures.
-    pub redis: RedisQueue,
+    pub dispatch: DispatchReport,
     pub workers: Vec<WorkerReport>,
     pub generated_at: DateTime<Utc>,
 }
@@ -66,11 +61,12 @@ pub struct Throughput {
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RedisQueue {
-    pub name: String,
-    pub active: u64,
-    pub scheduled: u64,
-    pub dead: u64,
+pub struct DispatchReport {
+    /// Running runs whose lease expired (their worker died); the next idle
+    /// worker takes them over.
+    pub expired_leases: i64,
+    /// Queued runs backing off after an infrastructure failure.
+    pub retrying: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -110,64 +106,44 @@ pub async fn report(ctx: &ApiContext) -> Result<QueueReport> {
              count(*) FILTER (WHERE finished_at > now() - interval '1 minute') AS "last_1!",
              count(*) FILTER (WHERE finished_at > now() - interval '5 minutes') AS "last_5!",
              count(*) FILTER (WHERE finished_at > now() - interval '15 minutes') AS "last_15!",
+             count(*) FILTER (WHERE status = 'running' AND lease_expires_at <= now()) AS "expired_leases!",
+             count(*) FILTER (WHERE status = 'queued' AND available_at > now()) AS "retrying!",
              EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'queued'))::float8 AS oldest
            FROM runs"#
     )
     .fetch_one(&ctx.db)
     .await?;
 
-    let prefix = &ctx.config.redis.key_prefix;
-    let name = run_contract::run_queue(prefix);
-    let mut redis = ctx.redis.clone();
-    let unavailable = |e: redis::RedisError| Error::Unavailable {
-        code: "dependency_unavailable",
-        message: format!("redis unavailable: {e}"),
-    };
-    let (active, scheduled, dead): (u64, u64, u64) = redis::pipe()
-        .llen(format!("{name}:active"))
-        .zcard(format!("{name}:scheduled"))
-        .scard(format!("{name}:dead"))
-        .query_async(&mut redis)
-        .await
-        .map_err(unavailable)?;
-
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}workers:*"))
-            .arg("COUNT")
-            .arg(200)
-            .query_async(&mut redis)
-            .await
-            .map_err(unavailable)?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
     let now = Utc::now();
-    let mut workers: Vec<WorkerReport> = Vec::new();
-    if !keys.is_empty() {
-        let values: Vec<Option<String>> = redis.mget(&keys).await.map_err(unavailable)?;
-        workers = values
-            .into_iter()
-            .flatten()
-            .filter_map(|v| serde_json::from_str::<WorkerAnnouncement>(&v).ok())
-            .map(|announcement| {
-                let since = (now - announcement.heartbeat_at).num_seconds();
-                WorkerReport {
-                    seconds_since_heartbeat: since,
-                    stale: since > STALE_AFTER_SECS,
-                    announcement,
-                }
-            })
-            .collect();
-        workers.sort_by(|a, b| a.announcement.id.cmp(&b.announcement.id));
-    }
+    let rows = sqlx::query!(
+        r#"SELECT id, host, languages, started_at, heartbeat_at, stopped_at, running, done,
+                  expires_at < now() AS "expired!"
+           FROM workers ORDER BY id"#
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let workers = rows
+        .into_iter()
+        .map(|row| {
+            let since = (now - row.heartbeat_at).num_seconds();
+            WorkerReport {
+                seconds_since_heartbeat: since,
+                // Missed its own promised heartbeats (and did not say goodbye).
+                stale: row.stopped_at.is_none() && row.expired,
+                announcement: WorkerAnnouncement {
+                    id: row.id,
+                    host: row.host,
+                    started_at: row.started_at,
+                    heartbeat_at: row.heartbeat_at,
+                    languages: serde_json::from_value::<Vec<LanguageInfo>>(row.languages)
+                        .unwrap_or_default(),
+                    running: u64::try_from(row.running).unwrap_or_default(),
+                    done: u64::try_from(row.done).unwrap_or_default(),
+                    stopped_at: row.stopped_at,
+                },
+            }
+        })
+        .collect();
     Ok(QueueReport {
         pending: counts.pending,
         running: counts.running,
@@ -180,11 +156,9 @@ pub async fn report(ctx: &ApiContext) -> Result<QueueReport> {
             per_minute_15m: counts.last_15 as f64 / 15.0,
         },
         oldest_pending_age_seconds: counts.oldest,
-        redis: RedisQueue {
-            name,
-            active,
-            scheduled,
-            dead,
+        dispatch: DispatchReport {
+            expired_leases: counts.expired_leases,
+            retrying: counts.retrying,
         },
         workers,
         generated_at: now,
@@ -209,12 +183,22 @@ async fn dashboard(
         let a = &w.announcement;
         rows.push_str(&format!(
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} s ago{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if w.stale { "stale" } else { "live" },
+            if w.stale || w.announcement.stopped_at.is_some() {
+                "stale"
+            } else {
+                "live"
+            },
             escape(&a.id),
             escape(&a.host),
             a.started_at.format("%Y-%m-%d %H:%M:%S"),
             w.seconds_since_heartbeat,
-            if w.stale { " (stale)" } else { "" },
+            if w.announcement.stopped_at.is_some() {
+                " (stopped)"
+            } else if w.stale {
+                " (stale)"
+            } else {
+                ""
+            },
             a.running,
             a.done,
             escape(&a.languages.iter().map(|l| l.id.as_str()).collect::<Vec<_>>().join(", ")),
@@ -231,7 +215,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.stale{{color:#a00
 <div class="cards"><span>pending <b>{pending}</b></span><span>running <b>{running}</b></span>
 <span>finished <b>{finished}</b></span><span>failed <b>{failed}</b></span>
 <span>throughput <b>{tput:.1}</b>/min (15 min)</span><span>oldest pending <b>{oldest}</b></span>
-<span>redis active <b>{active}</b> · scheduled <b>{scheduled}</b> · dead <b>{dead}</b></span></div>
+<span>expired leases <b>{expired}</b> · retrying <b>{retrying}</b></span></div>
 <h2>Workers</h2>
 <table><tr><th>id</th><th>host</th><th>started</th><th>last heartbeat</th><th>running</th><th>done</th><th>languages</th></tr>
 {rows}</table>
@@ -244,9 +228,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.stale{{color:#a00
         oldest = r
             .oldest_pending_age_seconds
             .map_or_else(|| "–".to_owned(), |s| format!("{s:.0} s")),
-        active = r.redis.active,
-        scheduled = r.redis.scheduled,
-        dead = r.redis.dead,
+        expired = r.dispatch.expired_leases,
+        retrying = r.dispatch.retrying,
         generated = r.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
     );
     Ok((

@@ -55,6 +55,11 @@ pub struct RunSettings {
     /// `RUN_WAIT_MAX` (`30s`): how long `?wait=true` waits before answering
     /// with the current state.
     pub wait_max: std::time::Duration,
+    /// `RUN_WORKER_GRACE` (`5m`): runs in a language some worker announced
+    /// this recently are accepted (and queued) even while no worker is up —
+    /// a rolling restart is not an outage. With no worker seen for longer,
+    /// runs get 503 `no_workers`.
+    pub worker_grace: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +237,7 @@ impl Config {
                 max_per_minute: env.parsed("RUN_MAX_PER_MINUTE", 20)?,
                 queue_max_depth: env.parsed("RUN_QUEUE_MAX_DEPTH", 1000)?,
                 wait_max: env.duration("RUN_WAIT_MAX", "30s")?,
+                worker_grace: env.duration("RUN_WORKER_GRACE", "5m")?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

@@ -82,6 +82,15 @@ pub enum Error {
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
 
+    /// 503 with `Retry-After`: nothing can serve this now, and the client
+    /// should come back later (e.g. `no_workers`).
+    #[error("{message}")]
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
+
     /// 500: logged with its cause, answered without it.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -115,7 +124,7 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Sqlx(_) | Error::Redis(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -128,7 +137,8 @@ impl Error {
             | Error::Unauthorized { code, .. }
             | Error::Conflict { code, .. }
             | Error::Unprocessable { code, .. }
-            | Error::Unavailable { code, .. } => code,
+            | Error::Unavailable { code, .. }
+            | Error::Busy { code, .. } => code,
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
@@ -167,7 +177,9 @@ impl IntoResponse for Error {
             self.to_string()
         };
         let retry_after = match &self {
-            Error::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            Error::TooManyRequests { retry_after, .. } | Error::Busy { retry_after, .. } => {
+                Some(retry_after.as_secs().max(1))
+            }
             _ => None,
         };
         let body = ErrorBody {

@@ -8,12 +8,14 @@
 //! - feature modules, each returning its own `Router`: [`health`], [`auth`]
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
 //!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
-//!   members, roles, invites), [`runs`] (code execution requests).
+//!   members, roles, invites), [`runs`] (code execution requests; the
+//!   `runs` row is the queue), with [`run_wait`] (`?wait=true` woken by the
+//!   run's finish notification).
 //! - [`rooms`]: the real-time events socket (presence, chat, run output)
 //!   across replicas through Redis.
 //! - [`documents`]: the shared editor document (a y-websocket server on
 //!   yrs), persisted in PostgreSQL and relayed across replicas.
-//! - [`queue`]: pushing run jobs (apalis) and publishing room events.
+//! - [`queue`]: publishing room events on Redis.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
 //! - [`openapi`]: the OpenAPI document (`/api/openapi.json`, `/api/docs`).
@@ -32,6 +34,7 @@ pub mod pagination;
 pub mod prometheus;
 pub mod queue;
 pub mod rooms;
+pub mod run_wait;
 pub mod runs;
 pub mod sessions;
 pub mod startup;

@@ -9,9 +9,9 @@
 //! - `GET /api/runs/{id}` — the author, or members of its session.
 //! - `GET /api/sessions/{id}/runs` — the session's runs, newest first.
 //!
-//! A run is written to PostgreSQL first, then its job is pushed to Redis
-//! through apalis; if the push fails the row is deleted and the client gets
-//! 503, so no run waits for a job that does not exist.
+//! A run is one row in PostgreSQL, and that row is the queue: inserting it
+//! (`queued`) is the enqueue, and a trigger wakes the workers. Redis can
+//! restart or forget everything without losing an accepted run.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -21,8 +21,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use redis::AsyncCommands;
-use run_contract::{LanguageInfo, RunEvent, RunRow, RunView, WorkerAnnouncement};
+use run_contract::{LanguageInfo, RunEvent, RunRow, RunView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -41,8 +40,8 @@ pub const MAX_ARGS: usize = 32;
 pub const MAX_ARG_CHARS: usize = 256;
 /// Files per run.
 pub const MAX_FILES: usize = 16;
-/// How often `?wait=true` looks at the run.
-const WAIT_POLL: Duration = Duration::from_millis(25);
+/// `Retry-After` of a 503 `no_workers`.
+const NO_WORKERS_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -52,43 +51,63 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(session_runs))
 }
 
-/// The languages of every live worker, by id.
-pub async fn available_languages(ctx: &ApiContext) -> Result<BTreeMap<String, LanguageInfo>> {
-    let mut redis = ctx.redis.clone();
-    let pattern = format!("{}workers:*", ctx.config.redis.key_prefix);
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(200)
-            .query_async(&mut redis)
-            .await
-            .map_err(unavailable)?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    let mut languages = BTreeMap::new();
-    if keys.is_empty() {
-        return Ok(languages);
-    }
-    let values: Vec<Option<String>> = redis.mget(&keys).await.map_err(unavailable)?;
-    for announcement in values
-        .into_iter()
-        .flatten()
-        .filter_map(|v| serde_json::from_str::<WorkerAnnouncement>(&v).ok())
-    {
-        for language in announcement.languages {
-            languages.insert(language.id.clone(), language);
+/// What the worker fleet can run, from the `workers` table: the languages
+/// of live workers, and those of workers seen within `RUN_WORKER_GRACE`
+/// (a fleet restarting is not a fleet gone).
+pub struct Fleet {
+    pub live: BTreeMap<String, LanguageInfo>,
+    pub recent: BTreeMap<String, LanguageInfo>,
+}
+
+pub async fn fleet(ctx: &ApiContext) -> Result<Fleet> {
+    let rows = sqlx::query!(
+        r#"SELECT languages, (expires_at > now() AND stopped_at IS NULL) AS "live!"
+           FROM workers
+           WHERE expires_at > now() OR heartbeat_at > now() - make_interval(secs => $1)"#,
+        ctx.config.runs.worker_grace.as_secs_f64()
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let mut fleet = Fleet {
+        live: BTreeMap::new(),
+        recent: BTreeMap::new(),
+    };
+    for row in rows {
+        let languages: Vec<LanguageInfo> =
+            serde_json::from_value(row.languages).unwrap_or_default();
+        for language in languages {
+            if row.live {
+                fleet.live.insert(language.id.clone(), language.clone());
+            }
+            fleet.recent.insert(language.id.clone(), language);
         }
     }
-    Ok(languages)
+    Ok(fleet)
+}
+
+impl Fleet {
+    /// Whether a run in `language` may be queued: a live worker runs it, or
+    /// one did within the grace period (it is queued and runs when a worker
+    /// is back). No worker seen for longer than the grace → 503
+    /// `no_workers`; a language no worker knows → 422.
+    fn admit(&self, language: &str, problems: &mut Problems) -> Result<()> {
+        if self.live.contains_key(language) || self.recent.contains_key(language) {
+            return Ok(());
+        }
+        if self.recent.is_empty() {
+            return Err(Error::Busy {
+                code: "no_workers",
+                message: "no worker is running; try again shortly".into(),
+                retry_after: NO_WORKERS_RETRY_AFTER,
+            });
+        }
+        let known: Vec<&str> = self.recent.keys().map(String::as_str).collect();
+        problems.add(
+            "language",
+            format!("is not available; available: {}", known.join(", ")),
+        );
+        Ok(())
+    }
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(unavailable)`
@@ -103,9 +122,9 @@ fn unavailable(e: redis::RedisError) -> Error {
 /// What the live workers can run.
 #[utoipa::path(get, path = "/api/languages", tag = "runs", responses(
     (status = 200, description = "`{success, languages: [LanguageInfo]}`", body = Object),
-    (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+    (status = 503, description = "PostgreSQL unavailable", body = ErrorBody)))]
 async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Value>> {
-    let languages: Vec<LanguageInfo> = available_languages(&ctx).await?.into_values().collect();
+    let languages: Vec<LanguageInfo> = fleet(&ctx).await?.live.into_values().collect();
     Ok(Json(json!({ "success": true, "languages": languages })))
 }
 
@@ -169,20 +188,10 @@ struct NewRun {
     memory_mb: u32,
 }
 
-fn validate(
-    ctx: &ApiContext,
-    req: CreateRun,
-    languages: &BTreeMap<String, LanguageInfo>,
-) -> Result<NewRun> {
+fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Result<NewRun> {
     let limits = &ctx.config.runs;
     let mut problems = Problems::default();
-    if !languages.contains_key(&req.language) {
-        let known: Vec<&str> = languages.keys().map(String::as_str).collect();
-        problems.add(
-            "language",
-            format!("is not available; available: {}", known.join(", ")),
-        );
-    }
+    fleet.admit(&req.language, &mut problems)?;
     let files: Vec<FileBody> = match (req.source, req.files) {
         (Some(source), None) => vec![FileBody {
             name: String::new(),
@@ -322,7 +331,7 @@ async fn session_code(conn: &mut sqlx::PgConnection, session: Uuid) -> Result<St
     (status = 413, description = "Body over `BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Invalid or over a maximum", body = ErrorBody),
     (status = 429, description = "Quota; see `Retry-After`", body = ErrorBody),
-    (status = 503, description = "`queue_full` or `queue_unavailable`", body = ErrorBody)))]
+    (status = 503, description = "`queue_full`, `queue_unavailable` (Redis, which counts the per-minute quota, is down) or `no_workers` (none seen for `RUN_WORKER_GRACE`; see `Retry-After`)", body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -343,8 +352,8 @@ async fn create(
             req.source = Some(session_code(&mut conn, session).await?);
         }
     }
-    let languages = available_languages(&ctx).await?;
-    let run = validate(&ctx, req, &languages)?;
+    let fleet = fleet(&ctx).await?;
+    let run = validate(&ctx, req, &fleet)?;
     check_quotas(&ctx, user.id).await?;
 
     let id = Uuid::new_v4();
@@ -367,16 +376,6 @@ async fn create(
     .fetch_one(&ctx.db)
     .await?;
 
-    if let Err(e) = crate::queue::enqueue(&ctx, id).await {
-        tracing::error!(run_id = %id, error = %e, "could not enqueue run; removing it");
-        sqlx::query!("DELETE FROM runs WHERE id = $1 AND status = 'queued'", id)
-            .execute(&ctx.db)
-            .await?;
-        return Err(Error::Unavailable {
-            code: "queue_unavailable",
-            message: "the run queue is unavailable; try again shortly".into(),
-        });
-    }
     crate::queue::publish(
         &ctx,
         &run_contract::run_event_channel(&ctx.config.redis.key_prefix, id, session_id),
@@ -390,17 +389,13 @@ async fn create(
     tracing::info!(run_id = %id, language = %run.language, created_at = %row.created_at, "run queued");
 
     if params.wait {
-        let deadline = tokio::time::Instant::now() + ctx.config.runs.wait_max;
-        loop {
-            let view = load_run(&ctx, id).await?;
-            if view.status == run_contract::RunStatus::Finished {
-                return Ok((StatusCode::OK, Json(RunBody::from(view))).into_response());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok((StatusCode::ACCEPTED, Json(RunBody::from(view))).into_response());
-            }
-            tokio::time::sleep(WAIT_POLL).await;
-        }
+        let view = wait_finished(&ctx, id, ctx.config.runs.wait_max).await?;
+        let status = if view.status == run_contract::RunStatus::Finished {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        return Ok((status, Json(RunBody::from(view))).into_response());
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -413,12 +408,15 @@ async fn create(
 /// minute; 503 when the queue is over its depth.
 async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
     let limits = &ctx.config.runs;
-    let unfinished = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM runs WHERE user_id = $1 AND status <> 'finished'"#,
+    let counts = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE user_id = $1) AS "unfinished!",
+                  count(*) FILTER (WHERE status = 'queued') AS "queued!"
+           FROM runs WHERE status <> 'finished'"#,
         user_id
     )
     .fetch_one(&ctx.db)
     .await?;
+    let (unfinished, queued) = (counts.unfinished, counts.queued);
     if unfinished >= limits.max_concurrent_per_user {
         return Err(Error::TooManyRequests {
             message: "too many runs in progress; wait for one to finish",
@@ -445,10 +443,6 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
             retry_after: Duration::from_secs(u64::try_from(ttl.max(1)).unwrap_or(60)),
         });
     }
-    let queued =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM runs WHERE status = 'queued'"#)
-            .fetch_one(&ctx.db)
-            .await?;
     if queued >= limits.queue_max_depth {
         return Err(Error::Unavailable {
             code: "queue_full",
@@ -456,6 +450,36 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Waits until run `id` finishes or `max` passes, then answers its state:
+/// one read of the row when it starts waiting (a finish before that is seen
+/// there), then one per wake-up (its finish notification, or the listener
+/// reconnecting). While PostgreSQL does not answer it retries until `max`.
+async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> Result<RunView> {
+    let deadline = tokio::time::Instant::now() + max;
+    let ticket = ctx.run_waiters.register(id);
+    loop {
+        let changed = ticket.changed();
+        let read = load_run(ctx, id).await;
+        let past = tokio::time::Instant::now() >= deadline;
+        match read {
+            Ok(view) if past || view.status == run_contract::RunStatus::Finished => {
+                return Ok(view);
+            }
+            Err(e) if past => return Err(e),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(run_id = %id, error = %e, "cannot read the awaited run; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        }
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
 }
 
 /// GET's body: the run's fields at the top level, plus `success`.

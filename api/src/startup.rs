@@ -30,7 +30,7 @@ use crate::{
     config::Config,
     documents,
     error::Error,
-    friends, health, openapi, prometheus, queue, rooms, runs, sessions, users,
+    friends, health, openapi, prometheus, rooms, run_wait, runs, sessions, users,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,8 +48,8 @@ pub struct ApiContext {
     /// The rooms' Redis subscriber and local fan-out.
     pub hub: std::sync::Arc<rooms::hub::Hub>,
     pub documents: Arc<documents::live::Documents>,
-    /// Producer side of the run queue (apalis on Redis).
-    pub run_queue: apalis_redis::RedisStorage<run_contract::RunJob>,
+    /// `?wait=true` requests waiting for their run's finish notification.
+    pub run_waiters: Arc<run_wait::RunWaiters>,
 }
 
 pub struct Application {
@@ -81,7 +81,9 @@ impl Application {
         let passwords = Passwords::new(config.auth.password_hash_concurrency)?;
         let tokens = Arc::new(TokenKeys::new(&config.jwt));
         let throttle = LoginThrottle::new(&config.redis.key_prefix, &config.auth);
-        let run_queue = queue::run_queue(redis.clone(), &config.redis.key_prefix);
+        let run_waiters = run_wait::RunWaiters::spawn(config.database.url.expose())
+            .await
+            .context("cannot listen for run notifications (DATABASE_URL)")?;
         let hub = rooms::hub::Hub::new(config.redis.url.expose())?;
 
         let address = SocketAddr::new(config.host, config.port);
@@ -97,7 +99,7 @@ impl Application {
             passwords,
             tokens,
             throttle,
-            run_queue,
+            run_waiters,
             hub,
             documents: Arc::default(),
         };

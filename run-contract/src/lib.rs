@@ -1,8 +1,8 @@
 //! The contract between the api and the worker — and nothing else.
 //!
 //! Neither binary depends on the other; both depend on this crate. It holds the
-//! names both sides must agree on (the job queue, the Redis channels) and the
-//! shape of a run job. Changing anything here is a protocol change: old workers
+//! names both sides must agree on (the PostgreSQL notification channels of
+//! run dispatch, the Redis channels of room events) and the shapes both read. Changing anything here is a protocol change: old workers
 //! and new api replicas run side by side during a deploy, so add fields with
 //! `#[serde(default)]` rather than renaming them.
 
@@ -10,23 +10,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The apalis queue run jobs are pushed to and consumed from: `{prefix}runs`
-/// (`codecall:runs` with the default `REDIS_KEY_PREFIX`).
-///
-/// Set explicitly: apalis' default is the Rust type path of the job, which would
-/// silently rename the queue whenever the type moves.
-pub fn run_queue(prefix: &str) -> String {
-    format!("{prefix}runs")
-}
+/// The PostgreSQL `NOTIFY` channel on which a run becoming claimable is
+/// announced (payload: its language). Sent by a trigger on `runs`, so every
+/// path that queues a run — the api's insert, a retry, a released lease —
+/// wakes the workers without remembering to.
+pub const RUNS_QUEUED_CHANNEL: &str = "codecall_runs_queued";
 
-/// A request to execute one run. The run's row in PostgreSQL (source, stdin,
-/// tests, limits) is the source of truth; the job only carries its id so a job
-/// delivered twice can never carry a different program than the stored run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunJob {
-    pub run_id: Uuid,
-}
+/// The PostgreSQL `NOTIFY` channel on which a run's finish is announced
+/// (payload: its id), by the same trigger. `?wait=true` callers wait on it.
+pub const RUN_FINISHED_CHANNEL: &str = "codecall_run_finished";
 
 /// How a run (or one of its tests) ended — SPEC §7's list, in its spelling.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -256,13 +248,8 @@ pub fn run_event_channel(prefix: &str, run_id: Uuid, session_id: Option<Uuid>) -
     }
 }
 
-/// The Redis key where each live worker announces itself (languages,
-/// heartbeat), expiring unless refreshed.
-pub fn worker_key(prefix: &str, worker_id: &str) -> String {
-    format!("{prefix}workers:{worker_id}")
-}
-
-/// What a worker announces under [`worker_key`].
+/// A worker as it announces itself (a row of the `workers` table, renewed
+/// every heartbeat) and as the queue monitor shows it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -274,6 +261,9 @@ pub struct WorkerAnnouncement {
     pub languages: Vec<LanguageInfo>,
     pub running: u64,
     pub done: u64,
+    /// Set when the worker shut down cleanly.
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 /// A language as `GET /api/languages` lists it.
@@ -301,13 +291,6 @@ pub fn run_channel(prefix: &str, run_id: Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_run_job_is_camel_case_json_with_only_the_run_id() {
-        let id = Uuid::nil();
-        let json = serde_json::to_value(RunJob { run_id: id }).expect("serialises");
-        assert_eq!(json, serde_json::json!({ "runId": id }));
-    }
 
     #[test]
     fn verdicts_serialise_as_spec_strings() {

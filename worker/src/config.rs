@@ -7,24 +7,32 @@ use std::time::Duration;
 pub struct Config {
     /// `DATABASE_URL` (required): runs are read from and written to PostgreSQL.
     pub database_url: String,
-    /// `REDIS_URL` (default `redis://127.0.0.1:6379`): the job queue and the
-    /// rooms' pub/sub.
+    /// `REDIS_URL` (default `redis://127.0.0.1:6379`): the rooms' pub/sub,
+    /// where run events are published.
     pub redis_url: String,
     /// `REDIS_KEY_PREFIX` (default `codecall:`): as the api's.
     pub key_prefix: String,
-    /// `WORKER_ID` (default: host name plus a random suffix). apalis refuses a
-    /// restart under a name still marked alive, so the default is unique per start.
+    /// `WORKER_ID` (default: host name plus a random suffix, unique per
+    /// start, so a restarted worker is never mistaken for the one that died).
     pub worker_id: String,
     /// `WORKER_CONCURRENCY` (default 2): runs executed at once.
     pub concurrency: usize,
     /// `WORKER_HEARTBEAT` (default `5s`) × `WORKER_MISSED_HEARTBEATS` (default 3):
-    /// after that long without a heartbeat a worker counts as dead, and
-    /// another live worker re-queues its in-flight runs.
+    /// after that long without a heartbeat a worker counts as dead (its
+    /// languages are no longer listed, its containers are removed).
     pub heartbeat: Duration,
     pub missed_heartbeats: usize,
-    /// `WORKER_POLL_INTERVAL` (default `100ms`): how often an idle worker looks
-    /// for new jobs.
-    pub poll_interval: Duration,
+    /// `RUN_LEASE` (default: heartbeat × missed heartbeats, 15 s): a claimed
+    /// run's lease, renewed every heartbeat; a run whose lease expired (its
+    /// worker died) is claimed again.
+    pub lease: Duration,
+    /// `WORKER_RECHECK_INTERVAL` (default `2s`): the longest an idle worker
+    /// sleeps without a notification (to notice expired leases and retries
+    /// whose backoff ended).
+    pub recheck_interval: Duration,
+    /// `SANDBOX_JANITOR_INTERVAL` (default `30s`): how often leftover sandbox
+    /// containers (and those of dead workers) are looked for.
+    pub janitor_interval: Duration,
     /// `RUN_MAX_ATTEMPTS` (default 3): executions of one run before it ends as
     /// `internal_error` (only infrastructure failures are retried).
     pub max_attempts: i32,
@@ -78,6 +86,8 @@ impl Config {
             Some("json") => true,
             Some(other) => anyhow::bail!("LOG_FORMAT must be `pretty` or `json`, got `{other}`"),
         };
+        let heartbeat = duration("WORKER_HEARTBEAT", Duration::from_secs(5))?;
+        let missed_heartbeats = number("WORKER_MISSED_HEARTBEATS", 3)?.max(1);
         Ok(Config {
             database_url: var("DATABASE_URL")
                 .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is required but not set"))?,
@@ -85,9 +95,14 @@ impl Config {
             key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| "codecall:".into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
             concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
-            heartbeat: duration("WORKER_HEARTBEAT", Duration::from_secs(5))?,
-            missed_heartbeats: number("WORKER_MISSED_HEARTBEATS", 3)?.max(1),
-            poll_interval: duration("WORKER_POLL_INTERVAL", Duration::from_millis(100))?,
+            heartbeat,
+            missed_heartbeats,
+            lease: duration(
+                "RUN_LEASE",
+                heartbeat * u32::try_from(missed_heartbeats).unwrap_or(3),
+            )?,
+            recheck_interval: duration("WORKER_RECHECK_INTERVAL", Duration::from_secs(2))?,
+            janitor_interval: duration("SANDBOX_JANITOR_INTERVAL", Duration::from_secs(30))?,
             max_attempts: i32::try_from(number("RUN_MAX_ATTEMPTS", 3)?.max(1)).unwrap_or(3),
             stuck_after: duration("RUN_STUCK_AFTER", Duration::from_secs(20 * 60))?,
             shutdown_timeout: duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,

@@ -3,14 +3,17 @@
 //! - [`config`]: typed configuration from the environment.
 //! - [`connect`]: start-up connections to Redis and the Docker engine, each
 //!   failing with a message that says what to fix.
-//! - [`pipeline`]: run jobs → engine → PostgreSQL + room events, exactly once.
+//! - [`dispatch`]: when this worker claims which run (PostgreSQL is the
+//!   queue; `NOTIFY` wakes idle workers).
+//! - [`pipeline`]: a claimed run → engine → PostgreSQL + room events, exactly once.
 //! - [`prometheus`]: the worker's `/metrics`.
-//! - [`presence`]: the worker's heartbeat announcement in Redis.
+//! - [`presence`]: the worker's heartbeat (a `workers` row) and its leases.
 //! - [`sandbox`]: the execution engine (hardened single-use containers,
 //!   warm pool, janitor, language manifest).
 
 pub mod config;
 pub mod connect;
+pub mod dispatch;
 pub mod pipeline;
 pub mod presence;
 pub mod prometheus;

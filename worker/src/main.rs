@@ -1,14 +1,11 @@
 //! The `codecall-worker` binary: connect to PostgreSQL, Redis and Docker,
-//! then execute run jobs until SIGTERM (finishing in-flight runs within
+//! then claim and execute runs until SIGTERM (finishing in-flight runs within
 //! `WORKER_SHUTDOWN_TIMEOUT`). Exits non-zero, with a message saying what to
 //! fix, when a dependency is unreachable at start-up.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
-use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
-use apalis_redis::RedisStorage;
-use codecall_worker::{config::Config, connect, pipeline, presence, prometheus, sandbox};
-use run_contract::RunJob;
+use codecall_worker::{config::Config, connect, dispatch, pipeline, presence, prometheus, sandbox};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 #[tokio::main]
@@ -48,8 +45,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         engine_api_version = %engine_info.api_version,
         "connected to the Docker engine"
     );
-    // Leftovers of a crashed worker go first, then every 30 s.
-    let janitor = sandbox::janitor::spawn(docker.clone(), sandbox::janitor::INTERVAL);
+    // Leftovers of a crashed worker go first, then every janitor interval.
+    let janitor = sandbox::janitor::spawn(docker.clone(), db.clone(), config.janitor_interval);
     let manifest = sandbox::manifest::Manifest::load(config.languages_manifest.as_deref())?;
     let engine = sandbox::Engine::new(
         docker,
@@ -70,20 +67,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let pipeline = Arc::new(pipeline::Pipeline {
         db: db.clone(),
-        redis: redis.clone(),
+        redis,
         engine: Arc::clone(&engine),
         key_prefix: config.key_prefix.clone(),
         worker_id: config.worker_id.clone(),
         max_attempts: config.max_attempts,
+        lease: config.lease,
         running: Default::default(),
         done: Default::default(),
     });
     let announcer = presence::spawn(
-        redis.clone(),
+        db.clone(),
         presence::Announcement::new(&config, &languages),
         Arc::clone(&pipeline),
         config.heartbeat,
-    );
+    )
+    .await?;
+    // The last resort: the lease makes runs of dead workers run again, so
+    // this only ends what is still unfinished long after any run could be.
     let reaper = tokio::spawn({
         let (db, stuck_after) = (db.clone(), config.stuck_after);
         async move {
@@ -99,60 +100,26 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    let queue = run_contract::run_queue(&config.key_prefix);
-    let queue_config = apalis_redis::Config::default()
-        .queue(&queue)
-        // Prefetch no more than we run: a prefetched job waits for this
-        // worker even when another is idle.
-        .batch_size(config.concurrency)
-        .heartbeat_interval(config.heartbeat)
-        .missed_heartbeats(config.missed_heartbeats)
-        .emit_events(false);
-    let (worker_id, concurrency, poll) = (
-        config.worker_id.clone(),
-        config.concurrency,
-        config.poll_interval,
-    );
-    let monitor = Monitor::new()
-        .register(move |restarts| {
-            let backend = RedisStorage::<RunJob>::new(redis.clone())
-                .with_config(queue_config.clone())
-                .poll_with_interval(poll)
-                .before_start(move |_| async move {
-                    // A restart usually follows a Redis outage: do not spin.
-                    if restarts > 0 {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    Ok(())
-                });
-            // A new name per incarnation: apalis refuses a name it still
-            // believes alive.
-            WorkerBuilder::new(format!("{worker_id}-{restarts}"))
-                .backend(backend)
-                .concurrency(concurrency)
-                .data(Arc::clone(&pipeline))
-                .build(pipeline::handle)
-        })
-        .should_restart(|worker, error| {
-            tracing::warn!(worker = worker.name(), %error, "queue consumer failed; restarting");
-            true
-        })
-        .shutdown_timeout(config.shutdown_timeout);
+    let dispatcher = dispatch::Dispatcher {
+        pipeline: Arc::clone(&pipeline),
+        languages: languages.iter().map(|l| l.id.clone()).collect(),
+        concurrency: config.concurrency,
+        recheck: config.recheck_interval,
+        shutdown_timeout: config.shutdown_timeout,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("SIGTERM received: finishing in-flight runs, taking no new ones");
+        let _ = stop_tx.send(true);
+    });
     tracing::info!(
         worker_id = %config.worker_id,
         languages = ?languages.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
-        %queue,
         concurrency = config.concurrency,
         "worker ready"
     );
-    monitor
-        .run_with_signal(async {
-            shutdown_signal().await;
-            tracing::info!("SIGTERM received: finishing in-flight runs, taking no new ones");
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("queue monitor: {e}"))?;
+    dispatcher.run(&config.database_url, stop_rx).await?;
 
     reaper.abort();
     janitor.abort();

@@ -1,14 +1,18 @@
-//! The run pipeline: run jobs from the apalis queue → the sandbox engine →
-//! the result in PostgreSQL and events on the room's Redis channel.
+//! The run pipeline: a claimed run → the sandbox engine → the result in
+//! PostgreSQL and events on the room's Redis channel.
 //!
-//! Exactly-once results from at-least-once delivery: a job is *claimed* by a
-//! conditional update (`status <> 'finished'`), and the result is written by
-//! another (`… AND status <> 'finished'`), so a job delivered twice (a worker
-//! killed mid-run, its job re-queued by a live worker) can run twice but
-//! finishes once. The user's program failing is a verdict; only
-//! infrastructure failures (Docker, the runner) are retried, with backoff, up
-//! to `RUN_MAX_ATTEMPTS`, then the run ends as `internal_error`. The attempt
-//! counter lives in the row because apalis does not count re-deliveries.
+//! Runs are claimed by [`crate::dispatch`] with a lease (owner + deadline)
+//! that the heartbeat renews while the run executes, so a run is executed
+//! again only after its worker stopped renewing (it died). The result is
+//! written with a conditional update (`status <> 'finished'`), so even a run
+//! executed twice finishes once. The user's program failing is a verdict;
+//! only infrastructure failures (Docker, the runner) are retried, with
+//! backoff, up to `RUN_MAX_ATTEMPTS`, then the run ends as `internal_error`.
+//!
+//! Redis carries only the room events: an execution does not need it, and
+//! a `run.finished` that cannot be published is retried until Redis is back.
+//! A result that cannot be written because PostgreSQL is down is retried for
+//! [`RESULT_WRITE_BUDGET`].
 
 use std::{
     sync::{
@@ -18,16 +22,23 @@ use std::{
     time::Duration,
 };
 
-use apalis::prelude::{AbortError, BoxDynError, Data};
 use redis::aio::ConnectionManager;
-use run_contract::{RunEvent, RunJob, RunResult, RunRow, RunView};
+use run_contract::{RunEvent, RunResult, RunRow, RunView};
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::sandbox::{Engine, EngineError, ExecutionRequest, OutputChunk, SourceFile, TestCase};
 
-/// Shared by every job of this worker.
+/// How long a finished execution keeps trying to store its result while
+/// PostgreSQL does not answer, before giving up (the lease then expires and
+/// the run executes again).
+pub const RESULT_WRITE_BUDGET: Duration = Duration::from_secs(300);
+
+/// How long a `run.finished` event keeps trying to reach Redis.
+pub const FINISH_EVENT_BUDGET: Duration = Duration::from_secs(120);
+
+/// Shared by every execution of this worker.
 pub struct Pipeline {
     pub db: PgPool,
     pub redis: ConnectionManager,
@@ -35,32 +46,24 @@ pub struct Pipeline {
     pub key_prefix: String,
     pub worker_id: String,
     pub max_attempts: i32,
+    /// `RUN_LEASE`: how long a claim holds without renewal.
+    pub lease: Duration,
     pub running: AtomicU64,
     pub done: AtomicU64,
 }
 
-/// The apalis handler. A plain `Err` is retried by the queue; everything
-/// permanent is handled here (the run is finished) and answers `Ok`.
-pub async fn handle(job: RunJob, pipeline: Data<Arc<Pipeline>>) -> Result<(), BoxDynError> {
-    let pipeline = Arc::clone(&pipeline);
-    pipeline.running.fetch_add(1, Ordering::Relaxed);
-    let outcome = pipeline.process(job.run_id).await;
-    pipeline.running.fetch_sub(1, Ordering::Relaxed);
-    match outcome {
-        Ok(()) => {
-            pipeline.done.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        Err(Failure::Permanent(message)) => Err(Box::new(AbortError::new(message))),
-        Err(Failure::Retry(message)) => Err(message.into()),
-    }
-}
-
-enum Failure {
-    /// Retry the job (the run was put back to `queued`).
-    Retry(String),
-    /// Never retry (e.g. the run row is gone).
-    Permanent(String),
+/// A run this worker holds the lease of, with what it needs to execute it.
+pub struct ClaimedRun {
+    pub id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub language: String,
+    pub files: serde_json::Value,
+    pub stdin: Vec<u8>,
+    pub args: serde_json::Value,
+    pub tests: serde_json::Value,
+    pub time_limit_ms: i32,
+    pub memory_limit_mb: i32,
+    pub attempts: i32,
 }
 
 #[derive(Deserialize)]
@@ -79,36 +82,84 @@ struct StoredTest {
 }
 
 impl Pipeline {
-    async fn process(&self, run_id: Uuid) -> Result<(), Failure> {
-        let db_error = |e: sqlx::Error| Failure::Retry(format!("database: {e}"));
-        let claimed = sqlx::query!(
-            r#"UPDATE runs
+    /// Claims the next run this worker can execute, if any: a queued run
+    /// whose time has come, or a running one whose lease expired (its worker
+    /// died). Fair order: runs of the users with the fewest runs executing
+    /// now go first, then the oldest — so one user's backlog cannot hold
+    /// every slot while another user's run waits.
+    pub async fn claim(&self, languages: &[String]) -> sqlx::Result<Option<ClaimedRun>> {
+        sqlx::query_as!(
+            ClaimedRun,
+            r#"WITH busy AS (
+                 SELECT user_id, count(*) AS n FROM runs
+                 WHERE status = 'running' AND lease_expires_at > now()
+                 GROUP BY user_id
+               ), next AS (
+                 SELECT r.id FROM runs r
+                 LEFT JOIN busy b ON b.user_id = r.user_id
+                 WHERE r.language = ANY($2)
+                   AND ((r.status = 'queued' AND r.available_at <= now())
+                        OR (r.status = 'running' AND r.lease_expires_at <= now()))
+                 ORDER BY COALESCE(b.n, 0), r.created_at
+                 LIMIT 1
+                 FOR UPDATE OF r SKIP LOCKED
+               )
+               UPDATE runs
                SET status = 'running', started_at = COALESCE(started_at, now()),
-                   attempts = attempts + 1, worker_id = $2
-               WHERE id = $1 AND status <> 'finished'
-               RETURNING user_id, session_id, language, files, stdin, args, tests,
-                         time_limit_ms, memory_limit_mb, attempts"#,
-            run_id,
-            self.worker_id
+                   attempts = attempts + 1, worker_id = $1, lease_owner = $1,
+                   lease_expires_at = now() + make_interval(secs => $3)
+               FROM next WHERE runs.id = next.id
+               RETURNING runs.id, runs.session_id, runs.language, runs.files, runs.stdin,
+                         runs.args, runs.tests, runs.time_limit_ms, runs.memory_limit_mb,
+                         runs.attempts"#,
+            self.worker_id,
+            languages,
+            self.lease.as_secs_f64(),
         )
         .fetch_optional(&self.db)
         .await
-        .map_err(db_error)?;
-        let Some(run) = claimed else {
-            let exists = sqlx::query_scalar!(
-                r#"SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1) AS "e!""#,
-                run_id
-            )
-            .fetch_one(&self.db)
-            .await
-            .map_err(db_error)?;
-            return if exists {
-                tracing::info!(%run_id, "run already finished: duplicate delivery ignored");
-                Ok(())
-            } else {
-                Err(Failure::Permanent(format!("run {run_id} does not exist")))
-            };
-        };
+    }
+
+    /// Extends the leases of every run this worker executes.
+    pub async fn renew_leases(&self) -> sqlx::Result<u64> {
+        Ok(sqlx::query!(
+            r#"UPDATE runs SET lease_expires_at = now() + make_interval(secs => $2)
+               WHERE lease_owner = $1 AND status = 'running'"#,
+            self.worker_id,
+            self.lease.as_secs_f64(),
+        )
+        .execute(&self.db)
+        .await?
+        .rows_affected())
+    }
+
+    /// Puts this worker's unfinished runs back in the queue at once (a
+    /// shutdown that could not wait for them): another worker takes them
+    /// without waiting for the leases to expire.
+    pub async fn release_leases(&self) -> sqlx::Result<u64> {
+        Ok(sqlx::query!(
+            r#"UPDATE runs
+               SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                   available_at = now()
+               WHERE lease_owner = $1 AND status = 'running'"#,
+            self.worker_id,
+        )
+        .execute(&self.db)
+        .await?
+        .rows_affected())
+    }
+
+    /// Executes a claimed run to its end: a result stored, or the run put
+    /// back for another attempt. Never fails: every outcome is logged.
+    pub async fn execute(&self, run: ClaimedRun) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        self.process(run).await;
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn process(&self, run: ClaimedRun) {
+        let run_id = run.id;
         let channel = run_contract::run_event_channel(&self.key_prefix, run_id, run.session_id);
         if run.attempts > self.max_attempts {
             let message = format!("gave up after {} attempts", self.max_attempts);
@@ -117,7 +168,8 @@ impl Pipeline {
                 .await;
         }
         if run.attempts > 1 {
-            // A previous attempt's worker died: its container goes first.
+            // A previous attempt's worker died (its lease expired): its
+            // container, if any is left, goes first.
             match crate::sandbox::janitor::remove_labelled(
                 self.engine.docker(),
                 &run_id.to_string(),
@@ -206,25 +258,32 @@ impl Pipeline {
                     "verdict" => result.verdict.as_str()
                 )
                 .increment(1);
-                self.finish(run_id, &channel, result.result).await
+                self.finish(run_id, &channel, result.result).await;
             }
             Err(EngineError::Invalid(message)) => {
                 self.finish(run_id, &channel, RunResult::internal_error(&message))
-                    .await
+                    .await;
             }
             Err(e) if run.attempts < self.max_attempts => {
                 tracing::warn!(%run_id, attempt = run.attempts, error = %e, "infrastructure failure; will retry");
-                sqlx::query!(
-                    "UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'running'",
-                    run_id
+                // Back to the queue, claimable after an exponential backoff,
+                // by any worker (this one may be the problem).
+                let backoff = Duration::from_millis(250 << run.attempts.clamp(0, 5));
+                if let Err(e) = sqlx::query!(
+                    r#"UPDATE runs
+                       SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                           available_at = now() + make_interval(secs => $3)
+                       WHERE id = $1 AND status = 'running' AND lease_owner = $2"#,
+                    run_id,
+                    self.worker_id,
+                    backoff.as_secs_f64(),
                 )
                 .execute(&self.db)
                 .await
-                .map_err(db_error)?;
-                // Exponential backoff before the queue's own (1 s per attempt) delay.
-                let backoff = Duration::from_millis(250 << run.attempts.clamp(0, 5));
-                tokio::time::sleep(backoff).await;
-                Err(Failure::Retry(e.to_string()))
+                {
+                    // The lease expires and another worker takes it.
+                    tracing::warn!(%run_id, error = %e, "could not put the run back; its lease will expire");
+                }
             }
             Err(e) => {
                 tracing::error!(%run_id, error = %e, "infrastructure failure; giving up");
@@ -233,50 +292,91 @@ impl Pipeline {
                     &channel,
                     RunResult::internal_error("the sandbox failed repeatedly; please try again"),
                 )
-                .await
+                .await;
             }
         }
     }
 
-    /// Writes the result unless the run is already finished, then announces it.
-    async fn finish(&self, run_id: Uuid, channel: &str, result: RunResult) -> Result<(), Failure> {
+    /// Writes the result unless the run is already finished (retrying while
+    /// PostgreSQL does not answer), then announces it on the room.
+    async fn finish(&self, run_id: Uuid, channel: &str, result: RunResult) {
         let verdict = result.verdict.as_str();
-        let json = serde_json::to_value(&result).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let row = sqlx::query_as!(
-            RunRow,
-            r#"UPDATE runs
-               SET status = 'finished', verdict = $2, result = $3, finished_at = now(),
-                   started_at = COALESCE(started_at, now())
-               WHERE id = $1 AND status <> 'finished'
-               RETURNING id, user_id, session_id, language, status, result,
-                         created_at, started_at, finished_at"#,
-            run_id,
-            verdict,
-            json
-        )
-        .fetch_optional(&self.db)
-        .await
-        .map_err(|e| Failure::Retry(format!("database: {e}")))?;
-        match row {
-            Some(row) => {
-                tracing::info!(%run_id, verdict, "run finished");
-                let view = RunView::from(row);
-                self.publish(
-                    channel,
-                    &RunEvent::Finished {
-                        run: Box::new(view),
-                    },
-                )
-                .await;
+        let json = match serde_json::to_value(&result) {
+            Ok(json) => json,
+            Err(e) => {
+                tracing::error!(%run_id, error = %e, "result does not serialise");
+                return;
             }
-            None => tracing::info!(%run_id, "run was finished by another delivery"),
-        }
-        Ok(())
+        };
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let row = loop {
+            match sqlx::query_as!(
+                RunRow,
+                r#"UPDATE runs
+                   SET status = 'finished', verdict = $2, result = $3, finished_at = now(),
+                       started_at = COALESCE(started_at, now()),
+                       lease_owner = NULL, lease_expires_at = NULL
+                   WHERE id = $1 AND status <> 'finished'
+                   RETURNING id, user_id, session_id, language, status, result,
+                             created_at, started_at, finished_at"#,
+                run_id,
+                verdict,
+                json
+            )
+            .fetch_optional(&self.db)
+            .await
+            {
+                Ok(row) => break row,
+                Err(e) if started.elapsed() < RESULT_WRITE_BUDGET => {
+                    tracing::warn!(%run_id, error = %e, "cannot store the result yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(%run_id, error = %e, "gave up storing the result; the run will execute again");
+                    return;
+                }
+            }
+        };
+        let Some(row) = row else {
+            tracing::info!(%run_id, "run was finished by another execution");
+            return;
+        };
+        tracing::info!(%run_id, verdict, "run finished");
+        let event = RunEvent::Finished {
+            run: Box::new(RunView::from(row)),
+        };
+        // The room learns of the finish even if Redis is down right now.
+        let (mut redis, channel) = (self.redis.clone(), channel.to_owned());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut pause = Duration::from_millis(200);
+            while !try_publish(&mut redis, &channel, &event).await
+                && started.elapsed() < FINISH_EVENT_BUDGET
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        });
     }
 
     async fn publish(&self, channel: &str, event: &RunEvent) {
         publish_with(&mut self.redis.clone(), channel, event).await;
     }
+}
+
+/// Publishes an event; false when Redis did not take it.
+async fn try_publish(redis: &mut ConnectionManager, channel: &str, event: &RunEvent) -> bool {
+    let Ok(payload) = serde_json::to_string(event) else {
+        return true;
+    };
+    redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(payload)
+        .query_async::<i64>(redis)
+        .await
+        .is_ok()
 }
 
 async fn publish_with(redis: &mut ConnectionManager, channel: &str, event: &RunEvent) {

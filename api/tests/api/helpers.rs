@@ -13,6 +13,7 @@ use uuid::Uuid;
 pub const ACCESS_SECRET: &str = "test-access-secret-0123456789abcdef0123456789";
 pub const REFRESH_SECRET: &str = "test-refresh-secret-0123456789abcdef012345678";
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub db: PgPool,
@@ -81,7 +82,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with extra environment entries (e.g. a lower limit).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let (server_url, redis_url) = server_urls();
+    let (server_url, _) = server_urls();
+    spawn_app_on(&server_url, overrides).await
+}
+
+/// Starts the app on a fresh database of the PostgreSQL server at
+/// `server_url` (e.g. an [`OwnPostgres`]).
+pub async fn spawn_app_on(server_url: &str, overrides: &[(&str, &str)]) -> TestApp {
+    let server_url = server_url.to_owned();
+    let (_, redis_url) = server_urls();
     let db_name = create_database(&server_url).await;
     let db_url = with_database(&server_url, &db_name);
     let redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
@@ -259,5 +268,142 @@ impl OwnRedis {
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A PostgreSQL server of one test's own (a fresh cluster on a free port),
+/// so the test can stop and restart it. Runs as `postgres` when the tests
+/// run as root (PostgreSQL refuses root), as `scripts/servers.sh` does.
+/// Stopped and deleted on drop.
+pub struct OwnPostgres {
+    /// A superuser URL on the `postgres` database.
+    pub url: String,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    pub async fn start() -> OwnPostgres {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("codecall-own-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pg = OwnPostgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            dir,
+        };
+        pg.as_owner(
+            &["chown", "-R", "postgres", &pg.dir.to_string_lossy()],
+            true,
+        );
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        );
+        pg.restart().await;
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn bindir() -> std::path::PathBuf {
+        let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("pg_ctl").exists())
+            .collect();
+        found.sort();
+        found.pop().expect("a PostgreSQL bindir")
+    }
+
+    fn is_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    }
+
+    /// Runs a command as root (`chown`) or, for the server's own tools, as
+    /// the `postgres` user when we are root.
+    fn as_owner(&self, command: &[&str], root_only: bool) {
+        if root_only && !Self::is_root() {
+            return;
+        }
+        let status = std::process::Command::new(command[0])
+            .args(&command[1..])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("command runs");
+        assert!(status.success(), "{command:?} failed");
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let binary = Self::bindir().join(tool);
+        let binary = binary.to_string_lossy();
+        let mut command: Vec<&str> = Vec::new();
+        if Self::is_root() {
+            command.extend(["runuser", "-u", "postgres", "--"]);
+        }
+        command.push(&binary);
+        command.extend(args);
+        self.as_owner(&command, false);
+    }
+
+    /// Starts the server (again) on the same port and data, waiting until it accepts connections.
+    pub async fn restart(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
+            self.port,
+            self.dir.to_string_lossy()
+        );
+        let log = self.dir.join("server.log").to_string_lossy().into_owned();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server at once (connections are cut, as in a crash or restart).
+    pub fn stop(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let binary = Self::bindir().join("pg_ctl");
+        let mut command = if Self::is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&binary);
+            c
+        } else {
+            std::process::Command::new(&binary)
+        };
+        let _ = command
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

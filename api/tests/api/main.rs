@@ -3,6 +3,7 @@
 
 mod auth;
 mod documents;
+mod faults;
 mod foundation;
 mod helpers;
 mod operability;

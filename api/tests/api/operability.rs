@@ -72,7 +72,7 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
         "finished",
         "failed",
         "throughput",
-        "redis",
+        "dispatch",
         "workers",
     ] {
         assert!(report.get(key).is_some(), "{key} in {report}");

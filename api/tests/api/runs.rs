@@ -63,7 +63,9 @@ impl Worker {
             .env("REDIS_KEY_PREFIX", &app.redis_prefix)
             .env("WORKER_HEARTBEAT", "1s")
             .env("WORKER_MISSED_HEARTBEATS", "2")
-            .env("WORKER_POLL_INTERVAL", "50ms")
+            // Short enough that a killed worker's run is taken over within
+            // seconds, long enough for a saturated machine to renew it.
+            .env("RUN_LEASE", "6s")
             .env("SANDBOX_POOL_SIZE", "0")
             .env("METRICS_PORT", free_port().to_string())
             .env("RUST_LOG", "warn")
@@ -112,6 +114,19 @@ impl Drop for Worker {
     }
 }
 
+/// A fake live worker announcing python, so the api accepts python runs
+/// without Docker (nothing executes them).
+pub async fn fake_worker(app: &TestApp) {
+    sqlx::query(
+        "INSERT INTO workers (id, host, languages, expires_at)
+         VALUES ('w', 'h', $1, now() + interval '1 hour')",
+    )
+    .bind(json!([{"id": "python", "name": "Python", "version": "3", "compiled": false}]))
+    .execute(&app.db)
+    .await
+    .expect("fake worker");
+}
+
 async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
     let path = if wait {
         "/api/runs?wait=true"
@@ -121,7 +136,7 @@ async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest
     call(app, Some(who), Method::POST, path, Some(body)).await
 }
 
-async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
+pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
     for _ in 0..600 {
         let run = json_body(
             call(
@@ -378,23 +393,7 @@ async fn invalid_and_oversize_runs_are_refused_with_nothing_written() {
         ("BODY_LIMIT_BYTES", "65536"),
     ])
     .await;
-    // A fake worker announcement, so the api lists python without Docker.
-    let announcement = json!({"id": "w", "host": "h", "startedAt": "2026-01-01T00:00:00Z",
-        "heartbeatAt": "2026-01-01T00:00:00Z", "running": 0, "done": 0,
-        "languages": [{"id": "python", "name": "Python", "version": "3", "compiled": false}]});
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: () = redis::cmd("SET")
-        .arg(format!("{}workers:w", app.redis_prefix))
-        .arg(announcement.to_string())
-        .arg("EX")
-        .arg(60)
-        .query_async(&mut redis)
-        .await
-        .expect("set");
+    fake_worker(&app).await;
     let me = user(&app).await;
     let cases = [
         (json!({"language": "cobol", "source": "x"}), "language"),
@@ -455,22 +454,7 @@ async fn quotas_answer_429_and_a_full_queue_503() {
         ("RUN_QUEUE_MAX_DEPTH", "4"),
     ])
     .await;
-    let announcement = json!({"id": "w", "host": "h", "startedAt": "2026-01-01T00:00:00Z",
-        "heartbeatAt": "2026-01-01T00:00:00Z", "running": 0, "done": 0,
-        "languages": [{"id": "python", "name": "Python", "version": "3", "compiled": false}]});
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: () = redis::cmd("SET")
-        .arg(format!("{}workers:w", app.redis_prefix))
-        .arg(announcement.to_string())
-        .arg("EX")
-        .arg(60)
-        .query_async(&mut redis)
-        .await
-        .expect("set");
+    fake_worker(&app).await;
     let body = json!({"language": "python", "source": "print(1)"});
     // No worker consumes: runs stay queued.
     let a = user(&app).await;
@@ -535,6 +519,7 @@ async fn with_redis_down_a_run_is_refused_with_503_and_nothing_written() {
         .port();
     let dead = format!("redis://127.0.0.1:{port}");
     let healthy = spawn_app().await;
+    fake_worker(&healthy).await;
     let me = user(&healthy).await;
     let app = crate::helpers::spawn_app_sharing(&healthy, &[("REDIS_URL", &dead)]).await;
     let response = post_run(
@@ -694,6 +679,7 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
     let settings = [
         ("WORKER_CONCURRENCY", "2"),
         ("WORKER_MISSED_HEARTBEATS", "10"),
+        ("RUN_LEASE", "10s"),
     ];
     let _a = Worker::start(&app, &settings).await;
     let _b = Worker::start(&app, &settings).await;

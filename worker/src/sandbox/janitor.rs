@@ -1,7 +1,10 @@
-//! Removes sandbox containers nobody will remove: those past their
+//! Removes sandbox containers nobody will remove: those of workers that are
+//! dead (their `workers` row expired or says stopped), those past their
 //! `codecall.expires` label (a worker died mid-run or with a warm pool) and
-//! stopped ones older than [`STOPPED_GRACE`]. Safe with many workers on one
-//! Docker host: it never touches a container before its expiry while it runs.
+//! stopped ones older than [`STOPPED_GRACE`]. Safe with many workers — and
+//! many deployments — on one Docker host: a container of a live worker is
+//! never touched before its expiry, and a worker id this deployment's
+//! database does not know (another deployment's) never counts as dead.
 
 use std::{
     collections::HashMap,
@@ -9,11 +12,9 @@ use std::{
 };
 
 use bollard::{Docker, query_parameters::ListContainersOptionsBuilder};
+use sqlx::PgPool;
 
-use super::container::{self, EXPIRES_LABEL, LABEL};
-
-/// How often the worker sweeps.
-pub const INTERVAL: Duration = Duration::from_secs(30);
+use super::container::{self, EXPIRES_LABEL, LABEL, WORKER_LABEL};
 
 /// A stopped sandbox container older than this is a leftover.
 pub const STOPPED_GRACE: Duration = Duration::from_secs(120);
@@ -51,6 +52,36 @@ pub async fn sweep(docker: &Docker) -> Result<usize, bollard::errors::Error> {
     Ok(removed)
 }
 
+/// Removes every sandbox container of the workers this deployment knows to
+/// be dead (row expired, or stopped), whatever its state or expiry.
+pub async fn remove_dead_workers(docker: &Docker, db: &PgPool) -> anyhow::Result<usize> {
+    let dead: Vec<String> = sqlx::query_scalar!(
+        "SELECT id FROM workers WHERE expires_at < now() OR stopped_at IS NOT NULL"
+    )
+    .fetch_all(db)
+    .await?;
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&HashMap::from([("label", vec![LABEL])]))
+        .build();
+    let mut removed = 0;
+    for summary in docker.list_containers(Some(options)).await? {
+        let of_dead_worker = summary
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(WORKER_LABEL))
+            .is_some_and(|worker| dead.contains(worker));
+        if let (true, Some(id)) = (of_dead_worker, summary.id) {
+            container::remove(docker, &id).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes every container of one execution label (a run id), whatever its
 /// state: used before re-running a run whose previous worker died mid-run,
 /// so its container (possibly still running the same program) goes now
@@ -75,11 +106,19 @@ pub async fn remove_labelled(
 }
 
 /// Sweeps now and then every `every`, for as long as the process runs.
-pub fn spawn(docker: Docker, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(docker: Docker, db: PgPool, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
+            match remove_dead_workers(&docker, &db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "janitor removed dead workers' sandbox containers"
+                ),
+                Err(e) => tracing::warn!(error = %e, "janitor: dead-worker sweep failed"),
+            }
             match sweep(&docker).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "janitor removed leftover sandbox containers"),

@@ -1,0 +1,465 @@
+//! Faults on the run path, with real PostgreSQL, Redis, Docker and worker
+//! processes: whatever Redis forgets and whichever process dies, every
+//! accepted run ends with its right verdict, and none is executed twice
+//! unless the worker executing it died mid-run.
+//!
+//! Executions are counted by `runs.attempts` (one per claim, so one per
+//! execution started). Each scenario prints how long the last verdict took
+//! after the fault cleared.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on,
+        spawn_app_with,
+    },
+    runs::{Worker, docker_available},
+    social::{User, call, user},
+};
+
+macro_rules! require_docker {
+    () => {
+        if !docker_available() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but no Docker engine is reachable"
+            );
+            eprintln!("skipped: no reachable Docker engine");
+            return;
+        }
+    };
+}
+
+const RUNS: usize = 100;
+
+const QUOTAS: [(&str, &str); 2] = [
+    ("RUN_MAX_CONCURRENT_PER_USER", "1000"),
+    ("RUN_MAX_PER_MINUTE", "1000"),
+];
+
+/// 100 runs from three users, each printing its own index.
+struct Batch {
+    ids: Vec<(String, usize)>,
+}
+
+async fn post_batch(app: &TestApp, users: &[User]) -> Batch {
+    let mut ids = Vec::new();
+    for i in 0..RUNS {
+        let who = &users[i % users.len()];
+        let body = json!({"language": "python", "source": format!("import time\ntime.sleep(0.2)\nprint({i})")});
+        let response = call(app, Some(who), Method::POST, "/api/runs", Some(body)).await;
+        assert_eq!(response.status().as_u16(), 202, "run {i} accepted");
+        let id = json_body(response).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        ids.push((id, i));
+    }
+    Batch { ids }
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.db)
+        .await
+        .expect("count")
+}
+
+/// Waits until some runs finished and others are executing: the fault then
+/// lands on work in flight.
+async fn until_in_flight(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let finished = count(app, "SELECT count(*) FROM runs WHERE status = 'finished'").await;
+        let running = count(app, "SELECT count(*) FROM runs WHERE status = 'running'").await;
+        if finished >= 8 && running >= 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "runs never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for every run to finish; returns how long that took. Reads
+/// through `db` (a pool that survives a PostgreSQL restart by reconnecting).
+async fn all_finished(app: &TestApp, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let unfinished: Result<i64, _> =
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
+                .fetch_one(&app.db)
+                .await;
+        if unfinished.as_ref().is_ok_and(|n| *n == 0) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "runs still unfinished after {within:?}: {unfinished:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every run accepted with its own output; at most `reexecuted` runs were
+/// executed more than once (and then exactly twice).
+async fn assert_right(app: &TestApp, batch: &Batch, reexecuted: usize) {
+    let mut twice = 0;
+    for (id, i) in &batch.ids {
+        let (verdict, result, attempts): (Option<String>, Option<Value>, i32) =
+            sqlx::query_as("SELECT verdict, result, attempts FROM runs WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .expect("run");
+        let result = result.unwrap_or_default();
+        assert_eq!(verdict.as_deref(), Some("accepted"), "run {i}: {result}");
+        assert_eq!(result["stdout"], format!("{i}\n"), "run {i}");
+        match attempts {
+            1 => {}
+            2 => twice += 1,
+            n => panic!("run {i} executed {n} times"),
+        }
+    }
+    assert!(
+        twice <= reexecuted,
+        "{twice} runs executed twice (at most {reexecuted} allowed)"
+    );
+}
+
+async fn users(app: &TestApp) -> Vec<User> {
+    vec![user(app).await, user(app).await, user(app).await]
+}
+
+#[tokio::test]
+async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
+    require_docker!();
+    let mut redis = OwnRedis::start().await;
+    let url = redis.url.clone();
+    let mut settings = QUOTAS.to_vec();
+    settings.push(("REDIS_URL", &url));
+    let app = spawn_app_with(&settings).await;
+    let _a = Worker::start(&app, &[]).await;
+    let _b = Worker::start(&app, &[]).await;
+    let people = users(&app).await;
+    let batch = post_batch(&app, &people).await;
+    until_in_flight(&app).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    redis.restart().await;
+    let after = all_finished(&app, Duration::from_secs(180)).await;
+    eprintln!("redis restart: last verdict {after:?} after Redis was back");
+    assert_right(&app, &batch, 0).await;
+}
+
+#[tokio::test]
+async fn a_redis_flushall_loses_no_run_and_reruns_none() {
+    require_docker!();
+    let app = spawn_app_with(&QUOTAS).await;
+    let _a = Worker::start(&app, &[]).await;
+    let _b = Worker::start(&app, &[]).await;
+    let people = users(&app).await;
+    let batch = post_batch(&app, &people).await;
+    until_in_flight(&app).await;
+    // Everything this deployment keeps in Redis (its own prefix: the
+    // server is shared with other tests), as FLUSHALL would.
+    let mut redis = redis::Client::open(app.redis_url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", app.redis_prefix))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut redis)
+            .await
+            .expect("del");
+    }
+    let after = all_finished(&app, Duration::from_secs(180)).await;
+    eprintln!("flush: last verdict {after:?} after the flush");
+    assert_right(&app, &batch, 0).await;
+}
+
+#[tokio::test]
+async fn both_workers_stopped_and_started_again_lose_no_run_and_rerun_none() {
+    require_docker!();
+    let app = spawn_app_with(&QUOTAS).await;
+    let a = Worker::start(&app, &[]).await;
+    let b = Worker::start(&app, &[]).await;
+    let people = users(&app).await;
+    let batch = post_batch(&app, &people).await;
+    until_in_flight(&app).await;
+    // SIGTERM: each finishes what it runs and takes nothing new.
+    drop(a);
+    drop(b);
+    let _a = Worker::start(&app, &[]).await;
+    let _b = Worker::start(&app, &[]).await;
+    let after = all_finished(&app, Duration::from_secs(180)).await;
+    eprintln!("fleet restart: last verdict {after:?} after the workers were back");
+    assert_right(&app, &batch, 0).await;
+}
+
+#[tokio::test]
+async fn a_worker_sigkilled_mid_batch_reruns_only_what_it_was_executing() {
+    require_docker!();
+    let app = spawn_app_with(&QUOTAS).await;
+    let mut a = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
+    let _b = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
+    let people = users(&app).await;
+    let batch = post_batch(&app, &people).await;
+    until_in_flight(&app).await;
+    a.kill();
+    let after = all_finished(&app, Duration::from_secs(180)).await;
+    eprintln!("sigkill: last verdict {after:?} after the kill");
+    // Only the (at most two) runs the killed worker was executing ran again.
+    assert_right(&app, &batch, 2).await;
+}
+
+#[tokio::test]
+async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
+    require_docker!();
+    let pg = OwnPostgres::start().await;
+    let app = spawn_app_on(&pg.url, &QUOTAS).await;
+    let _a = Worker::start(&app, &[]).await;
+    let _b = Worker::start(&app, &[]).await;
+    let people = users(&app).await;
+    let batch = post_batch(&app, &people).await;
+    until_in_flight(&app).await;
+    // A `?wait=true` caller across the restart gets its result.
+    let waiter = {
+        let (app, who) = (app.clone(), people[0].clone());
+        tokio::spawn(async move {
+            let body = json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('waited')"});
+            json_body(
+                call(
+                    &app,
+                    Some(&who),
+                    Method::POST,
+                    "/api/runs?wait=true",
+                    Some(body),
+                )
+                .await,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.restart().await;
+    let after = all_finished(&app, Duration::from_secs(180)).await;
+    eprintln!("postgres restart: last verdict {after:?} after PostgreSQL was back");
+    assert_right(&app, &batch, 0).await;
+    let waited = waiter.await.expect("waiter");
+    assert_eq!(waited["stdout"], "waited\n", "{waited}");
+}
+
+#[tokio::test]
+async fn a_run_posted_with_no_worker_up_waits_for_one_and_after_the_grace_it_is_503() {
+    require_docker!();
+    let app = spawn_app_with(&[("RUN_WORKER_GRACE", "4s")]).await;
+    let me = user(&app).await;
+    let body = json!({"language": "python", "source": "print('later')"});
+    // Never any worker: nothing can run it.
+    let response = call(
+        &app,
+        Some(&me),
+        Method::POST,
+        "/api/runs",
+        Some(body.clone()),
+    )
+    .await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, 503, "no_workers").await;
+
+    let worker = Worker::start(&app, &[]).await;
+    drop(worker); // a rolling restart: stopped cleanly, no replacement yet
+    let response = call(
+        &app,
+        Some(&me),
+        Method::POST,
+        "/api/runs",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(
+        response.status().as_u16(),
+        202,
+        "accepted while the fleet restarts"
+    );
+    let id = json_body(response).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let unknown = json!({"language": "cobol", "source": "x"});
+    assert_error(
+        call(&app, Some(&me), Method::POST, "/api/runs", Some(unknown)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let _back = Worker::start(&app, &[]).await;
+    let run = crate::runs::wait_finished(&app, &me, &id).await;
+    assert_eq!(run["stdout"], "later\n", "{run}");
+    drop(_back);
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let response = call(&app, Some(&me), Method::POST, "/api/runs", Some(body)).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, 503, "no_workers").await;
+}
+
+#[tokio::test]
+async fn a_long_run_across_many_lease_renewals_is_executed_once() {
+    require_docker!();
+    let app = spawn_app().await;
+    let settings = [
+        ("RUN_LEASE", "2s"),
+        ("WORKER_HEARTBEAT", "500ms"),
+        ("WORKER_RECHECK_INTERVAL", "200ms"),
+    ];
+    let _a = Worker::start(&app, &settings).await;
+    let _b = Worker::start(&app, &settings).await;
+    let me = user(&app).await;
+    let body = json!({"language": "python", "source": "import time\ntime.sleep(7)\nprint('once')",
+        "limits": {"timeMs": 15000}});
+    let response = call(
+        &app,
+        Some(&me),
+        Method::POST,
+        "/api/runs?wait=true",
+        Some(body),
+    )
+    .await;
+    let run = json_body(response).await;
+    assert_eq!(run["verdict"], "accepted", "{run}");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(run["id"].as_str().expect("id"))
+        .fetch_one(&app.db)
+        .await
+        .expect("attempts");
+    assert_eq!(
+        attempts, 1,
+        "claimed once although its lease was renewed many times"
+    );
+}
+
+#[tokio::test]
+async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
+    require_docker!();
+    let app = spawn_app_with(&QUOTAS).await;
+    let _worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
+    let (hog, other) = (user(&app).await, user(&app).await);
+    let slow =
+        json!({"language": "python", "source": "import time\ntime.sleep(1.5)\nprint('hog')"});
+    let mut hog_ids = Vec::new();
+    for _ in 0..5 {
+        let response = call(
+            &app,
+            Some(&hog),
+            Method::POST,
+            "/api/runs",
+            Some(slow.clone()),
+        )
+        .await;
+        hog_ids.push(
+            json_body(response).await["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    // Both slots busy with the hog's runs, three more of them queued.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&app, "SELECT count(*) FROM runs WHERE status = 'running'").await < 2 {
+        assert!(Instant::now() < deadline, "never busy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let quick = json!({"language": "python", "source": "print('other')"});
+    let response = call(&app, Some(&other), Method::POST, "/api/runs", Some(quick)).await;
+    let other_id = json_body(response).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let run = crate::runs::wait_finished(&app, &other, &other_id).await;
+    assert_eq!(run["stdout"], "other\n");
+    // It started before every hog run that was still waiting when it came.
+    let later_hog_runs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runs h, runs o
+         WHERE o.id = $1::uuid AND h.user_id <> o.user_id AND h.started_at < o.started_at",
+    )
+    .bind(&other_id)
+    .fetch_one(&app.db)
+    .await
+    .expect("order");
+    assert_eq!(
+        later_hog_runs, 2,
+        "only the two hog runs already executing started before the other user's run"
+    );
+    for id in &hog_ids {
+        let run = crate::runs::wait_finished(&app, &hog, id).await;
+        assert_eq!(run["verdict"], "accepted");
+    }
+}
+
+#[tokio::test]
+async fn the_janitor_removes_a_dead_workers_containers_and_never_a_live_ones() {
+    require_docker!();
+    let app = spawn_app().await;
+    let dead_id = format!("dead-{}", uuid::Uuid::new_v4().simple());
+    let live_id = format!("live-{}", uuid::Uuid::new_v4().simple());
+    let pool = [
+        ("SANDBOX_POOL_SIZE", "2"),
+        ("SANDBOX_JANITOR_INTERVAL", "1s"),
+    ];
+    let mut dead = Worker::start(&app, &[pool[0], pool[1], ("WORKER_ID", &dead_id)]).await;
+    let containers = |worker: &str| {
+        let output = std::process::Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=codecall.worker={worker}"),
+            ])
+            .output()
+            .expect("docker ps");
+        String::from_utf8_lossy(&output.stdout).lines().count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers(&dead_id) == 0 {
+        assert!(Instant::now() < deadline, "the pool never warmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dead.kill();
+    let _live = Worker::start(&app, &[pool[0], pool[1], ("WORKER_ID", &live_id)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(&dead_id) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead worker's containers are still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The live worker's warm pool is untouched.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(&live_id) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the live worker's pool never warmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        containers(&live_id) > 0,
+        "a live worker's containers were removed"
+    );
+}
