@@ -389,7 +389,14 @@ async fn create(
     tracing::info!(run_id = %id, language = %run.language, created_at = %row.created_at, "run queued");
 
     if params.wait {
-        let view = wait_finished(&ctx, id, ctx.config.runs.wait_max).await?;
+        // Answer before the request timeout would cut the wait off with a 408.
+        let max = ctx.config.runs.wait_max.min(
+            ctx.config
+                .http
+                .request_timeout
+                .saturating_sub(Duration::from_secs(1)),
+        );
+        let view = wait_finished(&ctx, id, max).await?;
         let status = if view.status == run_contract::RunStatus::Finished {
             StatusCode::OK
         } else {

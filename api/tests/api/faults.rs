@@ -233,22 +233,21 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     let people = users(&app).await;
     let batch = post_batch(&app, &people).await;
     until_in_flight(&app).await;
-    // A `?wait=true` caller across the restart gets its result.
+    // A `?wait=true` caller across the restart gets its result (a user with
+    // nothing executing: fair dispatch runs it next).
     let waiter = {
-        let (app, who) = (app.clone(), people[0].clone());
+        let (app, who) = (app.clone(), user(&app).await);
         tokio::spawn(async move {
             let body = json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('waited')"});
-            json_body(
-                call(
-                    &app,
-                    Some(&who),
-                    Method::POST,
-                    "/api/runs?wait=true",
-                    Some(body),
-                )
-                .await,
+            let response = call(
+                &app,
+                Some(&who),
+                Method::POST,
+                "/api/runs?wait=true",
+                Some(body),
             )
-            .await
+            .await;
+            (response.status().as_u16(), json_body(response).await)
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -258,7 +257,8 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     let after = all_finished(&app, Duration::from_secs(180)).await;
     eprintln!("postgres restart: last verdict {after:?} after PostgreSQL was back");
     assert_right(&app, &batch, 0).await;
-    let waited = waiter.await.expect("waiter");
+    let (status, waited) = waiter.await.expect("waiter");
+    assert_eq!(status, 200, "{waited}");
     assert_eq!(waited["stdout"], "waited\n", "{waited}");
 }
 
