@@ -36,6 +36,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         prometheus::serve(config.metrics_port).await?;
     }
     let db = connect::postgres(&config.database_url, config.startup_timeout).await?;
+    // The api applies the same migrations; whichever starts first does it
+    // (sqlx serialises them with an advisory lock), so start order is free.
+    sqlx::migrate!("../migrations")
+        .run(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying database migrations failed: {e}"))?;
     tracing::info!("connected to PostgreSQL");
     let redis = connect::redis(&config.redis_url, config.startup_timeout).await?;
     tracing::info!("connected to Redis");
