@@ -14,6 +14,7 @@
 //! - [`documents`]: the shared editor document (a y-websocket server on
 //!   yrs), persisted in PostgreSQL and relayed across replicas.
 //! - [`queue`]: pushing run jobs (apalis) and publishing room events.
+//! - [`retention`]: purging old runs' bodies and the per-user storage cap.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
 //! - [`openapi`]: the OpenAPI document (`/api/openapi.json`, `/api/docs`).
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod prometheus;
 pub mod queue;
+pub mod retention;
 pub mod rooms;
 pub mod runs;
 pub mod sessions;

@@ -2,9 +2,11 @@
 //! One test binary, one module per feature.
 
 mod auth;
+mod dependencies;
 mod documents;
 mod foundation;
 mod helpers;
+mod input_limits;
 mod operability;
 mod rooms;
 mod runs;
