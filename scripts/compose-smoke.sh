@@ -3,7 +3,9 @@
 # throwaway project name and a free host port, wait for the api's /ready to
 # answer 200, check the worker is still running, check that `up --build` built
 # every sandbox image of sandbox-images/languages.json (tagged as the manifest
-# says) and that each build-only sandbox-<id> service exited 0, and always tear
+# says) and that each build-only sandbox-<id> service exited 0, check that the
+# one-shot secrets-init gave this deployment its own random JWT secrets (read
+# by the api from files; nothing published in the repository), and always tear
 # everything down (containers, networks, volumes; the images stay, for the
 # layer cache).
 #
@@ -22,7 +24,7 @@ PROJECT=codecall-smoke-$$
 export ADMIN_EMAILS="smoke-admin-$$@codecall.dev"
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 BASE_IMAGES=(debian:bookworm-slim rust:1.95-slim-bookworm postgres:15-bookworm redis:7-bookworm)
-SERVICES=(postgres redis api worker)
+SERVICES=(secrets-init postgres redis api worker)
 # Sandbox languages: "<id> <image>" per line, from the manifest the worker embeds.
 mapfile -t SANDBOXES < <(python3 -c '
 import json
@@ -87,7 +89,7 @@ cleanup() {
         [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="teardown left containers/networks/volumes behind"; }
     fi
     if [ "$RESULT" = 0 ]; then
-        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, worker running, %s sandbox images built (services exited 0), a run accepted end to end, queue and metrics read, clean teardown (%s)\n' \
+        printf '\033[1;32mPASS\033[0m compose smoke: /ready 200 on port %s, own random secrets, worker running, %s sandbox images built (services exited 0), a run accepted end to end, queue and metrics read, clean teardown (%s)\n' \
             "$API_PORT" "${#SANDBOXES[@]}" "$PROJECT"
     else
         printf '\033[1;31mFAIL\033[0m compose smoke: %s\n' "$FAIL_MSG"
@@ -139,6 +141,24 @@ while :; do
     sleep 2
 done
 log "/ready -> 200 after $(( $(date +%s) - t0 ))s"
+
+# Secrets: generated once by secrets-init for this deployment; the api reads
+# them from files. Their values are never printed.
+init_id=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
+                        --filter "label=com.docker.compose.service=secrets-init")
+[ -n "$init_id" ] || fail "no secrets-init container"
+[ "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$init_id")" = "exited 0" ] \
+    || fail "secrets-init did not exit 0"
+secrets=$(dc exec -T api sh -c 'cat /run/secrets/codecall/jwt-access-secret; echo; cat /run/secrets/codecall/jwt-refresh-secret' 2>/dev/null) \
+    || fail "the api cannot read its secret files"
+access=$(sed -n 1p <<<"$secrets"); refresh=$(sed -n 2p <<<"$secrets")
+[[ "$access" =~ ^[0-9a-f]{64}$ && "$refresh" =~ ^[0-9a-f]{64}$ && "$access" != "$refresh" ]] \
+    || fail "the JWT secrets are not two distinct random 32-byte values"
+if grep -rqsF -e "$access" -e "$refresh" --exclude-dir=.git --exclude-dir=target --exclude-dir=vendor "$ROOT"; then
+    fail "a JWT secret of this deployment appears in the repository"
+fi
+unset secrets access refresh
+log "secrets-init exited 0; the api reads this deployment's own JWT secrets"
 
 worker_id=$(dc ps -q worker)
 [ -n "$worker_id" ] || fail "no worker container"

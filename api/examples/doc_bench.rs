@@ -232,20 +232,17 @@ fn ms(d: Duration) -> String {
 }
 
 async fn replica(db_url: &str, redis_url: &str, prefix: &str) -> anyhow::Result<String> {
+    // Fresh per run: the api refuses any secret published in the repository.
+    let access_secret = format!("bench-access-{}", uuid::Uuid::new_v4().simple());
+    let refresh_secret = format!("bench-refresh-{}", uuid::Uuid::new_v4().simple());
     let env: std::collections::HashMap<&str, &str> = [
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
         ("DATABASE_URL", db_url),
         ("REDIS_URL", redis_url),
         ("REDIS_KEY_PREFIX", prefix),
-        (
-            "JWT_ACCESS_SECRET",
-            "bench-access-secret-0123456789abcdef0123456789",
-        ),
-        (
-            "JWT_REFRESH_SECRET",
-            "bench-refresh-secret-0123456789abcdef012345678",
-        ),
+        ("JWT_ACCESS_SECRET", access_secret.as_str()),
+        ("JWT_REFRESH_SECRET", refresh_secret.as_str()),
     ]
     .into_iter()
     .collect();

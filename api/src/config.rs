@@ -3,7 +3,10 @@
 //! Names and defaults follow the seed (`PORT`, `DATABASE_URL`, `JWT_*`) plus the
 //! new settings; `.env.example` lists every one. Nothing else in the crate reads
 //! the environment. Secrets are wrapped in [`Secret`] so they never reach a log
-//! line through `Debug`.
+//! line through `Debug`. Each secret (`JWT_ACCESS_SECRET`, `JWT_REFRESH_SECRET`,
+//! `DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the path
+//! of a file holding it (Docker and Kubernetes secrets), so the value never
+//! sits in the process environment.
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
@@ -12,6 +15,21 @@ use axum::http::HeaderValue;
 /// Shortest accepted JWT secret, in bytes. HS256 keys shorter than the hash
 /// output (32 bytes) weaken the signature.
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// JWT secrets that were ever published in this repository (deployment files,
+/// examples, docs, including its history): anyone can sign tokens with them,
+/// so the api refuses to start with one. A test scans the repository for
+/// secret-looking JWT values and fails if one is missing here.
+pub const PUBLISHED_SECRETS: &[&str] = &[
+    // docker-compose.yml's former fallbacks.
+    "dev-only-access-secret-not-for-production-0001",
+    "dev-only-refresh-secret-not-for-production-0002",
+    // The test harness's and the document benchmark's former fixed values.
+    "test-access-secret-0123456789abcdef0123456789",
+    "test-refresh-secret-0123456789abcdef012345678",
+    "bench-access-secret-0123456789abcdef0123456789",
+    "bench-refresh-secret-0123456789abcdef012345678",
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -25,7 +43,21 @@ pub struct Config {
     pub auth: AuthSettings,
     pub sessions: SessionSettings,
     pub runs: RunSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
+}
+
+/// How long run bodies are kept and how much each user may store.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// `RUN_RETENTION` (default `30d`): a finished run older than this loses
+    /// its body (files, stdin, arguments, tests, outputs); its verdict row stays.
+    pub run_retention: Duration,
+    /// `RUN_RETENTION_SWEEP_INTERVAL` (default `1h`): how often to look.
+    pub sweep_interval: Duration,
+    /// `RUN_MAX_STORED_BYTES_PER_USER` (default 128 MiB): stored run bodies
+    /// (not yet purged) a user may have; over it, new runs are refused.
+    pub max_stored_bytes_per_user: i64,
 }
 
 /// Code-run limits (SPEC §7): defaults a request gets, maxima it may ask
@@ -79,6 +111,9 @@ pub struct DatabaseSettings {
     pub url: Secret<String>,
     /// `DATABASE_MAX_CONNECTIONS` (default 10).
     pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT` (default `3s`): how long a request waits for
+    /// a connection before answering 503 `dependency_unavailable`.
+    pub acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -109,9 +144,16 @@ pub struct HttpSettings {
     /// answers 503 `request_timeout`, so a slow client cannot hold a task.
     pub request_timeout: Duration,
     /// `BODY_LIMIT_BYTES` (default 16 MiB: a run's 256 KiB source, 1 MiB of
-    /// stdin and 8 MiB of tests, with room for JSON escaping). Larger bodies
-    /// get 413; each field has its own, smaller limit (422).
+    /// stdin and 8 MiB of tests, with room for JSON escaping): the largest
+    /// body any route accepts, and `POST /api/runs`'s limit. Larger bodies get
+    /// 413; each field has its own, smaller limit (422).
     pub body_limit_bytes: usize,
+    /// `AUTH_BODY_LIMIT_BYTES` (default 16 KiB, at most `BODY_LIMIT_BYTES`):
+    /// `/auth/*`, `/api/auth/*` and `/api/users/*`, whose fields are all small.
+    pub auth_body_limit_bytes: usize,
+    /// `SMALL_BODY_LIMIT_BYTES` (default 64 KiB, at most `BODY_LIMIT_BYTES`):
+    /// every other route (sessions, invites, friends, admin).
+    pub small_body_limit_bytes: usize,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser. Empty (the default) allows none.
     pub cors_origins: Vec<HeaderValue>,
@@ -139,6 +181,10 @@ pub struct AuthSettings {
     /// `TRUST_FORWARDED_FOR` (default false): take the client address from
     /// the first `X-Forwarded-For` hop. Only enable behind a proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// `REGISTER_MAX_PER_ADDRESS` (default 10) registrations from one client
+    /// address per `REGISTER_THROTTLE_WINDOW` (default `1h`), counted in Redis.
+    pub register_max_per_address: u32,
+    pub register_window: Duration,
     /// `ADMIN_EMAILS`: comma-separated emails that get the `admin` role when
     /// they register or at start-up if they already exist.
     pub admin_emails: Vec<String>,
@@ -179,15 +225,20 @@ impl Config {
                 "JWT_REFRESH_SECRET must differ from JWT_ACCESS_SECRET".into(),
             ));
         }
+        let body_limit_bytes = env.parsed("BODY_LIMIT_BYTES", 16 * 1024 * 1024)?;
         Ok(Config {
             host: env.parsed("HOST", "0.0.0.0".parse().expect("valid literal"))?,
             port: env.parsed("PORT", 5000)?,
             database: DatabaseSettings {
-                url: Secret(env.required("DATABASE_URL")?),
+                url: Secret(env.required_secret("DATABASE_URL")?),
                 max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
+                acquire_timeout: env.duration("DATABASE_ACQUIRE_TIMEOUT", "3s")?,
             },
             redis: RedisSettings {
-                url: Secret(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
+                url: Secret(
+                    env.secret_value("REDIS_URL")?
+                        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+                ),
                 key_prefix: env.string("REDIS_KEY_PREFIX", "codecall:"),
             },
             jwt: JwtSettings {
@@ -198,7 +249,13 @@ impl Config {
             },
             http: HttpSettings {
                 request_timeout: env.duration("REQUEST_TIMEOUT", "30s")?,
-                body_limit_bytes: env.parsed("BODY_LIMIT_BYTES", 16 * 1024 * 1024)?,
+                body_limit_bytes,
+                auth_body_limit_bytes: env
+                    .parsed("AUTH_BODY_LIMIT_BYTES", 16 * 1024)?
+                    .min(body_limit_bytes),
+                small_body_limit_bytes: env
+                    .parsed("SMALL_BODY_LIMIT_BYTES", 64 * 1024)?
+                    .min(body_limit_bytes),
                 cors_origins: env.cors_origins("CORS_ORIGINS")?,
                 shutdown_grace: env.duration("SHUTDOWN_GRACE", "10s")?,
             },
@@ -213,6 +270,8 @@ impl Config {
                 max_failures_per_address: env.parsed("LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
                 throttle_window: env.duration("LOGIN_THROTTLE_WINDOW", "15m")?,
                 trust_forwarded_for: env.parsed("TRUST_FORWARDED_FOR", false)?,
+                register_max_per_address: env.parsed("REGISTER_MAX_PER_ADDRESS", 10)?,
+                register_window: env.duration("REGISTER_THROTTLE_WINDOW", "1h")?,
                 admin_emails: env
                     .list("ADMIN_EMAILS")
                     .into_iter()
@@ -238,6 +297,12 @@ impl Config {
                 queue_max_depth: env.parsed("RUN_QUEUE_MAX_DEPTH", 1000)?,
                 wait_max: env.duration("RUN_WAIT_MAX", "30s")?,
                 worker_grace: env.duration("RUN_WORKER_GRACE", "5m")?,
+            },
+            retention: RetentionSettings {
+                run_retention: env.duration("RUN_RETENTION", "30d")?,
+                sweep_interval: env.duration("RUN_RETENTION_SWEEP_INTERVAL", "1h")?,
+                max_stored_bytes_per_user: env
+                    .parsed("RUN_MAX_STORED_BYTES_PER_USER", 128 * 1024 * 1024)?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {
@@ -267,17 +332,55 @@ impl Env<'_> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
-    fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.get(name)
-            .ok_or_else(|| ConfigError(format!("{name} is required but not set")))
+    /// A secret given either as `name` or as `<name>_FILE` (a path whose
+    /// contents, without the trailing newline, are the value); both is an error.
+    fn secret_value(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError(format!(
+                "set either {name} or {file_var}, not both"
+            ))),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => {
+                let contents = std::fs::read_to_string(path.trim()).map_err(|e| {
+                    ConfigError(format!(
+                        "{file_var} cannot be read (`{}`): {e}",
+                        path.trim()
+                    ))
+                })?;
+                let value = contents
+                    .strip_suffix('\n')
+                    .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                    .unwrap_or(&contents);
+                if value.trim().is_empty() {
+                    return Err(ConfigError(format!(
+                        "{file_var} names an empty file (`{}`)",
+                        path.trim()
+                    )));
+                }
+                Ok(Some(value.to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn required_secret(&self, name: &str) -> Result<String, ConfigError> {
+        self.secret_value(name)?
+            .ok_or_else(|| ConfigError(format!("{name} (or {name}_FILE) is required but not set")))
     }
 
     fn secret(&self, name: &str) -> Result<Secret<String>, ConfigError> {
-        let value = self.required(name)?;
+        let value = self.required_secret(name)?;
         if value.len() < MIN_SECRET_LEN {
             return Err(ConfigError(format!(
                 "{name} is too weak: use at least {MIN_SECRET_LEN} random bytes \
                  (e.g. `openssl rand -hex 32`)"
+            )));
+        }
+        if PUBLISHED_SECRETS.contains(&value.as_str()) {
+            return Err(ConfigError(format!(
+                "{name} is a value published in the CodeCall repository, so anyone can \
+                 sign tokens with it: generate your own (e.g. `openssl rand -hex 32`)"
             )));
         }
         Ok(Secret(value))
@@ -399,6 +502,24 @@ mod tests {
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(15 * 60));
         assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(7 * 86_400));
         assert!(config.http.cors_origins.is_empty());
+        assert_eq!(config.http.body_limit_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.http.auth_body_limit_bytes, 16 * 1024);
+        assert_eq!(config.http.small_body_limit_bytes, 64 * 1024);
+        assert_eq!(config.database.acquire_timeout, Duration::from_secs(3));
+        assert_eq!(config.auth.register_max_per_address, 10);
+        assert_eq!(
+            config.retention.run_retention,
+            Duration::from_secs(30 * 86_400)
+        );
+    }
+
+    #[test]
+    fn no_route_accepts_more_than_body_limit_bytes() {
+        let mut pairs = base();
+        pairs.push(("BODY_LIMIT_BYTES", "4096"));
+        let config = Config::from_lookup(lookup(&pairs)).expect("valid");
+        assert_eq!(config.http.auth_body_limit_bytes, 4096);
+        assert_eq!(config.http.small_body_limit_bytes, 4096);
     }
 
     #[test]
@@ -424,6 +545,116 @@ mod tests {
     }
 
     #[test]
+    fn published_secrets_are_refused() {
+        for published in PUBLISHED_SECRETS {
+            for (i, name) in [(1, "JWT_ACCESS_SECRET"), (2, "JWT_REFRESH_SECRET")] {
+                let mut pairs = base();
+                pairs[i] = (name, *published);
+                let err = Config::from_lookup(lookup(&pairs)).expect_err("published");
+                let message = err.to_string();
+                assert!(
+                    message.contains(name) && message.contains("published"),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    /// The values following `JWT_ACCESS_SECRET` / `JWT_REFRESH_SECRET` in
+    /// `text` (`NAME=v`, `NAME: v`, `${NAME:-v}`, `("NAME", "v")`), long
+    /// enough to pass the length check.
+    fn published_values(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for name in ["JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET"] {
+            for (at, _) in text.match_indices(name) {
+                let mut rest = &text[at + name.len()..];
+                if rest.starts_with("_FILE") {
+                    continue;
+                }
+                rest = rest.trim_start_matches(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | ':' | '=' | ',' | '(')
+                });
+                if let Some(inner) = rest.strip_prefix("${") {
+                    match inner.split_once(":-") {
+                        Some((_, default)) => rest = default,
+                        None => continue,
+                    }
+                }
+                let value: String = rest
+                    .chars()
+                    .take_while(|c| {
+                        !c.is_whitespace() && !matches!(c, '"' | '\'' | '}' | ')' | ',' | '`' | '|')
+                    })
+                    .collect();
+                if value.len() >= MIN_SECRET_LEN {
+                    found.push(value);
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn secret_values_are_found_in_every_notation() {
+        let a = "a".repeat(40);
+        for text in [
+            format!("JWT_ACCESS_SECRET={a}\n"),
+            format!("      JWT_ACCESS_SECRET: ${{JWT_ACCESS_SECRET:-{a}}}\n"),
+            format!("(\n    \"JWT_ACCESS_SECRET\",\n    \"{a}\",\n)"),
+            format!("export JWT_REFRESH_SECRET='{a}'"),
+        ] {
+            assert!(published_values(&text).contains(&a), "{text}");
+        }
+        assert!(
+            published_values("JWT_ACCESS_SECRET_FILE=/run/secrets/jwt-access-secret-0001")
+                .is_empty()
+        );
+        assert!(published_values("| `JWT_ACCESS_SECRET` | required, ≥ 32 bytes |").is_empty());
+    }
+
+    /// Every file of the repository (no build output, no VCS data).
+    fn repository_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("readable directory")
+            .flatten()
+        {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !(name.starts_with('.') || name == "target" || name == "node_modules") {
+                    repository_files(&path, out);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_secret_published_in_the_repository_is_refused() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        repository_files(&root, &mut files);
+        assert!(files.iter().any(|f| f.ends_with("docker-compose.yml")));
+        let mut unlisted = Vec::new();
+        for file in &files {
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue; // not text
+            };
+            for value in published_values(&text) {
+                if !PUBLISHED_SECRETS.contains(&value.as_str()) {
+                    unlisted.push(format!("{}: {value}", file.display()));
+                }
+            }
+        }
+        assert!(
+            unlisted.is_empty(),
+            "JWT secrets published in the repository but not refused (add them to \
+             PUBLISHED_SECRETS, and remove them from the file): {unlisted:#?}"
+        );
+    }
+
+    #[test]
     fn debug_output_never_shows_secrets() {
         let config = Config::from_lookup(lookup(&base())).expect("valid");
         let printed = format!("{config:?}");
@@ -439,6 +670,77 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5w"), None);
+    }
+
+    /// A file in the test's own temporary directory holding `contents`.
+    fn secret_file(test: &str, name: &str, contents: &str) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("codecall-config-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write secret file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn every_secret_can_come_from_a_file() {
+        let access = secret_file("files", "access", &format!("{A}\n"));
+        let refresh = secret_file("files", "refresh", R);
+        let db = secret_file("files", "db", "postgres://from-file/x\r\n");
+        let redis = secret_file("files", "redis", "redis://from-file:6379\n");
+        let config = Config::from_lookup(lookup(&[
+            ("JWT_ACCESS_SECRET_FILE", access.as_str()),
+            ("JWT_REFRESH_SECRET_FILE", refresh.as_str()),
+            ("DATABASE_URL_FILE", db.as_str()),
+            ("REDIS_URL_FILE", redis.as_str()),
+        ]))
+        .expect("valid");
+        assert_eq!(config.jwt.access_secret.expose(), A);
+        assert_eq!(config.jwt.refresh_secret.expose(), R);
+        assert_eq!(config.database.url.expose(), "postgres://from-file/x");
+        assert_eq!(config.redis.url.expose(), "redis://from-file:6379");
+    }
+
+    #[test]
+    fn a_secret_given_twice_or_unreadable_is_refused() {
+        let access = secret_file("twice", "access", A);
+        let mut pairs: Vec<(&str, &str)> = base();
+        pairs.push(("JWT_ACCESS_SECRET_FILE", access.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("both set");
+        let message = err.to_string();
+        assert!(
+            message.contains("JWT_ACCESS_SECRET") && message.contains("JWT_ACCESS_SECRET_FILE"),
+            "{message}"
+        );
+
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "DATABASE_URL")
+            .collect();
+        pairs.push(("DATABASE_URL_FILE", "/nonexistent/codecall/db-url"));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("unreadable");
+        assert!(err.to_string().contains("DATABASE_URL_FILE"), "{err}");
+
+        let empty = secret_file("twice", "empty", "\n");
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "JWT_REFRESH_SECRET")
+            .collect();
+        pairs.push(("JWT_REFRESH_SECRET_FILE", empty.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("empty");
+        assert!(err.to_string().contains("JWT_REFRESH_SECRET_FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_weak_secret_from_a_file_is_refused_too() {
+        let weak = secret_file("weak", "access", "short\n");
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "JWT_ACCESS_SECRET")
+            .collect();
+        pairs.push(("JWT_ACCESS_SECRET_FILE", weak.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("weak");
+        assert!(err.to_string().contains("JWT_ACCESS_SECRET"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! ```
 //!
 //! Handlers return `Result<_, Error>`; `?` on a `sqlx::Error` or `anyhow::Error`
-//! becomes a 500 whose cause is logged here and never sent to the client.
+//! becomes a 500 whose cause is logged here and never sent to the client —
+//! except when PostgreSQL or Redis cannot be reached (the pool found no
+//! connection in `DATABASE_ACQUIRE_TIMEOUT`, a connection broke): that is 503
+//! `dependency_unavailable`, and the next request tries again, so the api
+//! recovers by itself when the dependency is back.
 //! Extractor failures (malformed JSON, wrong content type, oversize body) and
 //! unknown routes are converted into the same body.
 
@@ -93,13 +97,77 @@ pub enum Error {
 
     /// 500: logged with its cause, answered without it.
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
 
     #[error("redis error: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
 
     #[error("internal error: {0:#}")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// PostgreSQL cannot be reached: no connection within the pool's acquire
+/// timeout, or the connection itself failed.
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+/// Redis cannot be reached (refused, dropped or timed out).
+fn redis_unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
+}
+
+impl Error {
+    /// 503 `dependency_unavailable`, naming the dependency; the cause is logged.
+    pub fn dependency_unavailable(dependency: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(dependency, error = %cause, "dependency unavailable");
+        Error::Unavailable {
+            code: "dependency_unavailable",
+            message: format!("the {dependency} is unavailable; try again shortly"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if database_unreachable(&e) {
+            Error::dependency_unavailable("database", &e)
+        } else {
+            Error::Sqlx(e)
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        if redis_unreachable(&e) {
+            Error::dependency_unavailable("cache", &e)
+        } else {
+            Error::Redis(e)
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        // A database or Redis failure that travelled through `anyhow`.
+        let unreachable = e.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(database_unreachable)
+                || cause
+                    .downcast_ref::<redis::RedisError>()
+                    .is_some_and(redis_unreachable)
+        });
+        if unreachable {
+            Error::dependency_unavailable("database or cache", &format!("{e:#}"))
+        } else {
+            Error::Internal(e)
+        }
+    }
 }
 
 impl Error {

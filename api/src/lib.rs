@@ -16,6 +16,7 @@
 //! - [`documents`]: the shared editor document (a y-websocket server on
 //!   yrs), persisted in PostgreSQL and relayed across replicas.
 //! - [`queue`]: publishing room events on Redis.
+//! - [`retention`]: purging old runs' bodies and the per-user storage cap.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
 //! - [`openapi`]: the OpenAPI document (`/api/openapi.json`, `/api/docs`).
@@ -33,6 +34,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod prometheus;
 pub mod queue;
+pub mod retention;
 pub mod rooms;
 pub mod run_wait;
 pub mod runs;

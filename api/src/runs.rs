@@ -414,6 +414,7 @@ async fn create(
 /// 429 when the user has too many unfinished runs or started too many this
 /// minute; 503 when the queue is over its depth.
 async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
+    crate::retention::check_stored_bytes(ctx, user_id).await?;
     let limits = &ctx.config.runs;
     let counts = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE user_id = $1) AS "unfinished!",

@@ -30,7 +30,7 @@ use crate::{
     config::Config,
     documents,
     error::Error,
-    friends, health, openapi, prometheus, rooms, run_wait, runs, sessions, users,
+    friends, health, openapi, prometheus, retention, rooms, run_wait, runs, sessions, users,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,7 +66,7 @@ impl Application {
         prometheus::handle();
         let db = PgPoolOptions::new()
             .max_connections(config.database.max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(config.database.acquire_timeout)
             .connect(config.database.url.expose())
             .await
             .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
@@ -104,6 +104,7 @@ impl Application {
             documents: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
+        retention::spawn_sweeper(ctx.clone());
         Ok(Application {
             listener,
             router: router(ctx),
@@ -203,11 +204,13 @@ pub fn router(ctx: ApiContext) -> Router {
 
     let (routes, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
-        .merge(auth::router())
-        .merge(users::router())
+        // Per-route body limits: the innermost `DefaultBodyLimit` wins, so
+        // these replace the small default set on the whole router below.
+        .merge(auth::router().layer(DefaultBodyLimit::max(http.auth_body_limit_bytes)))
+        .merge(users::router().layer(DefaultBodyLimit::max(http.auth_body_limit_bytes)))
         .merge(friends::router())
         .merge(sessions::router())
-        .merge(runs::router())
+        .merge(runs::router().layer(DefaultBodyLimit::max(http.body_limit_bytes)))
         .merge(rooms::router())
         .merge(documents::router())
         .merge(admin::router())
@@ -220,7 +223,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(DefaultBodyLimit::max(http.small_body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             http.request_timeout,
             request_timeout,

@@ -45,8 +45,8 @@ pub const NAME_MAX_CHARS: usize = 100;
 /// Password length in characters (SPEC §3). Longer input is refused before any hashing.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
-/// RFC 5321's limit on a forward path.
-pub const EMAIL_MAX_CHARS: usize = 254;
+/// RFC 5321's limit on a forward path, in bytes.
+pub const EMAIL_MAX_BYTES: usize = 254;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     let routes = || {
@@ -87,9 +87,12 @@ struct RegisterRequest {
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "`{success, message, user}`", body = Object),
     (status = 409, description = "`email_taken`", body = ErrorBody),
-    (status = 422, description = "Invalid fields", body = ErrorBody)))]
+    (status = 413, description = "Body over `AUTH_BODY_LIMIT_BYTES`", body = ErrorBody),
+    (status = 422, description = "Invalid fields", body = ErrorBody),
+    (status = 429, description = "Too many registrations from this address; see `Retry-After`", body = ErrorBody)))]
 async fn register(
     State(ctx): State<ApiContext>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let mut problems = Problems::default();
@@ -98,6 +101,29 @@ async fn register(
     problems.check("password", validate_password(&req.password));
     problems.into_result()?;
     let (name, email) = (name.unwrap_or_default(), email.unwrap_or_default());
+
+    let mut redis = ctx.redis.clone();
+    let wait = throttle::reserve_registration(
+        &mut redis,
+        &ctx.config.redis.key_prefix,
+        &ctx.config.auth,
+        address,
+    )
+    .await
+    .map_err(|e| {
+        // Fail closed, as sign-in does: unthrottled sign-ups are the abuse.
+        tracing::error!(error = %e, "registration throttle unavailable");
+        Error::Unavailable {
+            code: "dependency_unavailable",
+            message: "registration is temporarily unavailable".into(),
+        }
+    })?;
+    if let Some(retry_after) = wait {
+        return Err(Error::TooManyRequests {
+            message: "too many accounts registered from this address; try again later",
+            retry_after,
+        });
+    }
 
     let password_hash = ctx.passwords.hash(req.password).await?;
     let role = if ctx.config.auth.admin_emails.contains(&email) {
@@ -143,6 +169,7 @@ struct LoginRequest {
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
     (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+    (status = 413, description = "Body over `AUTH_BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Missing or oversize fields", body = ErrorBody),
     (status = 429, description = "Throttled; see `Retry-After`", body = ErrorBody)))]
 async fn login(
@@ -150,9 +177,15 @@ async fn login(
     ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<Value>> {
-    let email = req.email.trim().to_lowercase();
     let mut problems = Problems::default();
-    if email.is_empty() {
+    // Bounded before it is copied, hashed or looked up.
+    let email = if req.email.trim().len() > EMAIL_MAX_BYTES {
+        problems.add("email", format!("must be at most {EMAIL_MAX_BYTES} bytes"));
+        String::new()
+    } else {
+        req.email.trim().to_lowercase()
+    };
+    if email.is_empty() && req.email.trim().is_empty() {
         problems.add("email", "is required");
     }
     if req.password.is_empty() {
@@ -217,7 +250,7 @@ async fn login(
     .await?;
     let pair = issue_pair(&ctx, &mut tx, user_id, &email, login_id).await?;
     tx.commit().await?;
-    tracing::info!(%user_id, %login_id, "user signed in");
+    tracing::info!(%user_id, login = %log_id(login_id), "user signed in");
     Ok(Json(pair))
 }
 
@@ -274,7 +307,7 @@ async fn refresh(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::warn!(login_id = %stored.login_id, user_id = %stored.user_id,
+        tracing::warn!(login = %log_id(stored.login_id), user_id = %stored.user_id,
             "refresh token reused: login revoked");
         return Err(Error::Unauthorized {
             code: "refresh_token_reused",
@@ -376,6 +409,12 @@ async fn issue_pair(
     Ok(json!({ "success": true, "accessToken": access.token, "refreshToken": refresh }))
 }
 
+/// How a login id (a token's `sid`) appears in logs: its first 8 hex
+/// digits, enough to correlate lines, not the whole id a token carries.
+pub fn log_id(login_id: Uuid) -> String {
+    login_id.simple().to_string()[..8].to_owned()
+}
+
 /// The client's IP address: the socket peer, or with `TRUST_FORWARDED_FOR`
 /// the last `X-Forwarded-For` entry (the one the trusted proxy appended; the
 /// ones before it are client-controlled).
@@ -447,9 +486,13 @@ pub fn validate_name(raw: &str) -> Result<String, String> {
 /// An email address, normalised (trimmed, lower-cased). Deliberately liberal:
 /// one `@`, a non-empty local part, a dotted domain, no spaces or controls.
 pub fn normalize_email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
     let invalid = || Err("must be a valid email address".to_owned());
-    if email.is_empty() || email.chars().count() > EMAIL_MAX_CHARS {
+    // Bounded before any copy is made of it.
+    if raw.trim().len() > EMAIL_MAX_BYTES {
+        return Err(format!("must be at most {EMAIL_MAX_BYTES} bytes"));
+    }
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() || email.len() > EMAIL_MAX_BYTES {
         return invalid();
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -496,6 +539,24 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn emails_are_at_most_254_bytes() {
+        let at_limit = format!("{}@b.dev", "a".repeat(248));
+        assert_eq!(at_limit.len(), 254);
+        assert!(normalize_email(&at_limit).is_ok());
+        assert!(normalize_email(&format!("a{at_limit}")).is_err());
+        // Bytes, not characters: 131 characters, 256 bytes.
+        assert!(normalize_email(&format!("{}@b.dev", "é".repeat(125))).is_err());
+    }
+
+    #[test]
+    fn logged_login_ids_are_shortened() {
+        let id = Uuid::new_v4();
+        let logged = log_id(id);
+        assert_eq!(logged.len(), 8);
+        assert!(id.simple().to_string().starts_with(&logged));
     }
 
     #[test]

@@ -13,10 +13,19 @@
 //! limit; a successful login takes its own attempt back and clears the
 //! account + address counter. Unknown emails are counted like known ones, so
 //! the throttle does not reveal which accounts exist.
+//!
+//! Registrations are counted per client address too ([`reserve_registration`]):
+//! each one costs an argon2 hash and a row, so one address may create at most
+//! `REGISTER_MAX_PER_ADDRESS` accounts per `REGISTER_THROTTLE_WINDOW`.
+//!
+//! Key names carry a hash of the email and address ([`key_part`]), never the
+//! raw values: the keys stay the same short length whatever a client sends,
+//! and Redis holds no list of who tried to sign in.
 
 use std::{net::IpAddr, time::Duration};
 
 use redis::{Script, aio::ConnectionManager};
+use sha2::{Digest, Sha256};
 
 use crate::config::AuthSettings;
 
@@ -74,6 +83,7 @@ impl LoginThrottle {
 
     fn keys(&self, email: &str, address: IpAddr) -> [String; 3] {
         let p = &self.prefix;
+        let (email, address) = (key_part(email), key_part(&address.to_string()));
         [
             format!("{p}pair:{address}:{email}"),
             format!("{p}account:{email}"),
@@ -118,5 +128,56 @@ impl LoginThrottle {
             .key(c)
             .invoke_async::<()>(redis)
             .await
+    }
+}
+
+/// Counts a registration attempt from `address`, or answers how long the
+/// caller must wait (the window runs from the first attempt).
+pub async fn reserve_registration(
+    redis: &mut ConnectionManager,
+    prefix: &str,
+    settings: &AuthSettings,
+    address: IpAddr,
+) -> redis::RedisResult<Option<Duration>> {
+    let key = format!("{prefix}registrations:{}", key_part(&address.to_string()));
+    let window_ms = u64::try_from(settings.register_window.as_millis()).unwrap_or(u64::MAX);
+    let (count, ttl_ms): (u32, i64) = redis::pipe()
+        .atomic()
+        .incr(&key, 1)
+        .cmd("PEXPIRE")
+        .arg(&key)
+        .arg(window_ms)
+        .arg("NX")
+        .ignore()
+        .cmd("PTTL")
+        .arg(&key)
+        .query_async(redis)
+        .await?;
+    Ok((count > settings.register_max_per_address)
+        .then(|| Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(1000).max(1000))))
+}
+
+/// The part of a Redis key that names a client-supplied identifier (an email,
+/// an address): the first 128 bits of its SHA-256, in hex (32 characters).
+pub fn key_part(identifier: &str) -> String {
+    Sha256::digest(identifier.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_parts_are_short_fixed_length_hashes() {
+        let long = "x".repeat(4 << 20);
+        for identifier in ["a@b.dev", "127.0.0.1", long.as_str()] {
+            let part = key_part(identifier);
+            assert_eq!(part.len(), 32);
+            assert!(part.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+        assert_ne!(key_part("a@b.dev"), key_part("b@b.dev"));
     }
 }

@@ -426,7 +426,7 @@ async fn bad_tokens_are_refused_with_401() {
                "jti": Uuid::new_v4(), "sid": sid, "typ": typ})
     };
     // The forged tokens are otherwise perfect: signed with the right secret they work.
-    let control = sign(ACCESS_SECRET, &good_claims("access", now() + 600));
+    let control = sign(&ACCESS_SECRET, &good_claims("access", now() + 600));
     assert_eq!(
         get_with(&app, "/api/test/protected", &control)
             .await
@@ -463,7 +463,7 @@ async fn bad_tokens_are_refused_with_401() {
         "another-secret-another-secret-another-secret",
         &good_claims("access", now() + 600),
     );
-    let expired = sign(ACCESS_SECRET, &good_claims("access", now() - 3600));
+    let expired = sign(&ACCESS_SECRET, &good_claims("access", now() - 3600));
     for (what, token, code) in [
         ("alg none", alg_none.as_str(), "invalid_token"),
         ("wrong signature", &wrong_signature, "invalid_token"),
@@ -479,7 +479,7 @@ async fn bad_tokens_are_refused_with_401() {
         assert_error(response, 401, code).await;
     }
     // A refresh-typed token signed with the access secret is still not an access token.
-    let typed_refresh = sign(ACCESS_SECRET, &good_claims("refresh", now() + 600));
+    let typed_refresh = sign(&ACCESS_SECRET, &good_claims("refresh", now() + 600));
     assert_error(
         get_with(&app, "/api/test/protected", &typed_refresh).await,
         401,
@@ -489,7 +489,7 @@ async fn bad_tokens_are_refused_with_401() {
 
     // And an access token cannot refresh.
     assert_error(refresh(&app, &access).await, 401, "invalid_token").await;
-    let forged_refresh = sign(REFRESH_SECRET, &good_claims("refresh", now() + 600));
+    let forged_refresh = sign(&REFRESH_SECRET, &good_claims("refresh", now() + 600));
     assert_error(refresh(&app, &forged_refresh).await, 401, "invalid_token").await;
 }
 

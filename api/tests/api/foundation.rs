@@ -173,7 +173,10 @@ async fn a_missing_secret_stops_start_up_naming_the_variable() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(missing), "{missing} not named in: {stderr}");
         // And no secret is echoed.
-        assert!(!stderr.contains(crate::helpers::ACCESS_SECRET), "{stderr}");
+        assert!(
+            !stderr.contains(crate::helpers::ACCESS_SECRET.as_str()),
+            "{stderr}"
+        );
     }
 }
 
@@ -235,6 +238,6 @@ async fn the_binary_serves_and_exits_cleanly_on_sigterm() {
     assert!(!stdout.is_empty());
     for line in stdout.lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        assert!(!line.contains(crate::helpers::ACCESS_SECRET));
+        assert!(!line.contains(crate::helpers::ACCESS_SECRET.as_str()));
     }
 }

@@ -10,8 +10,12 @@ use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
-pub const ACCESS_SECRET: &str = "test-access-secret-0123456789abcdef0123456789";
-pub const REFRESH_SECRET: &str = "test-refresh-secret-0123456789abcdef012345678";
+/// JWT secrets generated for this test run: no fixed value in the
+/// repository is ever accepted by the api.
+pub static ACCESS_SECRET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("test-access-{}", Uuid::new_v4().simple()));
+pub static REFRESH_SECRET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("test-refresh-{}", Uuid::new_v4().simple()));
 
 #[derive(Clone)]
 pub struct TestApp {
@@ -67,8 +71,11 @@ pub fn test_env(db_url: &str, redis_url: &str, prefix: &str) -> HashMap<String, 
         ("DATABASE_MAX_CONNECTIONS", "5"),
         ("REDIS_URL", redis_url),
         ("REDIS_KEY_PREFIX", prefix),
-        ("JWT_ACCESS_SECRET", ACCESS_SECRET),
-        ("JWT_REFRESH_SECRET", REFRESH_SECRET),
+        ("JWT_ACCESS_SECRET", ACCESS_SECRET.as_str()),
+        ("JWT_REFRESH_SECRET", REFRESH_SECRET.as_str()),
+        // Tests register many users from one address; the throttle's own
+        // test lowers this.
+        ("REGISTER_MAX_PER_ADDRESS", "100000"),
         ("SHUTDOWN_GRACE", "1s"),
     ]
     .into_iter()

@@ -2,10 +2,12 @@
 //! One test binary, one module per feature.
 
 mod auth;
+mod dependencies;
 mod documents;
 mod faults;
 mod foundation;
 mod helpers;
+mod input_limits;
 mod operability;
 mod rooms;
 mod runs;
