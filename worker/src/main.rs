@@ -38,7 +38,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let db = connect::postgres(&config.database_url, config.startup_timeout).await?;
     // The api applies the same migrations; whichever starts first does it
     // (sqlx serialises them with an advisory lock), so start order is free.
-    sqlx::migrate!("../migrations")
+    // Migrations newer than this binary are fine: during a rolling deploy an
+    // older worker runs against a schema its successors already extended.
+    let mut migrator = sqlx::migrate!("../migrations");
+    migrator.set_ignore_missing(true);
+    migrator
         .run(&db)
         .await
         .map_err(|e| anyhow::anyhow!("applying database migrations failed: {e}"))?;
