@@ -160,13 +160,18 @@ async fn each_route_has_its_own_body_limit() {
     )
     .await;
 
-    // Runs: a maximal run fits (1 MiB of stdin gets to validation).
+    // Runs: a maximal run fits (1 MiB of stdin gets to validation, where
+    // its too-short time limit is refused).
+    crate::runs::fake_worker(&app).await;
     let response = call(
         &app,
         Some(&me),
         Method::POST,
         "/api/runs",
-        Some(json!({"language": "python", "source": "x", "stdin": "s".repeat(1 << 20)})),
+        Some(
+            json!({"language": "python", "source": "x", "stdin": "s".repeat(1 << 20),
+            "limits": {"timeMs": 1}}),
+        ),
     )
     .await;
     assert_ne!(response.status().as_u16(), 413);
@@ -227,26 +232,6 @@ async fn registrations_are_throttled_per_client_address() {
     assert_error(register_from(&app, a).await, 429, "too_many_requests").await;
     let b = Some("198.51.100.8");
     assert_eq!(register_from(&app, b).await.status().as_u16(), 201);
-}
-
-/// A worker announcement, so the api lists python without Docker.
-async fn announce_python(app: &TestApp) {
-    let announcement = json!({"id": "w", "host": "h", "startedAt": "2026-01-01T00:00:00Z",
-        "heartbeatAt": "2026-01-01T00:00:00Z", "running": 0, "done": 0,
-        "languages": [{"id": "python", "name": "Python", "version": "3", "compiled": false}]});
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: () = redis::cmd("SET")
-        .arg(format!("{}workers:w", app.redis_prefix))
-        .arg(announcement.to_string())
-        .arg("EX")
-        .arg(600)
-        .query_async(&mut redis)
-        .await
-        .expect("set");
 }
 
 /// A finished run of `who`, stored directly, finished `age` ago.
@@ -363,7 +348,7 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
 #[tokio::test]
 async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
     let app = spawn_app_with(&[("RUN_MAX_STORED_BYTES_PER_USER", "10000")]).await;
-    announce_python(&app).await;
+    crate::runs::fake_worker(&app).await;
     let me = user(&app).await;
     let other = user(&app).await;
     finished_run(&app, &me, Duration::from_secs(60), 20_000).await;
