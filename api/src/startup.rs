@@ -50,6 +50,8 @@ pub struct ApiContext {
     pub documents: Arc<documents::live::Documents>,
     /// `?wait=true` requests waiting for their run's finish notification.
     pub run_waiters: Arc<run_wait::RunWaiters>,
+    /// This replica's open sockets (token lifetime, revocations, caps).
+    pub sockets: Arc<rooms::lifetime::Sockets>,
 }
 
 pub struct Application {
@@ -102,9 +104,11 @@ impl Application {
             run_waiters,
             hub,
             documents: Arc::default(),
+            sockets: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
         retention::spawn_sweeper(ctx.clone());
+        rooms::lifetime::spawn(&ctx);
         Ok(Application {
             listener,
             router: router(ctx),

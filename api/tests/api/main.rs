@@ -12,3 +12,4 @@ mod operability;
 mod rooms;
 mod runs;
 mod social;
+mod socket_limits;
