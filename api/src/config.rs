@@ -3,7 +3,10 @@
 //! Names and defaults follow the seed (`PORT`, `DATABASE_URL`, `JWT_*`) plus the
 //! new settings; `.env.example` lists every one. Nothing else in the crate reads
 //! the environment. Secrets are wrapped in [`Secret`] so they never reach a log
-//! line through `Debug`.
+//! line through `Debug`. Each secret (`JWT_ACCESS_SECRET`, `JWT_REFRESH_SECRET`,
+//! `DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the path
+//! of a file holding it (Docker and Kubernetes secrets), so the value never
+//! sits in the process environment.
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
@@ -178,11 +181,14 @@ impl Config {
             host: env.parsed("HOST", "0.0.0.0".parse().expect("valid literal"))?,
             port: env.parsed("PORT", 5000)?,
             database: DatabaseSettings {
-                url: Secret(env.required("DATABASE_URL")?),
+                url: Secret(env.required_secret("DATABASE_URL")?),
                 max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
             },
             redis: RedisSettings {
-                url: Secret(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
+                url: Secret(
+                    env.secret_value("REDIS_URL")?
+                        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+                ),
                 key_prefix: env.string("REDIS_KEY_PREFIX", "codecall:"),
             },
             jwt: JwtSettings {
@@ -261,13 +267,45 @@ impl Env<'_> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
-    fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.get(name)
-            .ok_or_else(|| ConfigError(format!("{name} is required but not set")))
+    /// A secret given either as `name` or as `<name>_FILE` (a path whose
+    /// contents, without the trailing newline, are the value); both is an error.
+    fn secret_value(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError(format!(
+                "set either {name} or {file_var}, not both"
+            ))),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => {
+                let contents = std::fs::read_to_string(path.trim()).map_err(|e| {
+                    ConfigError(format!(
+                        "{file_var} cannot be read (`{}`): {e}",
+                        path.trim()
+                    ))
+                })?;
+                let value = contents
+                    .strip_suffix('\n')
+                    .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                    .unwrap_or(&contents);
+                if value.trim().is_empty() {
+                    return Err(ConfigError(format!(
+                        "{file_var} names an empty file (`{}`)",
+                        path.trim()
+                    )));
+                }
+                Ok(Some(value.to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn required_secret(&self, name: &str) -> Result<String, ConfigError> {
+        self.secret_value(name)?
+            .ok_or_else(|| ConfigError(format!("{name} (or {name}_FILE) is required but not set")))
     }
 
     fn secret(&self, name: &str) -> Result<Secret<String>, ConfigError> {
-        let value = self.required(name)?;
+        let value = self.required_secret(name)?;
         if value.len() < MIN_SECRET_LEN {
             return Err(ConfigError(format!(
                 "{name} is too weak: use at least {MIN_SECRET_LEN} random bytes \
@@ -433,6 +471,77 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5w"), None);
+    }
+
+    /// A file in the test's own temporary directory holding `contents`.
+    fn secret_file(test: &str, name: &str, contents: &str) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("codecall-config-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write secret file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn every_secret_can_come_from_a_file() {
+        let access = secret_file("files", "access", &format!("{A}\n"));
+        let refresh = secret_file("files", "refresh", R);
+        let db = secret_file("files", "db", "postgres://from-file/x\r\n");
+        let redis = secret_file("files", "redis", "redis://from-file:6379\n");
+        let config = Config::from_lookup(lookup(&[
+            ("JWT_ACCESS_SECRET_FILE", access.as_str()),
+            ("JWT_REFRESH_SECRET_FILE", refresh.as_str()),
+            ("DATABASE_URL_FILE", db.as_str()),
+            ("REDIS_URL_FILE", redis.as_str()),
+        ]))
+        .expect("valid");
+        assert_eq!(config.jwt.access_secret.expose(), A);
+        assert_eq!(config.jwt.refresh_secret.expose(), R);
+        assert_eq!(config.database.url.expose(), "postgres://from-file/x");
+        assert_eq!(config.redis.url.expose(), "redis://from-file:6379");
+    }
+
+    #[test]
+    fn a_secret_given_twice_or_unreadable_is_refused() {
+        let access = secret_file("twice", "access", A);
+        let mut pairs: Vec<(&str, &str)> = base();
+        pairs.push(("JWT_ACCESS_SECRET_FILE", access.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("both set");
+        let message = err.to_string();
+        assert!(
+            message.contains("JWT_ACCESS_SECRET") && message.contains("JWT_ACCESS_SECRET_FILE"),
+            "{message}"
+        );
+
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "DATABASE_URL")
+            .collect();
+        pairs.push(("DATABASE_URL_FILE", "/nonexistent/codecall/db-url"));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("unreadable");
+        assert!(err.to_string().contains("DATABASE_URL_FILE"), "{err}");
+
+        let empty = secret_file("twice", "empty", "\n");
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "JWT_REFRESH_SECRET")
+            .collect();
+        pairs.push(("JWT_REFRESH_SECRET_FILE", empty.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("empty");
+        assert!(err.to_string().contains("JWT_REFRESH_SECRET_FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_weak_secret_from_a_file_is_refused_too() {
+        let weak = secret_file("weak", "access", "short\n");
+        let mut pairs: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "JWT_ACCESS_SECRET")
+            .collect();
+        pairs.push(("JWT_ACCESS_SECRET_FILE", weak.as_str()));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("weak");
+        assert!(err.to_string().contains("JWT_ACCESS_SECRET"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The worker's typed configuration, read once from the environment.
-//! `.env.example` and the README list every variable.
+//! `.env.example` and the README list every variable. The secrets
+//! (`DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the
+//! path of a file holding the value (Docker and Kubernetes secrets).
 
 use std::time::Duration;
 
@@ -55,7 +57,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let duration = |name: &str, default: Duration| -> anyhow::Result<Duration> {
             match var(name) {
                 None => Ok(default),
@@ -79,9 +86,11 @@ impl Config {
             Some(other) => anyhow::bail!("LOG_FORMAT must be `pretty` or `json`, got `{other}`"),
         };
         Ok(Config {
-            database_url: var("DATABASE_URL")
-                .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is required but not set"))?,
-            redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            database_url: secret(&var, "DATABASE_URL")?.ok_or_else(|| {
+                anyhow::anyhow!("DATABASE_URL (or DATABASE_URL_FILE) is required but not set")
+            })?,
+            redis_url: secret(&var, "REDIS_URL")?
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| "codecall:".into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
             concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
@@ -100,6 +109,30 @@ impl Config {
             log_json,
             log_filter: var("RUST_LOG").unwrap_or_else(|| "info".into()),
         })
+    }
+}
+
+/// A secret given either as `name` or as `<name>_FILE` (a path whose contents,
+/// without the trailing newline, are the value); both is an error.
+fn secret(var: &dyn Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let file_var = format!("{name}_FILE");
+    match (var(name), var(&file_var)) {
+        (Some(_), Some(_)) => anyhow::bail!("set either {name} or {file_var}, not both"),
+        (Some(value), None) => Ok(Some(value)),
+        (None, Some(path)) => {
+            let path = path.trim();
+            let contents = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{file_var} cannot be read (`{path}`): {e}"))?;
+            let value = contents
+                .strip_suffix('\n')
+                .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                .unwrap_or(&contents);
+            if value.trim().is_empty() {
+                anyhow::bail!("{file_var} names an empty file (`{path}`)");
+            }
+            Ok(Some(value.to_owned()))
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -138,6 +171,57 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("ten"), None);
+    }
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn secret_file(test: &str, contents: &str) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("codecall-worker-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(test);
+        std::fs::write(&path, contents).expect("write secret file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let db = secret_file("db", "postgres://from-file/x\n");
+        let redis = secret_file("redis", "redis://from-file:6379\n");
+        let config = Config::from_lookup(lookup(&[
+            ("DATABASE_URL_FILE", db.as_str()),
+            ("REDIS_URL_FILE", redis.as_str()),
+        ]))
+        .expect("valid");
+        assert_eq!(config.database_url, "postgres://from-file/x");
+        assert_eq!(config.redis_url, "redis://from-file:6379");
+    }
+
+    #[test]
+    fn a_secret_given_twice_or_unreadable_is_refused() {
+        let db = secret_file("twice", "postgres://from-file/x");
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://env/x"),
+            ("DATABASE_URL_FILE", db.as_str()),
+        ]))
+        .expect_err("both set");
+        assert!(err.to_string().contains("DATABASE_URL_FILE"), "{err}");
+
+        let err = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://env/x"),
+            ("REDIS_URL_FILE", "/nonexistent/codecall/redis-url"),
+        ]))
+        .expect_err("unreadable");
+        assert!(err.to_string().contains("REDIS_URL_FILE"), "{err}");
+
+        let err = Config::from_lookup(lookup(&[])).expect_err("missing");
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
     }
 
     #[test]
