@@ -58,6 +58,7 @@ export LB_PORT=${LB_PORT:-$(free_port)}
 
 # ------------------------------------------------------------- teardown ---
 CREATED_SWARM=0
+GWBRIDGE_BEFORE=1
 NODE=""
 ADDED_LABELS=()
 stack_objects() {
@@ -117,6 +118,8 @@ cleanup() {
     bash "$ROOT/deploy/swarm/secrets.sh" rm "$STACK" 2>/dev/null
     if [ "$CREATED_SWARM" = 1 ]; then
         docker swarm leave --force >/dev/null 2>&1
+        # `swarm init` creates this bridge and `swarm leave` keeps it.
+        [ "$GWBRIDGE_BEFORE" = 1 ] || docker network rm docker_gwbridge >/dev/null 2>&1
     elif [ -n "$NODE" ]; then
         for label in "${ADDED_LABELS[@]}"; do
             docker node update --label-rm "$label" "$NODE" >/dev/null 2>&1
@@ -127,8 +130,9 @@ cleanup() {
         echo "error: left behind after teardown:" $left >&2
         [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="teardown left objects behind"; }
     fi
-    if [ "$CREATED_SWARM" = 1 ] && [ "$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != inactive ]; then
-        echo "error: the swarm this test created is still active" >&2
+    if [ "$CREATED_SWARM" = 1 ] && { [ "$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != inactive ] \
+        || { [ "$GWBRIDGE_BEFORE" = 0 ] && docker network inspect docker_gwbridge >/dev/null 2>&1; }; }; then
+        echo "error: the swarm this test created is still active, or its docker_gwbridge network is left" >&2
         [ "$RESULT" != 0 ] || { RESULT=1; FAIL_MSG="the swarm was not left"; }
     fi
     rm -f "$WORKER_IDS"
@@ -165,6 +169,8 @@ log "building $LB_IMAGE (deploy/swarm/haproxy)"
 docker build -q -t "$LB_IMAGE" deploy/swarm/haproxy >/dev/null || fail "building $LB_IMAGE failed"
 
 # ---------------------------------------------------------------- swarm ---
+GWBRIDGE_BEFORE=0
+docker network inspect docker_gwbridge >/dev/null 2>&1 && GWBRIDGE_BEFORE=1
 case "$(docker info -f '{{.Swarm.LocalNodeState}}')" in
     inactive)
         log "docker swarm init --advertise-addr 127.0.0.1 (left again at the end)"
@@ -193,7 +199,7 @@ base="http://127.0.0.1:$LB_PORT"
 deadline=$(( $(date +%s) + 180 ))
 while :; do
     converged=$(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --format '{{.Replicas}}' \
-        | awk -F'[/ ]' '$1 != $2 || $1 == 0 {bad=1} END {print NR > 0 && !bad}')
+        | awk -F'[/ ]' '$1 != $2 || $1 == 0 {bad=1} END {print (NR > 0 && !bad)}')
     code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 "$base/ready" 2>/dev/null)
     if [ "$converged" = 1 ] && [ "$code" = 200 ] \
         && curl -fsS -m 3 "$base/api/languages" 2>/dev/null | grep -q '"python"'; then
