@@ -7,7 +7,9 @@
 # free ports — unless DATABASE_URL and REDIS_URL are already set, in which case
 # it uses those — checks formatting and lints, runs the whole test suite, and
 # stops its servers on exit, failure or ctrl-c. When a Docker engine is
-# reachable it also runs the compose smoke test (SKIP_COMPOSE=1 skips it).
+# reachable it also runs the compose smoke test (SKIP_COMPOSE=1 skips it) and
+# the Swarm test (SKIP_SWARM=1 skips it), and it always validates the
+# Kubernetes manifests and checks them and the Dockerfiles with checkov.
 #
 # Tests create their own databases (`codecall_test_*`) on the given server and
 # their own Redis key prefixes; they never touch anything else.
@@ -63,4 +65,14 @@ if [ "${SKIP_COMPOSE:-0}" != 1 ] && docker info >/dev/null 2>&1; then
   bash scripts/compose-smoke.sh
 else
   log "compose smoke test skipped (no reachable Docker engine, or SKIP_COMPOSE=1)"
+fi
+
+log "deployment files: Kubernetes schemas, kustomization, checkov (scripts/k8s-validate.sh)"
+bash scripts/k8s-validate.sh
+
+if [ "${SKIP_SWARM:-0}" != 1 ] && docker info >/dev/null 2>&1; then
+  log "swarm test (scripts/swarm-test.sh)"
+  bash scripts/swarm-test.sh
+else
+  log "swarm test skipped (no reachable Docker engine, or SKIP_SWARM=1)"
 fi

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
-    http::{Method, header},
+    http::{HeaderValue, Method, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -254,7 +254,27 @@ pub fn router(ctx: ApiContext) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(instance_id(), tag_instance))
         .with_state(ctx)
+}
+
+/// This process's name for the `x-instance-id` response header: the host
+/// name, which under Docker is the container id (Swarm, Kubernetes: the task
+/// or pod). Behind a load balancer it tells clients and operators which
+/// replica answered; it reveals nothing the balancer's operator does not know.
+fn instance_id() -> HeaderValue {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .and_then(|name| HeaderValue::from_str(name.trim()).ok())
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| HeaderValue::from_static("unknown"))
+}
+
+/// Adds `x-instance-id` to every response, errors and WebSocket upgrades included.
+async fn tag_instance(State(id): State<HeaderValue>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert("x-instance-id", id);
+    response
 }
 
 /// Bounds the time a request may take (SPEC §2: a slow client cannot hold a

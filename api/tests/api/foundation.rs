@@ -116,6 +116,32 @@ async fn every_response_carries_a_request_id_and_keeps_a_given_one() {
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
 }
 
+/// Behind a load balancer, each replica names itself: the host name (the
+/// container id under Docker), on successes and errors alike.
+#[tokio::test]
+async fn every_response_names_the_instance_that_answered() {
+    let app = spawn_app().await;
+    let host = std::fs::read_to_string("/etc/hostname").expect("/etc/hostname");
+    let host = host.trim();
+    assert!(!host.is_empty(), "this machine has a host name");
+    for (path, status) in [
+        ("/health", 200),
+        ("/no/such/thing", 404),
+        ("/api/users/me", 401),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("x-instance-id")
+                .map(|v| v.to_str().unwrap()),
+            Some(host),
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let (server_url, redis_url) = server_urls();
