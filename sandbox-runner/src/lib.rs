@@ -50,6 +50,32 @@ pub struct Request {
     pub output_limit_bytes: usize,
     /// The container's memory limit, to recognise an out-of-memory kill.
     pub memory_limit_bytes: u64,
+    /// Wall budget of the whole request (compilation and every test): each
+    /// execution gets at most what remains, and a test that finds nothing
+    /// left is reported as [`Outcome::TimeLimit`] without running. `None`:
+    /// no budget beyond the per-execution limits.
+    #[serde(default)]
+    pub total_time_limit_ms: Option<u64>,
+    /// Limits the runner enforces itself, by watching, because the container
+    /// runtime does not confine them to the program: under gVisor the
+    /// container's cgroup holds gVisor's own kernel too, so its memory and
+    /// pids limits are sized above the program's and the program's own
+    /// limits are kept here. `None` under runc, where the cgroup limits are
+    /// the program's.
+    #[serde(default)]
+    pub watch: Option<Watch>,
+}
+
+/// See [`Request::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// Memory in use inside the sandbox past which the program is killed
+    /// ([`Outcome::MemoryLimit`]).
+    pub memory_bytes: u64,
+    /// Tasks (processes and threads, the runner's included) past which the
+    /// newest are killed as they appear, as a pids limit refuses them.
+    pub tasks: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,6 +48,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         engine_api_version = %engine_info.api_version,
         "connected to the Docker engine"
     );
+    let runtime = connect::sandbox_runtime(&docker, config.sandbox_runtime.as_deref()).await?;
     // Leftovers of a crashed worker go first, then every 30 s.
     let janitor = sandbox::janitor::spawn(docker.clone(), sandbox::janitor::INTERVAL);
     let manifest = sandbox::manifest::Manifest::load(config.languages_manifest.as_deref())?;
@@ -58,6 +59,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             worker_id: config.worker_id.clone(),
             pool_size: config.pool_size,
             runtime: config.sandbox_runtime.clone(),
+            gvisor: runtime.gvisor,
+            max_total_ms: u64::try_from(config.run_max_total_time.as_millis()).unwrap_or(60_000),
             ..sandbox::EngineConfig::default()
         },
     );

@@ -57,6 +57,15 @@ pub struct EngineConfig {
     pub fsize_bytes: i64,
     /// An alternative OCI runtime, e.g. `runsc` for gVisor (`SANDBOX_RUNTIME`).
     pub runtime: Option<String>,
+    /// Whether `runtime` is gVisor ([`crate::connect::sandbox_runtime`] tells,
+    /// from the engine's runtime list): the container's limits then make
+    /// room for gVisor's own kernel and the runner enforces the program's.
+    pub gvisor: bool,
+    /// Wall budget of one execution, compilation and every test together
+    /// (`RUN_MAX_TOTAL_TIME`, default 60 s): each test gets at most what
+    /// remains, and tests that find nothing left are `time_limit_exceeded`
+    /// without running.
+    pub max_total_ms: u64,
     /// Pre-started containers kept per language (`SANDBOX_POOL_SIZE`, 2; 0 disables).
     pub pool_size: usize,
     /// A pre-started container older than this is replaced (`SANDBOX_POOL_MAX_AGE`, 10 min).
@@ -78,6 +87,8 @@ impl Default for EngineConfig {
             nofile: 256,
             fsize_bytes: 64 * 1024 * 1024,
             runtime: None,
+            gvisor: false,
+            max_total_ms: 60_000,
             pool_size: 2,
             pool_max_age: Duration::from_secs(600),
         }
@@ -255,9 +266,12 @@ impl Engine {
         let runner_request = self.runner_request(&language, &request, time_ms, memory_mb)?;
         let executions = runner_request.tests.len() as u64;
         // The runner enforces every limit itself; this deadline only catches
-        // a runner that stopped answering.
+        // a runner that stopped answering. Each execution may overrun its
+        // limit by the runner's clean-up (about a second at most).
         let deadline = Duration::from_millis(
-            self.config.compile_time_ms + executions * (time_ms + 1_000) + 10_000,
+            (self.config.compile_time_ms + executions * time_ms).min(self.config.max_total_ms)
+                + executions * 1_000
+                + 10_000,
         );
 
         let (container, warm) = match self.pool.take(&language, memory_mb, deadline) {
@@ -389,6 +403,11 @@ impl Engine {
             compile_time_limit_ms: self.config.compile_time_ms,
             output_limit_bytes: self.config.output_limit_bytes,
             memory_limit_bytes: memory_mb * 1024 * 1024,
+            total_time_limit_ms: Some(self.config.max_total_ms),
+            watch: self.config.gvisor.then(|| sandbox_runner::Watch {
+                memory_bytes: memory_mb * 1024 * 1024,
+                tasks: u64::try_from(self.config.pids_limit).unwrap_or(64),
+            }),
         })
     }
 
