@@ -11,8 +11,11 @@
 //! are pipes owned by the runner, never the container's streams; the runner is
 //! PID 1 (signals from inside the container cannot kill it) and marks itself
 //! non-dumpable, so `/proc/1/fd/1` and `/proc/1/mem` are closed to the
-//! program even though both run as the same user. Expected outputs never enter
-//! the container: the worker compares outputs itself.
+//! program even though both run as the same user (under runc: gVisor's `/proc`
+//! lets the same uid write to `/proc/1/fd/1`, so the worker ignores anything
+//! before the nonce on a line, and the program never learns the nonce).
+//! Expected outputs never enter the container: the worker compares outputs
+//! itself.
 
 use serde::{Deserialize, Serialize};
 
@@ -154,9 +157,14 @@ pub fn encode_line(nonce: &str, event: &Event) -> String {
 }
 
 /// Parses one report line; `None` for a line without the nonce or not an event.
+/// Anything before the nonce is ignored: under gVisor the program can write
+/// to the runner's stdout (`/proc/1/fd/1`), and junk it leaves without a
+/// newline would otherwise hide the runner's next line. It cannot forge one:
+/// it never learns the nonce.
 pub fn decode_line(nonce: &str, line: &str) -> Option<Event> {
-    let rest = line.strip_prefix(nonce)?.strip_prefix(' ')?;
-    serde_json::from_str(rest.trim_end()).ok()
+    let marker = format!("{nonce} ");
+    let start = line.find(&marker)? + marker.len();
+    serde_json::from_str(line[start..].trim_end()).ok()
 }
 
 #[cfg(test)]
@@ -169,6 +177,11 @@ mod tests {
         assert!(matches!(decode_line("n0nce", &line), Some(Event::Finished)));
         assert!(decode_line("other", &line).is_none());
         assert!(decode_line("n0nce", "n0nce {\"type\":\"bogus\"}").is_none());
+        let glued = format!("junk without a newline{line}");
+        assert!(matches!(
+            decode_line("n0nce", &glued),
+            Some(Event::Finished)
+        ));
     }
 
     #[test]
