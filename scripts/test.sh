@@ -7,9 +7,12 @@
 # free ports — unless DATABASE_URL and REDIS_URL are already set, in which case
 # it uses those — checks formatting and lints, runs the whole test suite, and
 # stops its servers on exit, failure or ctrl-c. When a Docker engine is
-# reachable it also runs the compose smoke test (SKIP_COMPOSE=1 skips it) and
-# the Swarm test (SKIP_SWARM=1 skips it), and it always validates the
-# Kubernetes manifests and checks them and the Dockerfiles with checkov.
+# reachable it also runs the sandbox suite a second time under gVisor
+# (`runsc`, installed and registered by scripts/runsc-setup.sh where it can be:
+# otherwise one line says why and that pass is skipped, or fails when CI is
+# set), the compose smoke test (SKIP_COMPOSE=1 skips it) and the Swarm test
+# (SKIP_SWARM=1 skips it), and it always validates the Kubernetes manifests and
+# checks them and the Dockerfiles with checkov.
 #
 # Tests create their own databases (`codecall_test_*`) on the given server and
 # their own Redis key prefixes; they never touch anything else.
@@ -59,6 +62,20 @@ fi
 
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+# The sandbox suite (adversarial programs included) a second time, under
+# gVisor: scripts/runsc-setup.sh installs and registers runsc when it can.
+if docker info >/dev/null 2>&1; then
+  if bash scripts/runsc-setup.sh; then
+    log "sandbox suite under gVisor (SANDBOX_TEST_RUNTIME=runsc)"
+    SANDBOX_TEST_RUNTIME=runsc cargo test -p worker --locked --test sandbox
+  elif [ -n "${CI:-}" ]; then
+    echo "test.sh: CI is set and runsc could not be set up (see the line above)" >&2
+    exit 1
+  else
+    log "sandbox suite under gVisor skipped (see the line above)"
+  fi
+fi
 
 if [ "${SKIP_COMPOSE:-0}" != 1 ] && docker info >/dev/null 2>&1; then
   log "compose smoke test"

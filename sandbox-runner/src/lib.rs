@@ -11,8 +11,11 @@
 //! are pipes owned by the runner, never the container's streams; the runner is
 //! PID 1 (signals from inside the container cannot kill it) and marks itself
 //! non-dumpable, so `/proc/1/fd/1` and `/proc/1/mem` are closed to the
-//! program even though both run as the same user. Expected outputs never enter
-//! the container: the worker compares outputs itself.
+//! program even though both run as the same user (under runc: gVisor's `/proc`
+//! lets the same uid write to `/proc/1/fd/1`, so the worker ignores anything
+//! before the nonce on a line, and the program never learns the nonce).
+//! Expected outputs never enter the container: the worker compares outputs
+//! itself.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +53,32 @@ pub struct Request {
     pub output_limit_bytes: usize,
     /// The container's memory limit, to recognise an out-of-memory kill.
     pub memory_limit_bytes: u64,
+    /// Wall budget of the whole request (compilation and every test): each
+    /// execution gets at most what remains, and a test that finds nothing
+    /// left is reported as [`Outcome::TimeLimit`] without running. `None`:
+    /// no budget beyond the per-execution limits.
+    #[serde(default)]
+    pub total_time_limit_ms: Option<u64>,
+    /// Limits the runner enforces itself, by watching, because the container
+    /// runtime does not confine them to the program: under gVisor the
+    /// container's cgroup holds gVisor's own kernel too, so its memory and
+    /// pids limits are sized above the program's and the program's own
+    /// limits are kept here. `None` under runc, where the cgroup limits are
+    /// the program's.
+    #[serde(default)]
+    pub watch: Option<Watch>,
+}
+
+/// See [`Request::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// Memory in use inside the sandbox past which the program is killed
+    /// ([`Outcome::MemoryLimit`]).
+    pub memory_bytes: u64,
+    /// Tasks (processes and threads, the runner's included) past which the
+    /// newest are killed as they appear, as a pids limit refuses them.
+    pub tasks: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,9 +157,14 @@ pub fn encode_line(nonce: &str, event: &Event) -> String {
 }
 
 /// Parses one report line; `None` for a line without the nonce or not an event.
+/// Anything before the nonce is ignored: under gVisor the program can write
+/// to the runner's stdout (`/proc/1/fd/1`), and junk it leaves without a
+/// newline would otherwise hide the runner's next line. It cannot forge one:
+/// it never learns the nonce.
 pub fn decode_line(nonce: &str, line: &str) -> Option<Event> {
-    let rest = line.strip_prefix(nonce)?.strip_prefix(' ')?;
-    serde_json::from_str(rest.trim_end()).ok()
+    let marker = format!("{nonce} ");
+    let start = line.find(&marker)? + marker.len();
+    serde_json::from_str(line[start..].trim_end()).ok()
 }
 
 #[cfg(test)]
@@ -143,6 +177,11 @@ mod tests {
         assert!(matches!(decode_line("n0nce", &line), Some(Event::Finished)));
         assert!(decode_line("other", &line).is_none());
         assert!(decode_line("n0nce", "n0nce {\"type\":\"bogus\"}").is_none());
+        let glued = format!("junk without a newline{line}");
+        assert!(matches!(
+            decode_line("n0nce", &glued),
+            Some(Event::Finished)
+        ));
     }
 
     #[test]

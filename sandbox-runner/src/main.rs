@@ -7,24 +7,31 @@
 
 use std::{
     io::{BufRead, Read, StdoutLock, Write},
-    os::unix::process::{CommandExt, ExitStatusExt},
+    os::{
+        fd::{AsFd, OwnedFd},
+        unix::process::{CommandExt, ExitStatusExt},
+    },
     path::Path,
     process::{Command, ExitStatus, Stdio},
-    sync::mpsc::{self, RecvTimeoutError},
     thread,
     time::{Duration, Instant},
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use nix::{
+    errno::Errno,
+    fcntl::{FcntlArg, OFlag, fcntl},
+    poll::{PollFd, PollFlags, PollTimeout, poll},
     sys::{
         resource::{UsageWho, getrusage},
         signal::{Signal, kill, killpg},
-        wait::{WaitPidFlag, waitpid},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
     },
     unistd::Pid,
 };
-use sandbox_runner::{Event, Outcome, Request, Stream, WORK_DIR, encode_line, valid_file_name};
+use sandbox_runner::{
+    Event, Outcome, Request, Stream, WORK_DIR, Watch, encode_line, valid_file_name,
+};
 
 /// Largest request line accepted (sources, args and every test's stdin).
 const MAX_REQUEST_BYTES: u64 = 64 * 1024 * 1024;
@@ -33,6 +40,12 @@ const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;
 /// How long pipes may stay open after the program exited (a background
 /// child holding them) before everything left is killed.
 const LINGER: Duration = Duration::from_millis(50);
+/// How often limits are checked while the program runs (the pipes wake the
+/// loop earlier when output arrives).
+const TICK: Duration = Duration::from_millis(2);
+/// How long the runner waits for everything it killed to be reaped before
+/// the next execution starts.
+const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn main() {
     // Non-dumpable: /proc/1/{fd,mem,environ} become root-owned, so the
@@ -50,12 +63,16 @@ fn main() {
         Err(e) => fail(&format!("cannot read request: {e}")),
     };
     drop(line);
+    // The run's total budget starts when its request arrives.
+    let budget_end = request
+        .total_time_limit_ms
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
 
     let mut out = Reporter {
         nonce: request.nonce.clone(),
         out: std::io::stdout().lock(),
     };
-    if let Err(message) = run(&request, &mut out) {
+    if let Err(message) = run(&request, budget_end, &mut out) {
         out.send(&Event::Error { message });
     }
     out.send(&Event::Finished);
@@ -82,7 +99,18 @@ impl Reporter<'_> {
     }
 }
 
-fn run(request: &Request, out: &mut Reporter<'_>) -> Result<(), String> {
+/// `limit`, cut to what remains of the run's budget.
+fn within_budget(limit: Duration, budget_end: Option<Instant>) -> Duration {
+    budget_end.map_or(limit, |end| {
+        limit.min(end.saturating_duration_since(Instant::now()))
+    })
+}
+
+fn run(
+    request: &Request,
+    budget_end: Option<Instant>,
+    out: &mut Reporter<'_>,
+) -> Result<(), String> {
     for file in &request.files {
         if !valid_file_name(&file.name) {
             return Err(format!("invalid file name `{}`", file.name));
@@ -97,7 +125,10 @@ fn run(request: &Request, out: &mut Reporter<'_>) -> Result<(), String> {
             compile,
             request,
             Vec::new(),
-            Duration::from_millis(request.compile_time_limit_ms),
+            within_budget(
+                Duration::from_millis(request.compile_time_limit_ms),
+                budget_end,
+            ),
             usize::MAX,
             &mut |_, data| {
                 let room = COMPILE_OUTPUT_LIMIT.saturating_sub(output.len());
@@ -120,20 +151,32 @@ fn run(request: &Request, out: &mut Reporter<'_>) -> Result<(), String> {
         let stdin = STANDARD
             .decode(&test.stdin)
             .map_err(|_| format!("test {index}: stdin is not base64"))?;
-        let stats = execute(
-            &command,
-            request,
-            stdin,
-            Duration::from_millis(request.time_limit_ms),
-            request.output_limit_bytes,
-            &mut |stream, data| {
-                out.send(&Event::Output {
-                    test: index,
-                    stream,
-                    data: STANDARD.encode(data),
-                })
-            },
-        );
+        let time_limit = within_budget(Duration::from_millis(request.time_limit_ms), budget_end);
+        let stats = if time_limit.is_zero() {
+            // The run's budget is spent: the test is not run.
+            Stats {
+                outcome: Outcome::TimeLimit,
+                time_ms: 0,
+                cpu_ms: 0,
+                memory_kb: 0,
+                bytes: [0, 0],
+            }
+        } else {
+            execute(
+                &command,
+                request,
+                stdin,
+                time_limit,
+                request.output_limit_bytes,
+                &mut |stream, data| {
+                    out.send(&Event::Output {
+                        test: index,
+                        stream,
+                        data: STANDARD.encode(data),
+                    })
+                },
+            )
+        };
         out.send(&Event::TestDone {
             test: index,
             outcome: stats.outcome,
@@ -158,6 +201,10 @@ struct Stats {
 
 /// Runs `command` to completion or a limit. `sink` receives output as it
 /// arrives, never more than `output_limit` bytes per stream.
+///
+/// One thread does everything (the pipes are polled, stdin is written as
+/// the program reads it): a program that exhausts the pids limit cannot
+/// make the runner fail to start a thread of its own.
 fn execute(
     command: &[String],
     request: &Request,
@@ -167,6 +214,7 @@ fn execute(
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Stats {
     let cpu_before = children_cpu_ms();
+    let maxrss_before = children_maxrss_kb();
     let oom_before = oom_kills();
     let started = Instant::now();
     let spawned = command.split_first().map(|(program, args)| {
@@ -184,101 +232,112 @@ fn execute(
     });
     let mut child = match spawned {
         Some(Ok(child)) => child,
-        Some(Err(e)) => return failed_to_start(format!("cannot start `{}`: {e}", command[0])),
+        Some(Err(e)) => {
+            reap_all();
+            return failed_to_start(format!("cannot start `{}`: {e}", command[0]));
+        }
         None => return failed_to_start("empty command".into()),
     };
     let pid = child.id();
     // Make the program, not the runner, the out-of-memory killer's choice.
     let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), "1000");
 
-    if let Some(mut pipe) = child.stdin.take() {
-        // A program that never reads its stdin must not block us: write from
-        // a thread; a closed pipe (the program exited early) just ends it.
-        thread::spawn(move || {
-            let _ = pipe.write_all(&stdin);
-        });
-    }
-    let (tx, rx) = mpsc::channel::<(Stream, Option<Vec<u8>>)>();
-    let pipes: [(Stream, Option<Box<dyn Read + Send>>); 2] = [
-        (
-            Stream::Stdout,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            Stream::Stderr,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
+    // Our ends of the pipes, non-blocking: a program that never reads its
+    // stdin, or floods its output, never blocks the runner.
+    let mut input: Option<OwnedFd> = child
+        .stdin
+        .take()
+        .map(OwnedFd::from)
+        .filter(|_| !stdin.is_empty());
+    let mut pipes: [Option<OwnedFd>; 2] = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
     ];
-    for (stream, pipe) in pipes {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let Some(mut pipe) = pipe else {
-                let _ = tx.send((stream, None));
-                return;
-            };
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send((stream, None));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send((stream, Some(buf[..n].to_vec()))).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+    for fd in input.iter().chain(pipes.iter().flatten()) {
+        let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     }
-    drop(tx);
+    let mut written = 0usize;
+    let mut buf = vec![0u8; 32 * 1024];
 
     let deadline = started + time_limit;
-    let mut open_pipes = 2;
     let mut bytes = [0u64; 2];
     let mut limit_hit: Option<Outcome> = None;
     let mut exit: Option<(ExitStatus, Instant)> = None;
     let mut peak_kb = 0;
     loop {
         if exit.is_none() {
-            peak_kb = peak_kb.max(peak_rss_kb(pid));
+            peak_kb = peak_kb.max(rss_kb(pid));
             if limit_hit.is_none() && Instant::now() >= deadline {
                 kill_program(pid);
                 limit_hit = Some(Outcome::TimeLimit);
             }
+            if limit_hit.is_none()
+                && let Some(watch) = request.watch
+                && !watch_limits(watch)
+            {
+                kill_program(pid);
+                limit_hit = Some(Outcome::MemoryLimit);
+            }
         }
-        match rx.recv_timeout(Duration::from_millis(2)) {
-            Ok((stream, Some(data))) => {
-                let i = stream as usize;
-                let room = (output_limit as u64).saturating_sub(bytes[i]);
-                let keep = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                if keep > 0 {
-                    sink(stream, &data[..keep]);
+
+        let ready = wait_for_pipes(&pipes, input.as_ref());
+        for (slot, events) in ready {
+            match slot {
+                Slot::Output(i) => {
+                    let Some(fd) = &pipes[i] else { continue };
+                    match nix::unistd::read(fd, &mut buf) {
+                        Ok(0) => pipes[i] = None,
+                        Ok(n) => {
+                            let stream = if i == 0 {
+                                Stream::Stdout
+                            } else {
+                                Stream::Stderr
+                            };
+                            let room = (output_limit as u64).saturating_sub(bytes[i]);
+                            let keep = n.min(usize::try_from(room).unwrap_or(usize::MAX));
+                            if keep > 0 {
+                                sink(stream, &buf[..keep]);
+                            }
+                            bytes[i] += n as u64;
+                            if bytes[i] > output_limit as u64 && limit_hit.is_none() {
+                                kill_program(pid);
+                                limit_hit = Some(Outcome::OutputLimit);
+                            }
+                        }
+                        Err(Errno::EAGAIN | Errno::EINTR) => {}
+                        Err(_) => pipes[i] = None,
+                    }
                 }
-                bytes[i] += data.len() as u64;
-                if bytes[i] > output_limit as u64 && limit_hit.is_none() {
-                    kill_program(pid);
-                    limit_hit = Some(Outcome::OutputLimit);
+                Slot::Input => {
+                    let Some(fd) = &input else { continue };
+                    if !events.contains(PollFlags::POLLOUT) {
+                        // The program closed its stdin (or exited).
+                        input = None;
+                        continue;
+                    }
+                    let end = stdin.len().min(written + 64 * 1024);
+                    match nix::unistd::write(fd, &stdin[written..end]) {
+                        Ok(n) => {
+                            written += n;
+                            if written >= stdin.len() {
+                                input = None; // EOF for the program
+                            }
+                        }
+                        Err(Errno::EAGAIN | Errno::EINTR) => {}
+                        Err(_) => input = None,
+                    }
                 }
             }
-            Ok((_, None)) => open_pipes -= 1,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => open_pipes = 0,
         }
+
         if exit.is_none()
             && let Ok(Some(status)) = child.try_wait()
         {
             exit = Some((status, Instant::now()));
+            input = None;
         }
         if let Some((_, at)) = exit {
-            if open_pipes == 0 || at.elapsed() > LINGER * 20 {
+            if pipes.iter().all(Option::is_none) || at.elapsed() > LINGER * 20 {
                 break;
             }
             if at.elapsed() > LINGER {
@@ -287,11 +346,18 @@ fn execute(
             }
         }
     }
+    drop(pipes);
     kill_program(pid);
-    reap_orphans();
+    let _ = child.wait();
+    reap_all();
 
     let (status, ended) = exit.unwrap_or_else(|| (ExitStatus::from_raw(9), Instant::now()));
     let time_ms = millis(ended.duration_since(started));
+    let maxrss_after = children_maxrss_kb();
+    if maxrss_after > maxrss_before {
+        // The largest resident set of any child so far grew: this one's.
+        peak_kb = peak_kb.max(maxrss_after);
+    }
     let oom = oom_kills().zip(oom_before).is_some_and(|(a, b)| a > b);
     let outcome = match limit_hit {
         Some(outcome) => outcome,
@@ -323,6 +389,45 @@ fn execute(
     }
 }
 
+#[derive(Clone, Copy)]
+enum Slot {
+    /// 0: stdout, 1: stderr.
+    Output(usize),
+    Input,
+}
+
+/// Waits up to one [`TICK`] for a pipe to be ready; which ones are.
+fn wait_for_pipes(pipes: &[Option<OwnedFd>; 2], input: Option<&OwnedFd>) -> Vec<(Slot, PollFlags)> {
+    let mut slots = Vec::with_capacity(3);
+    let mut fds = Vec::with_capacity(3);
+    for (i, fd) in pipes.iter().enumerate() {
+        if let Some(fd) = fd {
+            slots.push(Slot::Output(i));
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+    }
+    if let Some(fd) = input {
+        slots.push(Slot::Input);
+        fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+    }
+    if fds.is_empty() {
+        thread::sleep(TICK);
+        return Vec::new();
+    }
+    let tick = PollTimeout::try_from(TICK).unwrap_or(PollTimeout::ZERO);
+    if poll(&mut fds, tick).unwrap_or(0) <= 0 {
+        return Vec::new();
+    }
+    slots
+        .into_iter()
+        .zip(
+            fds.iter()
+                .map(|fd| fd.revents().unwrap_or(PollFlags::empty())),
+        )
+        .filter(|(_, events)| !events.is_empty())
+        .collect()
+}
+
 fn failed_to_start(message: String) -> Stats {
     Stats {
         outcome: Outcome::FailedToStart { message },
@@ -344,12 +449,79 @@ fn kill_program(pid: u32) {
     }
 }
 
-/// As PID 1 we inherit every orphan; reap them so zombies do not count
-/// against the pids limit.
-fn reap_orphans() {
-    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-        if status == nix::sys::wait::WaitStatus::StillAlive {
+/// As PID 1 we inherit every orphan: kill and reap them all, so the next
+/// execution starts with nothing of this one left (zombies would count
+/// against the pids limit). Bounded by [`REAP_TIMEOUT`].
+fn reap_all() {
+    if std::process::id() != 1 {
+        return;
+    }
+    let until = Instant::now() + REAP_TIMEOUT;
+    loop {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::ECHILD) => return,
+            Ok(WaitStatus::StillAlive) => {
+                if Instant::now() >= until {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Checks the limits the runtime leaves to us (see [`Watch`]): kills the
+/// newest processes while the sandbox holds more live tasks than allowed
+/// (a pids limit would have refused them), and answers false when the
+/// memory in use inside the sandbox is past the limit.
+fn watch_limits(watch: Watch) -> bool {
+    enforce_tasks(watch.tasks);
+    sandbox_memory_bytes().is_none_or(|used| used <= watch.memory_bytes)
+}
+
+/// Memory in use inside the sandbox, from `/proc/meminfo` (under gVisor its
+/// own kernel's accounting of the sandbox: anonymous memory, page tables,
+/// tmpfs files).
+fn sandbox_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some(field("MemTotal:")?.saturating_sub(field("MemFree:")?) * 1024)
+}
+
+/// Kills the newest live processes until the live tasks (threads of every
+/// process, the runner's included; zombies hold nothing) fit in `limit`.
+fn enforce_tasks(limit: u64) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let mut live: Vec<(i32, u64)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+            if field("State:").is_some_and(|s| s.trim_start().starts_with(['Z', 'X'])) {
+                return None;
+            }
+            let threads = field("Threads:").and_then(|t| t.trim().parse().ok())?;
+            Some((pid, threads))
+        })
+        .collect();
+    let mut total: u64 = live.iter().map(|(_, t)| t).sum();
+    live.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (pid, threads) in live {
+        if total <= limit {
             break;
+        }
+        if pid != 1 {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            total = total.saturating_sub(threads);
         }
     }
 }
@@ -364,15 +536,24 @@ fn children_cpu_ms() -> u64 {
     })
 }
 
-/// The program's peak resident set so far (`VmHWM`), in KiB.
-fn peak_rss_kb(pid: u32) -> u64 {
+/// The largest resident set of any reaped child so far, in KiB.
+fn children_maxrss_kb() -> u64 {
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |u| u64::try_from(u.max_rss()).unwrap_or(0))
+}
+
+/// The program's peak resident set so far (`VmHWM`; gVisor has only the
+/// current `VmRSS`, sampled), in KiB.
+fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            };
+            field("VmHWM:").or_else(|| field("VmRSS:"))
         })
         .unwrap_or(0)
 }

@@ -7,7 +7,8 @@
 //!
 //! In one process, against the same Docker engine and the same hardened
 //! python image, it measures a python hello world (`python3 -B -S`, the
-//! manifest's command, everywhere):
+//! manifest's command, everywhere), under the engine's default runtime and,
+//! when the engine has it, under gVisor (`runsc`), side by side:
 //! 1. `docker run` through the CLI (the baseline a newcomer would write);
 //! 2. the engine's cold path (create + attach + start + run + remove);
 //! 3. the engine's warm path (a pre-started container from the pool);
@@ -32,6 +33,15 @@ use futures_util::StreamExt;
 
 const HELLO: &str = "print('hello')";
 
+/// One runtime's figures.
+struct Figures {
+    cli: Vec<Duration>,
+    cold: Vec<Duration>,
+    warm: Vec<Duration>,
+    engine_rate: f64,
+    raw_rate: f64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let iterations: usize = std::env::args()
@@ -48,7 +58,89 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("python missing from the manifest"))?;
     println!("sandbox benchmark: python hello world, {iterations} iterations each\n");
 
-    let cli = measure(iterations, || docker_run_cli(&python.image)).await?;
+    let mut runtimes = vec![("default", None, false)];
+    match codecall_worker::connect::sandbox_runtime(&docker, Some("runsc")).await {
+        Ok(runsc) => runtimes.push(("runsc", Some("runsc".to_owned()), runsc.gvisor)),
+        Err(e) => println!("gVisor not measured: {e:#}\n"),
+    }
+    let mut all = Vec::new();
+    for (name, runtime, gvisor) in runtimes {
+        println!("runtime {name}:");
+        let config = EngineConfig {
+            runtime,
+            gvisor,
+            ..EngineConfig::default()
+        };
+        all.push((
+            name,
+            bench(&docker, &manifest, &python, &config, iterations).await?,
+        ));
+        println!();
+    }
+
+    let count = iterations.max(8) * 2;
+    println!("side by side (p50 / p99 in ms; throughput at concurrency 4, {count} executions):");
+    print!("  {:<34}", "path");
+    for (name, _) in &all {
+        print!("{name:>22}");
+    }
+    println!();
+    let rows: [(&str, fn(&Figures) -> String); 5] = [
+        ("docker run (CLI, hardened)", |f| latency(&f.cli)),
+        ("engine, cold path", |f| latency(&f.cold)),
+        ("engine, warm pool", |f| latency(&f.warm)),
+        ("engine (warm pool), exec/s", |f| {
+            format!("{:.1}", f.engine_rate)
+        }),
+        ("raw create-start-wait-remove, exec/s", |f| {
+            format!("{:.1}", f.raw_rate)
+        }),
+    ];
+    for (label, cell) in rows {
+        print!("  {label:<34}");
+        for (_, figures) in &all {
+            print!("{:>22}", cell(figures));
+        }
+        println!();
+    }
+    if let [(_, runc), (_, runsc)] = &all[..] {
+        println!("\ngVisor's cost (runsc / default):");
+        println!(
+            "  docker run p50                    {:8.2}",
+            p(&runsc.cli, 50) / p(&runc.cli, 50)
+        );
+        println!(
+            "  cold p50                          {:8.2}",
+            p(&runsc.cold, 50) / p(&runc.cold, 50)
+        );
+        println!(
+            "  warm p50                          {:8.2}",
+            p(&runsc.warm, 50) / p(&runc.warm, 50)
+        );
+        println!(
+            "  engine throughput                 {:8.2}",
+            runsc.engine_rate / runc.engine_rate
+        );
+    }
+    Ok(())
+}
+
+fn latency(samples: &[Duration]) -> String {
+    format!("{:.1} / {:.1}", p(samples, 50), p(samples, 99))
+}
+
+async fn bench(
+    docker: &Docker,
+    manifest: &Manifest,
+    python: &Language,
+    config: &EngineConfig,
+    iterations: usize,
+) -> anyhow::Result<Figures> {
+    let runtime = config.runtime.clone();
+    let cli = measure(iterations, || {
+        docker_run_cli(&python.image, runtime.as_deref())
+    })
+    .await?;
     report("docker run (CLI, hardened)", &cli);
 
     let cold_engine = Engine::new(
@@ -57,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
         EngineConfig {
             worker_id: "bench-cold".into(),
             pool_size: 0,
-            ..EngineConfig::default()
+            ..config.clone()
         },
     );
     let cold = measure(iterations, || execute(&cold_engine)).await?;
@@ -69,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
         EngineConfig {
             worker_id: "bench-warm".into(),
             pool_size: 4,
-            ..EngineConfig::default()
+            ..config.clone()
         },
     );
     warm_engine.warm_up().await;
@@ -95,32 +187,25 @@ async fn main() -> anyhow::Result<()> {
     let raw_rate = throughput(count, 4, {
         let docker = docker.clone();
         let python = python.clone();
+        let config = config.clone();
         move || {
             let docker = docker.clone();
             let python = python.clone();
-            async move { raw_create_start_wait_remove(&docker, &python).await }
+            let config = config.clone();
+            async move { raw_create_start_wait_remove(&docker, &python, &config).await }
         }
     })
     .await?;
     warm_engine.shutdown().await;
-
-    println!("\nthroughput at concurrency 4 ({count} executions):");
-    println!("  engine (warm pool)                {engine_rate:8.1} exec/s");
+    println!("  engine (warm pool), concurrency 4 {engine_rate:8.1} exec/s");
     println!("  raw create-start-wait-remove      {raw_rate:8.1} exec/s");
-    println!("\nratios:");
-    println!(
-        "  warm p50 / docker run p50         {:8.2}",
-        p(&warm, 50) / p(&cli, 50)
-    );
-    println!(
-        "  cold p50 / docker run p50         {:8.2}",
-        p(&cold, 50) / p(&cli, 50)
-    );
-    println!(
-        "  engine / raw throughput           {:8.2}",
-        engine_rate / raw_rate
-    );
-    Ok(())
+    Ok(Figures {
+        cli,
+        cold,
+        warm,
+        engine_rate,
+        raw_rate,
+    })
 }
 
 async fn execute(engine: &Engine) -> anyhow::Result<Duration> {
@@ -147,17 +232,18 @@ async fn execute(engine: &Engine) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-async fn docker_run_cli(image: &str) -> anyhow::Result<Duration> {
+async fn docker_run_cli(image: &str, runtime: Option<&str>) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let output = tokio::process::Command::new("docker")
+        .arg("run")
+        .args(runtime.map(|r| format!("--runtime={r}")))
         .args([
-            "run",
             "--rm",
             "--network",
             "none",
             "--read-only",
             "--tmpfs",
-            "/sandbox:rw,exec,nosuid,nodev,size=64m,uid=10001,gid=10001",
+            "/sandbox:rw,exec,nosuid,nodev,size=64m,uid=41000,gid=41000",
             "--cap-drop",
             "ALL",
             "--security-opt",
@@ -169,7 +255,7 @@ async fn docker_run_cli(image: &str) -> anyhow::Result<Duration> {
             "--pids-limit",
             "64",
             "--user",
-            "10001:10001",
+            "41000:41000",
             "--entrypoint",
             "python3",
             image,
@@ -183,10 +269,14 @@ async fn docker_run_cli(image: &str) -> anyhow::Result<Duration> {
 }
 
 /// The same hardened container through the API, without runner or pool.
-async fn raw_create_start_wait_remove(docker: &Docker, python: &Language) -> anyhow::Result<()> {
+async fn raw_create_start_wait_remove(
+    docker: &Docker,
+    python: &Language,
+    config: &EngineConfig,
+) -> anyhow::Result<()> {
     let mut body = create_body(
         python,
-        &EngineConfig::default(),
+        config,
         256,
         [("codecall.sandbox".to_owned(), "bench-raw".to_owned())].into(),
     );

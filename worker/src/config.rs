@@ -50,7 +50,12 @@ pub struct Config {
     /// `SANDBOX_POOL_SIZE` (default 2): pre-started containers per language.
     pub pool_size: usize,
     /// `SANDBOX_RUNTIME`: an alternative OCI runtime, e.g. `runsc` (gVisor).
+    /// The worker refuses to start when the engine has no runtime of that name.
     pub sandbox_runtime: Option<String>,
+    /// `RUN_MAX_TOTAL_TIME` (default `60s`): wall budget of one run in the
+    /// sandbox, compilation and every test together; tests that find it
+    /// spent are `time_limit_exceeded` without running.
+    pub run_max_total_time: Duration,
     /// `METRICS_PORT` (default 9100; 0 disables): the worker's `/metrics`.
     pub metrics_port: u16,
     /// `LANGUAGES_MANIFEST`: a language manifest file replacing the embedded
@@ -118,6 +123,7 @@ impl Config {
             startup_timeout: duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,
             pool_size: number("SANDBOX_POOL_SIZE", 2)?,
             sandbox_runtime: var("SANDBOX_RUNTIME"),
+            run_max_total_time: duration("RUN_MAX_TOTAL_TIME", Duration::from_secs(60))?,
             languages_manifest: var("LANGUAGES_MANIFEST"),
             metrics_port: u16::try_from(number("METRICS_PORT", 9100)?)
                 .map_err(|_| anyhow::anyhow!("METRICS_PORT is invalid"))?,

@@ -66,3 +66,46 @@ pub async fn docker(timeout: Duration) -> anyhow::Result<(Docker, EngineInfo)> {
         },
     ))
 }
+
+/// The OCI runtime sandboxes run under, as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRuntime {
+    /// `None`: the engine's default runtime.
+    pub name: Option<String>,
+    /// The runtime is gVisor (its binary is `runsc`).
+    pub gvisor: bool,
+}
+
+/// Checks that `configured` (`SANDBOX_RUNTIME`) is registered with the
+/// engine, and says whether it is gVisor. An unknown runtime is refused with
+/// a message naming it: never a silent fall back to the default.
+pub async fn sandbox_runtime(
+    docker: &Docker,
+    configured: Option<&str>,
+) -> anyhow::Result<SandboxRuntime> {
+    let info = docker
+        .info()
+        .await
+        .context("cannot read the Docker engine's runtimes (docker info)")?;
+    let runtimes = info.runtimes.unwrap_or_default();
+    let name = configured
+        .map(str::to_owned)
+        .or(info.default_runtime)
+        .unwrap_or_else(|| "runc".into());
+    let Some(runtime) = runtimes.get(&name) else {
+        let mut known: Vec<&str> = runtimes.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        anyhow::bail!(
+            "SANDBOX_RUNTIME is `{name}`, but the Docker engine has no runtime of that name \
+             (it has: {}); register it in the engine's daemon.json (see the README, gVisor)",
+            known.join(", ")
+        );
+    };
+    let path = runtime.path.as_deref().unwrap_or(&name);
+    Ok(SandboxRuntime {
+        name: configured.map(str::to_owned),
+        gvisor: std::path::Path::new(path)
+            .file_name()
+            .is_some_and(|f| f == "runsc"),
+    })
+}

@@ -55,6 +55,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         engine_api_version = %engine_info.api_version,
         "connected to the Docker engine"
     );
+    let runtime = connect::sandbox_runtime(&docker, config.sandbox_runtime.as_deref()).await?;
     // Leftovers of a crashed worker go first, then every janitor interval.
     let janitor = sandbox::janitor::spawn(docker.clone(), db.clone(), config.janitor_interval);
     let manifest = sandbox::manifest::Manifest::load(config.languages_manifest.as_deref())?;
@@ -65,6 +66,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             worker_id: config.worker_id.clone(),
             pool_size: config.pool_size,
             runtime: config.sandbox_runtime.clone(),
+            gvisor: runtime.gvisor,
+            max_total_ms: u64::try_from(config.run_max_total_time.as_millis()).unwrap_or(60_000),
             ..sandbox::EngineConfig::default()
         },
     );

@@ -1,6 +1,7 @@
 //! The worker binary against real Redis and the real Docker engine: it starts
 //! when both answer, stops cleanly on SIGTERM, and exits non-zero with a
-//! message naming the dependency when either is unreachable.
+//! message naming the dependency when either is unreachable, or the
+//! sandbox runtime when the engine does not have it.
 
 use std::{
     process::{Command, Stdio},
@@ -89,6 +90,28 @@ fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
     assert!(!output.status.success());
     let logs = String::from_utf8_lossy(&output.stdout);
     assert!(logs.contains("Docker engine"), "{logs}");
+}
+
+#[test]
+fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
+    if !docker_available() {
+        eprintln!("skipped: no reachable Docker engine");
+        return;
+    }
+    let started = Instant::now();
+    let output = worker()
+        .env("REDIS_URL", redis_url())
+        .env("SANDBOX_RUNTIME", "no-such-runtime")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "never falls back to runc");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("SANDBOX_RUNTIME") && logs.contains("`no-such-runtime`"),
+        "{logs}"
+    );
+    assert!(!logs.contains("worker ready"), "{logs}");
+    assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::{
 use bollard::{
     Docker,
     container::AttachContainerResults,
-    models::{ContainerCreateBody, HostConfig, ResourcesUlimits},
+    models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits},
     query_parameters::{
         AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
     },
@@ -24,8 +24,23 @@ pub const LABEL: &str = "codecall.sandbox";
 pub const EXPIRES_LABEL: &str = "codecall.expires";
 /// The worker that created it (for operators).
 pub const WORKER_LABEL: &str = "codecall.worker";
-/// The non-root user every sandbox image creates.
-pub const SANDBOX_USER: &str = "10001:10001";
+/// The non-root user every sandbox image creates: a uid/gid used by nothing
+/// else on the host (the api and worker images run as 10001), so per-uid
+/// kernel budgets a program exhausts (inotify instances, `RLIMIT_NPROC`
+/// counts, user keyrings) are the sandboxes' own, never the worker's.
+pub const SANDBOX_UID: u32 = 41000;
+pub const SANDBOX_USER: &str = "41000:41000";
+/// Inodes of the work dir and of `/tmp` (`nr_inodes`): without a bound, a
+/// program creating empty files grows kernel memory the size cap ignores.
+pub const WORK_DIR_INODES: u64 = 8192;
+pub const TMP_INODES: u64 = 1024;
+/// Under gVisor the container's cgroup also holds gVisor's own kernel (the
+/// Sentry, the gofer, and on the ptrace platform about eight host tasks per
+/// guest process): its limits are the program's plus this room, and the
+/// runner enforces the program's own limits inside (see `sandbox_runner::Watch`).
+pub const GVISOR_MEMORY_OVERHEAD_MB: u64 = 128;
+pub const GVISOR_TASKS_PER_GUEST_TASK: i64 = 16;
+pub const GVISOR_BASE_TASKS: i64 = 256;
 
 /// A started container blocked on reading its request, with its streams attached.
 pub struct Started {
@@ -43,10 +58,20 @@ pub fn create_body(
     memory_mb: u64,
     labels: HashMap<String, String>,
 ) -> ContainerCreateBody {
-    let memory = i64::try_from(memory_mb * 1024 * 1024).unwrap_or(i64::MAX);
-    let tmpfs_opts = |size_mb: u64, exec: bool| {
+    let host_memory_mb = if config.gvisor {
+        memory_mb + GVISOR_MEMORY_OVERHEAD_MB
+    } else {
+        memory_mb
+    };
+    let memory = i64::try_from(host_memory_mb * 1024 * 1024).unwrap_or(i64::MAX);
+    let pids_limit = if config.gvisor {
+        config.pids_limit * GVISOR_TASKS_PER_GUEST_TASK + GVISOR_BASE_TASKS
+    } else {
+        config.pids_limit
+    };
+    let tmpfs_opts = |size_mb: u64, inodes: u64, exec: bool| {
         format!(
-            "rw,nosuid,nodev,{},size={size_mb}m,uid=10001,gid=10001,mode=0700",
+            "rw,nosuid,nodev,{},size={size_mb}m,nr_inodes={inodes},uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700",
             if exec { "exec" } else { "noexec" }
         )
     };
@@ -84,21 +109,34 @@ pub fn create_body(
             tmpfs: Some(HashMap::from([
                 (
                     sandbox_runner::WORK_DIR.to_owned(),
-                    tmpfs_opts(config.tmpfs_mb, true),
+                    tmpfs_opts(config.tmpfs_mb, WORK_DIR_INODES, true),
                 ),
-                ("/tmp".to_owned(), tmpfs_opts(config.tmp_mb, false)),
+                (
+                    "/tmp".to_owned(),
+                    tmpfs_opts(config.tmp_mb, TMP_INODES, false),
+                ),
             ])),
             // memory = memory + swap: no swap.
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some(i64::try_from(config.cpu_millis).unwrap_or(1000) * 1_000_000),
-            pids_limit: Some(config.pids_limit),
+            pids_limit: Some(pids_limit),
             ulimits: Some(vec![
                 ulimit("nofile", config.nofile),
                 ulimit("fsize", config.fsize_bytes),
                 ulimit("core", 0),
             ]),
-            ipc_mode: Some("private".into()),
+            // A private IPC namespace without /dev/shm: no shared memory
+            // tmpfs (whose inodes nothing would bound) to fill. `ShmSize` is
+            // stated anyway (1 MiB), should the mode ever change.
+            ipc_mode: Some("none".into()),
+            shm_size: Some(1024 * 1024),
+            // No log driver output: the runner reports over the attach
+            // stream, and nothing a program prints lands on the host's disk.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
             // The runner is PID 1 on purpose: signals from inside cannot kill it.
             init: Some(false),
             auto_remove: Some(false),

@@ -32,8 +32,11 @@ use tokio::io::AsyncWriteExt;
 
 use self::{container::Started, manifest::Manifest, pool::Pool};
 
-/// Defaults and maxima (SPEC §7); the operator sets them through the
-/// worker's configuration.
+/// Under gVisor compilation gets this many times `compile_time_ms`.
+pub const GVISOR_COMPILE_TIME_FACTOR: u64 = 3;
+
+/// Defaults and maxima; the operator sets them through the worker's
+/// configuration.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub worker_id: String,
@@ -57,6 +60,15 @@ pub struct EngineConfig {
     pub fsize_bytes: i64,
     /// An alternative OCI runtime, e.g. `runsc` for gVisor (`SANDBOX_RUNTIME`).
     pub runtime: Option<String>,
+    /// Whether `runtime` is gVisor ([`crate::connect::sandbox_runtime`] tells,
+    /// from the engine's runtime list): the container's limits then make
+    /// room for gVisor's own kernel and the runner enforces the program's.
+    pub gvisor: bool,
+    /// Wall budget of one execution, compilation and every test together
+    /// (`RUN_MAX_TOTAL_TIME`, default 60 s): each test gets at most what
+    /// remains, and tests that find nothing left are `time_limit_exceeded`
+    /// without running.
+    pub max_total_ms: u64,
     /// Pre-started containers kept per language (`SANDBOX_POOL_SIZE`, 2; 0 disables).
     pub pool_size: usize,
     /// A pre-started container older than this is replaced (`SANDBOX_POOL_MAX_AGE`, 10 min).
@@ -78,6 +90,8 @@ impl Default for EngineConfig {
             nofile: 256,
             fsize_bytes: 64 * 1024 * 1024,
             runtime: None,
+            gvisor: false,
+            max_total_ms: 60_000,
             pool_size: 2,
             pool_max_age: Duration::from_secs(600),
         }
@@ -255,9 +269,12 @@ impl Engine {
         let runner_request = self.runner_request(&language, &request, time_ms, memory_mb)?;
         let executions = runner_request.tests.len() as u64;
         // The runner enforces every limit itself; this deadline only catches
-        // a runner that stopped answering.
+        // a runner that stopped answering. Each execution may overrun its
+        // limit by the runner's clean-up (about a second at most).
         let deadline = Duration::from_millis(
-            self.config.compile_time_ms + executions * (time_ms + 1_000) + 10_000,
+            (self.compile_time_ms() + executions * time_ms).min(self.config.max_total_ms)
+                + executions * 1_000
+                + 10_000,
         );
 
         let (container, warm) = match self.pool.take(&language, memory_mb, deadline) {
@@ -301,6 +318,8 @@ impl Engine {
                 .and_then(|i| i.state)
                 .and_then(|s| s.oom_killed)
                 .unwrap_or(false);
+        let sandbox_died =
+            self.config.gvisor && matches!(&outcome, Ok(c) if !c.finished && !c.deadline_passed);
         self.remove_in_background(guard);
         if warm || self.config.pool_size > 0 {
             self.pool.refill(&language);
@@ -321,6 +340,7 @@ impl Engine {
             &expected,
             !request.tests.is_empty(),
             oom_killed,
+            sandbox_died,
             self.config.output_limit_bytes,
         )?;
         Ok(ExecutionResult {
@@ -328,6 +348,17 @@ impl Engine {
             total_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
             warm,
         })
+    }
+
+    /// The compilation limit: under gVisor, where every system call of a
+    /// compiler's many processes goes through gVisor's kernel, three times
+    /// the configured one (javac and `go build` take 3–8 s there).
+    fn compile_time_ms(&self) -> u64 {
+        if self.config.gvisor {
+            self.config.compile_time_ms * GVISOR_COMPILE_TIME_FACTOR
+        } else {
+            self.config.compile_time_ms
+        }
     }
 
     fn runner_request(
@@ -386,9 +417,14 @@ impl Engine {
             env,
             tests,
             time_limit_ms: time_ms,
-            compile_time_limit_ms: self.config.compile_time_ms,
+            compile_time_limit_ms: self.compile_time_ms(),
             output_limit_bytes: self.config.output_limit_bytes,
             memory_limit_bytes: memory_mb * 1024 * 1024,
+            total_time_limit_ms: Some(self.config.max_total_ms),
+            watch: self.config.gvisor.then(|| sandbox_runner::Watch {
+                memory_bytes: memory_mb * 1024 * 1024,
+                tasks: u64::try_from(self.config.pids_limit).unwrap_or(64),
+            }),
         })
     }
 

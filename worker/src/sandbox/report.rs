@@ -101,11 +101,20 @@ pub fn same_output(actual: &str, expected: &str) -> bool {
     lines(actual) == lines(expected)
 }
 
+/// Appended to the stderr of a test during which a gVisor sandbox died.
+pub const SANDBOX_DIED: &str =
+    "[the sandbox was killed: the program exhausted gVisor's own process resources]";
+
+/// `sandbox_died`: the container ended without the runner's last report and
+/// not at the engine's deadline, under gVisor, where a program (a fork bomb)
+/// can take the whole sandbox down: the test it was running is the
+/// program's failure (`runtime_error`), not the platform's.
 pub fn assemble(
     mut collected: Collected,
     expected: &[Option<&str>],
     with_tests: bool,
     oom_killed: bool,
+    sandbox_died: bool,
     output_limit: usize,
 ) -> Result<RunResult, EngineError> {
     if let Some(message) = collected.error.take() {
@@ -149,6 +158,11 @@ pub fn assemble(
             // The runner stopped before this test ended.
             if oom_killed {
                 tests.push(missing(index, Verdict::MemoryLimitExceeded, stdout, stderr));
+                continue;
+            }
+            if sandbox_died {
+                let stderr = format!("{stderr}{SANDBOX_DIED}");
+                tests.push(missing(index, Verdict::RuntimeError, stdout, stderr));
                 continue;
             }
             let diagnostics = String::from_utf8_lossy(&collected.stderr).into_owned();
@@ -284,6 +298,7 @@ mod tests {
             &[Some("0"), Some("7"), Some("2")],
             true,
             false,
+            false,
             64,
         )
         .expect("assembled");
@@ -302,6 +317,6 @@ mod tests {
         collected.event(Event::Error {
             message: "disk full".into(),
         });
-        assert!(assemble(collected, &[None], false, false, 64).is_err());
+        assert!(assemble(collected, &[None], false, false, true, 64).is_err());
     }
 }
