@@ -632,11 +632,23 @@ async fn a_killed_worker_restarted_alone_finishes_its_run() {
 async fn docker_failures_are_retried_then_end_as_internal_error() {
     require_docker!();
     let app = spawn_app().await;
-    // An OCI runtime that does not exist: every container create fails in Docker.
+    // A "python" whose image has no runner (the plain base image the sandbox
+    // images are built from): every execution ends without a runner report,
+    // which is the platform failing, never the program. (A worker configured
+    // with a runtime the engine lacks refuses to start instead.)
+    let manifest = std::env::temp_dir().join(format!("codecall-broken-{}.json", Uuid::new_v4()));
+    std::fs::write(
+        &manifest,
+        json!({"languages": [{"id": "python", "name": "Python", "version": "3",
+            "image": "debian:bookworm-slim", "sourceFile": "main.py", "compile": null,
+            "run": ["python3", "main.py"], "env": {}}]})
+        .to_string(),
+    )
+    .expect("manifest written");
     let _worker = Worker::start(
         &app,
         &[
-            ("SANDBOX_RUNTIME", "no-such-runtime"),
+            ("LANGUAGES_MANIFEST", manifest.to_str().expect("utf-8 path")),
             ("SANDBOX_POOL_SIZE", "0"),
             ("RUN_MAX_ATTEMPTS", "2"),
         ],
