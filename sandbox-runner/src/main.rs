@@ -124,7 +124,7 @@ fn run(
         let stats = execute(
             compile,
             request,
-            Vec::new(),
+            &[],
             within_budget(
                 Duration::from_millis(request.compile_time_limit_ms),
                 budget_end,
@@ -165,7 +165,7 @@ fn run(
             execute(
                 &command,
                 request,
-                stdin,
+                &stdin,
                 time_limit,
                 request.output_limit_bytes,
                 &mut |stream, data| {
@@ -208,7 +208,7 @@ struct Stats {
 fn execute(
     command: &[String],
     request: &Request,
-    stdin: Vec<u8>,
+    stdin: &[u8],
     time_limit: Duration,
     output_limit: usize,
     sink: &mut dyn FnMut(Stream, &[u8]),
@@ -514,7 +514,7 @@ fn enforce_tasks(limit: u64) {
         })
         .collect();
     let mut total: u64 = live.iter().map(|(_, t)| t).sum();
-    live.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    live.sort_unstable_by_key(|(pid, _)| std::cmp::Reverse(*pid));
     for (pid, threads) in live {
         if total <= limit {
             break;

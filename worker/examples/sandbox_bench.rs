@@ -33,6 +33,9 @@ use futures_util::StreamExt;
 
 const HELLO: &str = "print('hello')";
 
+/// One cell of the side-by-side table.
+type Cell = fn(&Figures) -> String;
+
 /// One runtime's figures.
 struct Figures {
     cli: Vec<Duration>,
@@ -85,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         print!("{name:>22}");
     }
     println!();
-    let rows: [(&str, fn(&Figures) -> String); 5] = [
+    let rows: [(&str, Cell); 5] = [
         ("docker run (CLI, hardened)", |f| latency(&f.cli)),
         ("engine, cold path", |f| latency(&f.cold)),
         ("engine, warm pool", |f| latency(&f.warm)),
