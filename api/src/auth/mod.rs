@@ -437,8 +437,9 @@ pub fn log_id(login_id: Uuid) -> String {
 }
 
 /// The client's IP address: the socket peer, or with `TRUST_FORWARDED_FOR`
-/// the last `X-Forwarded-For` entry (the one the trusted proxy appended; the
-/// ones before it are client-controlled).
+/// the last `X-Forwarded-For` entry across every such header line (the one
+/// the trusted proxy appended, whether to the client's line or as a line of
+/// its own; everything before it is client-controlled).
 pub struct ClientAddress(pub IpAddr);
 
 impl FromRequestParts<ApiContext> for ClientAddress {
@@ -448,7 +449,9 @@ impl FromRequestParts<ApiContext> for ClientAddress {
         if ctx.config.auth.trust_forwarded_for
             && let Some(ip) = parts
                 .headers
-                .get("x-forwarded-for")
+                .get_all("x-forwarded-for")
+                .iter()
+                .next_back()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())

@@ -803,3 +803,35 @@ async fn password_spraying_from_one_address_is_throttled() {
         .await;
     assert_error(r, 429, "too_many_requests").await;
 }
+
+#[tokio::test]
+async fn a_client_cannot_choose_its_address_with_its_own_forwarded_for_line() {
+    // A proxy that adds its own `X-Forwarded-For` line (HAProxy's
+    // `option forwardfor`) after the one the client sent: the proxy's line,
+    // the last, names the client.
+    let app = spawn_app_with(&[
+        ("TRUST_FORWARDED_FOR", "true"),
+        ("REGISTER_MAX_PER_ADDRESS", "1"),
+    ])
+    .await;
+    let register_as = |spoofed: &'static str| {
+        let email = format!("s{}@codecall.dev", &Uuid::new_v4().simple().to_string()[..12]);
+        app.client
+            .post(app.url("/auth/register"))
+            .header("x-forwarded-for", spoofed)
+            .header("x-forwarded-for", "198.51.100.20")
+            .json(&json!({"name": "Spoofer", "email": email, "password": "StrongPass123"}))
+            .send()
+    };
+    assert_eq!(
+        register_as("203.0.113.1").await.expect("sent").status().as_u16(),
+        201
+    );
+    // Another spoofed first line does not make it another client.
+    assert_error(
+        register_as("203.0.113.2").await.expect("sent"),
+        429,
+        "too_many_requests",
+    )
+    .await;
+}
