@@ -2,17 +2,21 @@
 //! with its awareness) per session, loaded from PostgreSQL by the first
 //! socket and dropped, after a final compaction, when the last one leaves.
 //!
-//! Every update a socket accepts is stored first ([`store::append`]), then
-//! applied, then sent to this process's other sockets (a local `broadcast`)
-//! and to the other replicas (the session's document channel in Redis, via
-//! the [`Hub`](crate::rooms::hub::Hub)). Each live document runs one relay
+//! Every update a socket sends is checked first (applied to the document's
+//! twin, [`Checked`]; one that does not apply closes the socket), then
+//! stored ([`store::append`]), then applied, then sent to this process's
+//! other sockets (a local `broadcast`) and to the other replicas (the
+//! session's document channel in Redis, via the [`Hub`](crate::rooms::hub::Hub)).
+//! One update of a document at a time goes through these steps, and updates
+//! from other replicas and the stored document are applied through the same
+//! checks. Each live document runs one relay
 //! task that applies what other replicas publish, re-reads the stored
 //! document every [`RESYNC_INTERVAL`] (so a lost Redis message only delays
 //! an edit), compacts, and forgets awareness states nobody renewed.
 
 use std::{
     collections::HashMap,
-    panic::{AssertUnwindSafe, catch_unwind},
+    panic::catch_unwind,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
@@ -32,8 +36,11 @@ use yrs::{
 };
 
 use super::{
-    COMPACT_AFTER_UPDATES, COMPACT_INTERVAL, MAX_AWARENESS_CLIENTS, MAX_AWARENESS_STATE_BYTES,
-    MAX_DOCUMENT_BYTES, RESYNC_INTERVAL, store,
+    CLOSE_INVALID_UPDATE, CLOSE_PENDING, COMPACT_AFTER_UPDATES, COMPACT_INTERVAL,
+    MAX_AWARENESS_CLIENTS, MAX_AWARENESS_STATE_BYTES, MAX_DOCUMENT_BYTES, MAX_PENDING_BYTES,
+    MAX_PENDING_UPDATES, RESYNC_INTERVAL,
+    checked::{Check, Checked, Limits, Refused},
+    store,
 };
 use crate::{
     error::Error,
@@ -150,7 +157,11 @@ impl Documents {
                 return;
             };
             runtime.spawn(async move {
-                if let Err(e) = store::compact(&db, session).await {
+                let compacted = match db.acquire().await {
+                    Ok(mut conn) => store::compact(&mut conn, session).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = compacted {
                     tracing::warn!(%session, error = %e, "final compaction failed; updates stay appended");
                 }
             });
@@ -174,6 +185,10 @@ pub struct LiveDoc {
     origin: Uuid,
     channel: String,
     state: Mutex<State>,
+    /// Held while an update is checked, stored and applied, and while one
+    /// from elsewhere is applied: the twin then differs from the document
+    /// only by the update in hand.
+    writer: tokio::sync::Mutex<()>,
     local: broadcast::Sender<Frame>,
     read_only: AtomicBool,
     /// Stored size as this replica knows it (snapshot + updates seen since).
@@ -186,6 +201,8 @@ pub struct LiveDoc {
 }
 
 struct State {
+    /// The document (the one `awareness` holds) and its twin.
+    doc: Checked,
     awareness: Awareness,
     /// Which local connection announced each awareness client.
     owners: HashMap<ClientID, u64>,
@@ -204,9 +221,11 @@ impl LiveDoc {
             origin: Uuid::new_v4(),
             channel,
             state: Mutex::new(State {
+                doc: Checked::new(stored.doc.clone()),
                 awareness: Awareness::new(stored.doc),
                 owners: HashMap::new(),
             }),
+            writer: tokio::sync::Mutex::new(()),
             local: broadcast::channel(ROOM_BUFFER).0,
             read_only: AtomicBool::new(stored.ended),
             bytes: AtomicUsize::new(stored.bytes),
@@ -300,6 +319,7 @@ impl LiveDoc {
         if update.is_empty() {
             return Ok(());
         }
+        drop(update);
         if self.read_only.load(Ordering::Relaxed) {
             metrics::counter!("codecall_document_updates_refused_total", "reason" => "read_only")
                 .increment(1);
@@ -311,9 +331,42 @@ impl LiveDoc {
             tracing::info!(session = %self.session, "update refused: the document is at its size limit");
             return Ok(());
         }
+        let writer = self.writer.lock().await;
+        let check = lock(&self.state).doc.check(
+            &bytes,
+            Some(&Limits {
+                max_pending_bytes: MAX_PENDING_BYTES,
+                max_pending_updates: MAX_PENDING_UPDATES,
+            }),
+        );
+        let check = match check {
+            Ok(check) => check,
+            Err(refused) => {
+                tracing::warn!(session = %self.session, %refused, "update refused");
+                return Err(match refused {
+                    Refused::Invalid(_) => {
+                        metrics::counter!("codecall_document_updates_refused_total", "reason" => "invalid")
+                            .increment(1);
+                        Refusal(
+                            CLOSE_INVALID_UPDATE,
+                            "the update does not apply to the document",
+                        )
+                    }
+                    Refused::Pending { .. } => {
+                        metrics::counter!("codecall_document_updates_refused_total", "reason" => "pending")
+                            .increment(1);
+                        Refusal(
+                            CLOSE_PENDING,
+                            "too many updates waiting for items the server has not seen",
+                        )
+                    }
+                });
+            }
+        };
         match store::append(&ctx.db, self.session, &bytes).await {
             Ok(true) => {}
             Ok(false) => {
+                lock(&self.state).doc.rollback();
                 self.set_read_only();
                 metrics::counter!("codecall_document_updates_refused_total", "reason" => "read_only")
                     .increment(1);
@@ -323,11 +376,12 @@ impl LiveDoc {
                 // Not stored, so not applied: the client keeps the edit and
                 // sends it again when it reconnects (sync step 2).
                 tracing::warn!(session = %self.session, error = %e, "cannot store a document update");
+                lock(&self.state).doc.rollback();
                 return Err(Refusal(1011, "the document cannot be saved right now"));
             }
         }
-        self.apply(update)
-            .map_err(|()| Refusal(1003, "the update does not apply"))?;
+        self.commit(&bytes, check);
+        drop(writer);
         self.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.pending.fetch_add(1, Ordering::Relaxed) + 1 >= COMPACT_AFTER_UPDATES {
             self.compact_soon.notify_one();
@@ -342,20 +396,27 @@ impl LiveDoc {
         Ok(())
     }
 
-    fn apply(&self, update: Update) -> Result<(), ()> {
-        let state = lock(&self.state);
-        let applied = catch_unwind(AssertUnwindSafe(|| {
-            state.awareness.doc().transact_mut().apply_update(update)
-        }));
-        match applied {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::warn!(session = %self.session, error = %e, "update does not apply");
-                Err(())
+    fn commit(&self, bytes: &[u8], check: Check) {
+        if check.drops_pending {
+            metrics::counter!("codecall_document_pending_dropped_total").increment(1);
+            tracing::warn!(session = %self.session, "pending document items do not apply: dropped");
+        }
+        lock(&self.state).doc.commit(bytes, check);
+    }
+
+    /// Applies an update another replica stored (or the stored document),
+    /// through the same checks as a member's; `false` when it does not apply.
+    async fn apply_stored(&self, bytes: &[u8]) -> bool {
+        let _writer = self.writer.lock().await;
+        let check = lock(&self.state).doc.check(bytes, None);
+        match check {
+            Ok(check) => {
+                self.commit(bytes, check);
+                true
             }
-            Err(_) => {
-                tracing::error!(session = %self.session, "applying an update made yrs panic");
-                Err(())
+            Err(refused) => {
+                tracing::warn!(session = %self.session, %refused, "a stored update does not apply here");
+                false
             }
         }
     }
@@ -383,7 +444,9 @@ impl LiveDoc {
         }
         let (accepted, reply) = {
             let mut state = lock(&self.state);
-            let State { awareness, owners } = &mut *state;
+            let State {
+                awareness, owners, ..
+            } = &mut *state;
             let mut accepted = HashMap::new();
             let mut revive = Vec::new();
             for (client, entry) in update.clients {
@@ -443,7 +506,9 @@ impl LiveDoc {
     pub async fn disconnected(&self, ctx: &ApiContext, from: u64) {
         let message = {
             let mut state = lock(&self.state);
-            let State { awareness, owners } = &mut *state;
+            let State {
+                awareness, owners, ..
+            } = &mut *state;
             let gone: Vec<ClientID> = owners
                 .iter()
                 .filter(|&(_, &owner)| owner == from)
@@ -496,7 +561,7 @@ impl LiveDoc {
             tokio::select! {
                 () = self.stop.notified() => break,
                 message = relay.receiver.recv() => match message {
-                    Ok(payload) => self.remote(&payload),
+                    Ok(payload) => self.remote(&payload).await,
                     Err(RecvError::Lagged(_)) => self.resync(&ctx).await,
                     Err(RecvError::Closed) => break,
                 },
@@ -510,8 +575,9 @@ impl LiveDoc {
         }
     }
 
-    /// Applies a message another replica published, and passes it on.
-    fn remote(&self, payload: &[u8]) {
+    /// Applies a message another replica published, and passes it on
+    /// (an update only if it applies here).
+    async fn remote(&self, payload: &[u8]) {
         let Some((origin, message)) = payload.split_first_chunk::<16>() else {
             return;
         };
@@ -525,17 +591,17 @@ impl LiveDoc {
         for decoded in messages {
             match decoded {
                 Message::Sync(SyncMessage::Update(bytes)) => {
-                    let Some(update) = decode_update(&bytes) else {
-                        continue;
-                    };
-                    if self.apply(update).is_ok() {
-                        self.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+                    if !self.apply_stored(&bytes).await {
+                        return;
                     }
+                    self.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
                 }
                 Message::Awareness(update) => {
                     let mut state = lock(&self.state);
                     // A client announced here is this replica's to speak for.
-                    let State { awareness, owners } = &mut *state;
+                    let State {
+                        awareness, owners, ..
+                    } = &mut *state;
                     let foreign = AwarenessUpdate {
                         clients: update
                             .clients
@@ -575,17 +641,17 @@ impl LiveDoc {
             .doc
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
+        let before = lock(&self.state).doc.doc().transact().state_vector();
+        if !self.apply_stored(&full).await {
+            return;
+        }
         let missing = {
             let state = lock(&self.state);
-            let doc = state.awareness.doc();
-            let before = doc.transact().state_vector();
-            let Some(update) = decode_update(&full) else {
-                return;
-            };
-            if catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update))).is_err() {
-                return;
-            }
-            let missing = doc.transact().encode_state_as_update_v1(&before);
+            let missing = state
+                .doc
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(&before);
             decode_update(&missing)
                 .is_some_and(|u| !u.is_empty())
                 .then_some(missing)
@@ -605,7 +671,11 @@ impl LiveDoc {
         if pending == 0 {
             return;
         }
-        match store::compact(&ctx.db, self.session).await {
+        let compacted = match ctx.db.acquire().await {
+            Ok(mut conn) => store::compact(&mut conn, self.session).await,
+            Err(e) => Err(e.into()),
+        };
+        match compacted {
             Ok(bytes) => {
                 self.pending.fetch_sub(pending, Ordering::Relaxed);
                 self.bytes.store(bytes, Ordering::Relaxed);
@@ -620,7 +690,9 @@ impl LiveDoc {
     fn expire_awareness(&self) {
         let message = {
             let mut state = lock(&self.state);
-            let State { awareness, owners } = &mut *state;
+            let State {
+                awareness, owners, ..
+            } = &mut *state;
             let now = now_ms();
             let stale: Vec<ClientID> = awareness
                 .iter()

@@ -9,18 +9,22 @@
 //! the `Y.Text` named [`TEXT_NAME`].
 //!
 //! - [`store`]: PostgreSQL — a snapshot plus appended updates, compacted.
+//! - [`checked`]: every update applied to a twin document first, so one
+//!   that does not apply is refused before it is stored.
 //! - [`live`]: the per-process document of each session, relayed between
 //!   replicas through Redis.
 //! - this file: the upgrade (the events socket's authentication and
 //!   membership rules) and one `select!` loop per socket.
 //!
 //! Members of an ended session get the document read-only: their updates
-//! are refused (not stored, applied or relayed). A malformed message closes
-//! that connection only. Like the events socket, each connection holds a
-//! [`Lease`] (closed at its token's expiry or its login's revocation,
-//! counted towards the user's socket caps), and its messages count towards
-//! the user's rates across sockets and replicas ([`rate`]).
+//! are refused (not stored, applied or relayed). A malformed message, or an
+//! update that does not apply, closes that connection only. Like the events
+//! socket, each connection holds a [`Lease`] (closed at its token's expiry or
+//! its login's revocation, counted towards the user's socket caps), and its
+//! messages count towards the user's rates across sockets and replicas
+//! ([`rate`]).
 
+pub mod checked;
 pub mod live;
 pub mod store;
 
@@ -58,6 +62,17 @@ pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 /// Largest stored document (snapshot plus updates since). Updates that
 /// would grow it further are refused, not applied.
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// What a member's updates may leave *pending* (items referring to items
+/// the server has not seen, kept aside by yrs until those arrive): this many
+/// encoded bytes, from this many updates; an update past either is refused
+/// and closes its socket ([`CLOSE_PENDING`]).
+pub const MAX_PENDING_BYTES: usize = 64 * 1024;
+pub const MAX_PENDING_UPDATES: usize = 32;
+/// Close code for an update that does not apply to the document (it is
+/// neither stored nor relayed).
+pub const CLOSE_INVALID_UPDATE: u16 = 4422;
+/// Close code for an update that would leave too much pending.
+pub const CLOSE_PENDING: u16 = 4413;
 /// Largest awareness state of one client (its JSON).
 pub const MAX_AWARENESS_STATE_BYTES: usize = 4 * 1024;
 /// Awareness clients one connection may speak for (a y-websocket provider

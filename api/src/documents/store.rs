@@ -3,17 +3,25 @@
 //!
 //! Everything here reads and writes rows, never the in-memory document: a
 //! compaction merges what the database holds, so a replica that missed an
-//! update cannot drop it, and a document that fails to load is an error,
-//! never an empty document written over the stored one.
+//! update cannot drop it, and a document is never replaced by an empty one.
+//!
+//! Updates are checked before they are stored, yet a stored row may still
+//! not apply (a row from before the check, a bug, a bad restore). Loading
+//! never fails on one: [`build`] leaves it out, and the next [`compact`]
+//! moves it aside to `document_quarantine` with the reason, in the same
+//! transaction that writes the rest as the new snapshot.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use anyhow::{Context as _, anyhow};
-use sqlx::{PgConnection, PgPool};
+use chrono::{DateTime, Utc};
+use sqlx::{Connection as _, PgConnection, PgPool};
 use uuid::Uuid;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update, updates::decoder::Decode};
 
-use super::TEXT_NAME;
+use super::{
+    TEXT_NAME,
+    checked::{self, Checked},
+};
 
 /// A document as stored.
 pub struct Stored {
@@ -24,8 +32,22 @@ pub struct Stored {
     pub ended: bool,
 }
 
-/// Loads the session's document; `Ok` with an empty document only when
-/// nothing was ever stored.
+/// One stored part of a document.
+pub struct Part {
+    /// The `document_updates` row, or `None` for the snapshot.
+    pub id: Option<i64>,
+    pub payload: Vec<u8>,
+}
+
+/// A document built from its parts, and the parts left out.
+pub struct Built {
+    pub doc: Doc,
+    /// `(part id, reason)` of every part that does not apply.
+    pub refused: Vec<(Option<i64>, String)>,
+}
+
+/// Loads the session's document (an empty one when nothing was ever
+/// stored). Rows that do not apply are quarantined first.
 pub async fn load(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Stored> {
     let ended = sqlx::query_scalar!(
         "SELECT status = 'ended' AS \"ended!\" FROM interview_sessions WHERE id = $1",
@@ -33,37 +55,56 @@ pub async fn load(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Stored
     )
     .fetch_one(&mut *db)
     .await?;
-    let (parts, bytes) = rows(db, session).await?;
-    let doc = build(parts.iter().map(Vec::as_slice))?;
-    Ok(Stored { doc, bytes, ended })
+    let (built, bytes) = document(db, session).await?;
+    Ok(Stored {
+        doc: built.doc,
+        bytes,
+        ended,
+    })
 }
 
 /// The document's current text, or `None` when it was never edited.
 pub async fn text(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Option<String>> {
-    let (parts, _) = rows(db, session).await?;
-    if parts.is_empty() {
-        return Ok(None);
+    let (built, bytes) = document(db, session).await?;
+    Ok((bytes > 0).then(|| text_of(&built.doc)))
+}
+
+/// Builds the stored document; when a row does not apply, compacts (which
+/// quarantines it) and builds again.
+async fn document(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Built, usize)> {
+    let (parts, bytes) = rows(db, session).await?;
+    let built = build(&parts);
+    if built.refused.is_empty() {
+        return Ok((built, bytes));
     }
-    let doc = build(parts.iter().map(Vec::as_slice))?;
-    Ok(Some(text_of(&doc)))
+    compact(db, session).await?;
+    let (parts, bytes) = rows(db, session).await?;
+    Ok((build(&parts), bytes))
 }
 
 /// The snapshot (if any) followed by every appended update, and their size.
-async fn rows(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Vec<Vec<u8>>, usize)> {
+async fn rows(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Vec<Part>, usize)> {
     let snapshot = sqlx::query_scalar!(
         "SELECT snapshot FROM documents WHERE session_id = $1",
         session
     )
     .fetch_optional(&mut *db)
     .await?;
-    let updates = sqlx::query_scalar!(
-        "SELECT payload FROM document_updates WHERE session_id = $1 ORDER BY id",
+    let updates = sqlx::query!(
+        "SELECT id, payload FROM document_updates WHERE session_id = $1 ORDER BY id",
         session
     )
     .fetch_all(&mut *db)
     .await?;
-    let parts: Vec<Vec<u8>> = snapshot.into_iter().chain(updates).collect();
-    let bytes = parts.iter().map(Vec::len).sum();
+    let parts: Vec<Part> = snapshot
+        .map(|payload| Part { id: None, payload })
+        .into_iter()
+        .chain(updates.into_iter().map(|u| Part {
+            id: Some(u.id),
+            payload: u.payload,
+        }))
+        .collect();
+    let bytes = parts.iter().map(|p| p.payload.len()).sum();
     Ok((parts, bytes))
 }
 
@@ -87,13 +128,23 @@ pub async fn append(db: &PgPool, session: Uuid, update: &[u8]) -> sqlx::Result<b
 }
 
 /// Merges the snapshot and the appended updates into a new snapshot, deletes
-/// exactly the updates merged, mirrors the text into `interview_sessions.code`
-/// and counts the edits as session activity. Returns the stored size after.
-pub async fn compact(db: &PgPool, session: Uuid) -> anyhow::Result<usize> {
+/// exactly the updates merged, moves those that do not apply (and a snapshot
+/// that does not) to `document_quarantine`, mirrors the text into
+/// `interview_sessions.code` and counts the edits as session activity.
+/// Returns the stored size after.
+pub async fn compact(db: &mut PgConnection, session: Uuid) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
-    // The row lock serialises compactions of one document; appends go on.
-    let snapshot = sqlx::query_scalar!(
-        "SELECT snapshot FROM documents WHERE session_id = $1 FOR UPDATE",
+    // One compaction of a document at a time, also before its first
+    // snapshot exists (so two never merge different rows, or quarantine a
+    // row twice); appends go on.
+    sqlx::query!(
+        "SELECT FROM pg_advisory_xact_lock(hashtextextended('document:' || $1::text, 0))",
+        session.to_string()
+    )
+    .execute(&mut *tx)
+    .await?;
+    let snapshot = sqlx::query!(
+        "SELECT snapshot, compacted_at FROM documents WHERE session_id = $1",
         session
     )
     .fetch_optional(&mut *tx)
@@ -104,19 +155,64 @@ pub async fn compact(db: &PgPool, session: Uuid) -> anyhow::Result<usize> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    let Some(last_edit) = updates.iter().map(|u| u.created_at).max() else {
-        return Ok(snapshot.map_or(0, |s| s.len()));
-    };
-    let doc = build(
-        snapshot
-            .iter()
-            .map(Vec::as_slice)
-            .chain(updates.iter().map(|u| u.payload.as_slice())),
-    )?;
-    let merged = doc
+    let snapshot_len = snapshot.as_ref().map_or(0, |s| s.snapshot.len());
+    let last_edit: Option<DateTime<Utc>> = updates.iter().map(|u| u.created_at).max();
+    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+    let parts: Vec<Part> = snapshot
+        .iter()
+        .map(|s| Part {
+            id: None,
+            payload: s.snapshot.clone(),
+        })
+        .chain(updates.into_iter().map(|u| Part {
+            id: Some(u.id),
+            payload: u.payload,
+        }))
+        .collect();
+    let built = build(&parts);
+    if ids.is_empty() && built.refused.is_empty() {
+        return Ok(snapshot_len);
+    }
+    for (id, reason) in &built.refused {
+        tracing::error!(%session, row = ?id, %reason, "a stored document row does not apply: moved to document_quarantine");
+    }
+    metrics::counter!("codecall_document_rows_quarantined_total")
+        .increment(built.refused.len() as u64);
+    let (refused_ids, reasons): (Vec<i64>, Vec<String>) = built
+        .refused
+        .iter()
+        .filter_map(|(id, reason)| id.map(|id| (id, reason.clone())))
+        .unzip();
+    sqlx::query!(
+        r#"INSERT INTO document_quarantine (session_id, update_id, payload, stored_at, reason)
+           SELECT u.session_id, u.id, u.payload, u.created_at, r.reason
+           FROM document_updates u
+           JOIN unnest($2::bigint[], $3::text[]) AS r (id, reason) ON r.id = u.id
+           WHERE u.session_id = $1"#,
+        session,
+        &refused_ids,
+        &reasons
+    )
+    .execute(&mut *tx)
+    .await?;
+    if let Some((_, reason)) = built.refused.iter().find(|(id, _)| id.is_none())
+        && let Some(snapshot) = &snapshot
+    {
+        sqlx::query!(
+            r#"INSERT INTO document_quarantine (session_id, update_id, payload, stored_at, reason)
+               VALUES ($1, NULL, $2, $3, $4)"#,
+            session,
+            snapshot.snapshot,
+            snapshot.compacted_at,
+            reason
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let merged = built
+        .doc
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
-    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
     sqlx::query!(
         r#"INSERT INTO documents (session_id, snapshot) VALUES ($1, $2)
            ON CONFLICT (session_id) DO UPDATE SET snapshot = $2, compacted_at = now()"#,
@@ -125,7 +221,7 @@ pub async fn compact(db: &PgPool, session: Uuid) -> anyhow::Result<usize> {
     )
     .execute(&mut *tx)
     .await?;
-    // Exactly the rows merged: an update committed meanwhile stays.
+    // Exactly the rows merged or quarantined: an update committed meanwhile stays.
     sqlx::query!("DELETE FROM document_updates WHERE id = ANY($1)", &ids)
         .execute(&mut *tx)
         .await?;
@@ -134,7 +230,7 @@ pub async fn compact(db: &PgPool, session: Uuid) -> anyhow::Result<usize> {
            SET code = $2, last_activity_at = GREATEST(last_activity_at, $3)
            WHERE id = $1"#,
         session,
-        text_of(&doc),
+        text_of(&built.doc),
         last_edit
     )
     .execute(&mut *tx)
@@ -143,23 +239,54 @@ pub async fn compact(db: &PgPool, session: Uuid) -> anyhow::Result<usize> {
     Ok(merged.len())
 }
 
-/// Applies stored updates to a new document. Any update that does not decode
-/// or apply is an error (and so is a panic inside yrs on crafted input).
-pub fn build<'a>(parts: impl Iterator<Item = &'a [u8]>) -> anyhow::Result<Doc> {
-    let doc = Doc::new();
-    doc.get_or_insert_text(TEXT_NAME);
-    catch_unwind(AssertUnwindSafe(|| -> anyhow::Result<()> {
+/// Applies stored parts to a new document. A part that does not decode or
+/// apply (or makes yrs panic) is left out and listed in [`Built::refused`],
+/// with the parts whose pending items it was that did not apply; the rest
+/// loads.
+pub fn build(parts: &[Part]) -> Built {
+    // Every part at once: the common case, and the fastest.
+    let doc = checked::empty();
+    let whole = catch_unwind(AssertUnwindSafe(|| {
         let mut txn = doc.transact_mut();
-        for (i, part) in parts.enumerate() {
-            let update = Update::decode_v1(part)
-                .with_context(|| format!("stored update {i} does not decode"))?;
-            txn.apply_update(update)
-                .with_context(|| format!("stored update {i} does not apply"))?;
+        parts.iter().all(|part| {
+            Update::decode_v1(&part.payload).is_ok_and(|update| txn.apply_update(update).is_ok())
+        })
+    }));
+    if matches!(whole, Ok(true)) {
+        return Built {
+            doc,
+            refused: Vec::new(),
+        };
+    }
+    // One part at a time, each checked before it counts.
+    let mut document = Checked::new(checked::empty());
+    let mut refused = Vec::new();
+    let mut pending_from: Vec<Option<i64>> = Vec::new();
+    for part in parts {
+        match document.apply(&part.payload, None) {
+            Ok(check) => {
+                if check.drops_pending {
+                    refused.extend(pending_from.drain(..).map(|id| {
+                        (
+                            id,
+                            "its pending items do not apply to the document".to_owned(),
+                        )
+                    }));
+                }
+                if check.adds_pending {
+                    pending_from.push(part.id);
+                }
+                if document.pending_bytes() == 0 {
+                    pending_from.clear();
+                }
+            }
+            Err(refusal) => refused.push((part.id, refusal.to_string())),
         }
-        Ok(())
-    }))
-    .map_err(|_| anyhow!("the stored document made yrs panic"))??;
-    Ok(doc)
+    }
+    Built {
+        doc: document.into_doc(),
+        refused,
+    }
 }
 
 /// The shared text of a document.

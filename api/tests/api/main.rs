@@ -3,6 +3,7 @@
 
 mod auth;
 mod dependencies;
+mod document_integrity;
 mod documents;
 mod faults;
 mod foundation;
