@@ -24,6 +24,7 @@ pub struct Config {
     pub http: HttpSettings,
     pub auth: AuthSettings,
     pub sessions: SessionSettings,
+    pub sockets: SocketSettings,
     pub runs: RunSettings,
     pub log: LogSettings,
 }
@@ -66,6 +67,27 @@ pub struct SessionSettings {
     pub idle_timeout: std::time::Duration,
     /// `SESSION_IDLE_SWEEP_INTERVAL` (default `60s`): how often to look.
     pub idle_sweep_interval: std::time::Duration,
+}
+
+/// Limits per user on the WebSockets (events and document), counted in Redis
+/// so they hold across every socket and replica of the user.
+#[derive(Debug, Clone)]
+pub struct SocketSettings {
+    /// `SOCKET_MAX_PER_USER` (default 16): open sockets (events and document
+    /// together) one user may have across all sessions and replicas.
+    pub max_per_user: u32,
+    /// `SOCKET_MAX_PER_USER_SESSION` (default 8): the same within one session
+    /// (a browser tab uses two).
+    pub max_per_user_session: u32,
+    /// `SOCKET_CHAT_PER_USER_PER_SECOND` (default 5, bursts of twice that):
+    /// chat messages one user may send, all sockets together.
+    pub chat_per_second: u32,
+    /// `SOCKET_DOC_UPDATES_PER_USER_PER_SECOND` (default 100, bursts of twice
+    /// that): document messages (sync and updates) one user may send.
+    pub doc_updates_per_second: u32,
+    /// `SOCKET_AWARENESS_PER_USER_PER_SECOND` (default 50, bursts of twice
+    /// that): awareness messages (cursors, selections) one user may send.
+    pub awareness_per_second: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +241,14 @@ impl Config {
                 idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "2h")?,
                 idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", "60s")?,
             },
+            sockets: SocketSettings {
+                max_per_user: env.positive("SOCKET_MAX_PER_USER", 16)?,
+                max_per_user_session: env.positive("SOCKET_MAX_PER_USER_SESSION", 8)?,
+                chat_per_second: env.positive("SOCKET_CHAT_PER_USER_PER_SECOND", 5)?,
+                doc_updates_per_second: env
+                    .positive("SOCKET_DOC_UPDATES_PER_USER_PER_SECOND", 100)?,
+                awareness_per_second: env.positive("SOCKET_AWARENESS_PER_USER_PER_SECOND", 50)?,
+            },
             runs: RunSettings {
                 default_time_ms: env.parsed("RUN_DEFAULT_TIME_MS", 5_000)?,
                 max_time_ms: env.parsed("RUN_MAX_TIME_MS", 15_000)?,
@@ -287,6 +317,14 @@ impl Env<'_> {
                 .trim()
                 .parse()
                 .map_err(|e| ConfigError(format!("{name} is invalid: {e}"))),
+        }
+    }
+
+    /// A count or rate that must be at least 1.
+    fn positive(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        match self.parsed(name, default)? {
+            0 => Err(ConfigError(format!("{name} must be at least 1"))),
+            n => Ok(n),
         }
     }
 
@@ -393,6 +431,19 @@ mod tests {
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(15 * 60));
         assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(7 * 86_400));
         assert!(config.http.cors_origins.is_empty());
+        assert_eq!(config.sockets.max_per_user, 16);
+        assert_eq!(config.sockets.max_per_user_session, 8);
+    }
+
+    #[test]
+    fn a_zero_socket_limit_is_refused() {
+        let mut pairs = base();
+        pairs.push(("SOCKET_CHAT_PER_USER_PER_SECOND", "0"));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("zero");
+        assert!(
+            err.to_string().contains("SOCKET_CHAT_PER_USER_PER_SECOND"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -54,7 +54,11 @@ async fn render(State(ctx): State<ApiContext>) -> Response {
     // The hub also carries the documents' channels; a room is an events channel.
     let documents = crate::documents::live::channel_prefix(&ctx.config.redis.key_prefix);
     let rooms = ctx.hub.rooms().await;
-    let rooms = rooms.iter().filter(|c| !c.starts_with(&documents)).count();
+    let revocations = crate::rooms::lifetime::channel(&ctx.config.redis.key_prefix);
+    let rooms = rooms
+        .iter()
+        .filter(|c| !c.starts_with(&documents) && **c != revocations)
+        .count();
     metrics::gauge!("codecall_rooms").set(rooms as f64);
     metrics::gauge!("codecall_documents_live").set(ctx.documents.len() as f64);
     (

@@ -48,6 +48,8 @@ pub struct ApiContext {
     /// The rooms' Redis subscriber and local fan-out.
     pub hub: std::sync::Arc<rooms::hub::Hub>,
     pub documents: Arc<documents::live::Documents>,
+    /// This replica's open sockets (token lifetime, revocations, caps).
+    pub sockets: Arc<rooms::lifetime::Sockets>,
     /// Producer side of the run queue (apalis on Redis).
     pub run_queue: apalis_redis::RedisStorage<run_contract::RunJob>,
 }
@@ -100,8 +102,10 @@ impl Application {
             run_queue,
             hub,
             documents: Arc::default(),
+            sockets: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
+        rooms::lifetime::spawn(&ctx);
         Ok(Application {
             listener,
             router: router(ctx),

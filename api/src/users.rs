@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::{AuthUser, Problems, UserBody, validate_name, validate_password},
     error::{ApiJson, Error, ErrorBody, Result},
+    rooms::lifetime::{Revocation, revoke},
     startup::ApiContext,
 };
 
@@ -136,6 +137,14 @@ async fn change_password(
     .await?
     .rows_affected();
     tx.commit().await?;
+    revoke(
+        &ctx,
+        Revocation::User {
+            user: user.id,
+            except: Some(user.login_id),
+        },
+    )
+    .await;
     tracing::info!(user_id = %user.id, revoked, "password changed; other logins revoked");
     Ok(StatusCode::NO_CONTENT)
 }

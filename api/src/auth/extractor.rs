@@ -27,6 +27,8 @@ pub struct AuthUser {
     pub role: Role,
     /// The login this request's token belongs to.
     pub login_id: Uuid,
+    /// The token's `exp` (Unix seconds): a socket it opens closes then.
+    pub token_expires_at: u64,
 }
 
 impl FromRequestParts<ApiContext> for AuthUser {
@@ -94,6 +96,7 @@ impl AuthUser {
                 Role::User
             },
             login_id: claims.sid,
+            token_expires_at: claims.exp,
         })
     }
 }

@@ -37,6 +37,7 @@ pub use self::extractor::{AuthUser, Role, SocketUser};
 use self::tokens::{Issued, TokenType, hash_token};
 use crate::{
     error::{ApiJson, Error, ErrorBody, Result, ResultExt},
+    rooms::lifetime::{Revocation, revoke},
     startup::ApiContext,
 };
 
@@ -274,6 +275,13 @@ async fn refresh(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        revoke(
+            &ctx,
+            Revocation::Login {
+                login: stored.login_id,
+            },
+        )
+        .await;
         tracing::warn!(login_id = %stored.login_id, user_id = %stored.user_id,
             "refresh token reused: login revoked");
         return Err(Error::Unauthorized {
@@ -312,9 +320,10 @@ async fn logout(
         return Err(Error::invalid_field("refreshToken", "is required"));
     }
     // An expired refresh token still names its login: ending it is harmless.
-    ctx.tokens
+    let claims = ctx
+        .tokens
         .verify_ignoring_expiry(&req.refresh_token, TokenType::Refresh)?;
-    sqlx::query!(
+    let revoked = sqlx::query!(
         r#"
         UPDATE logins SET revoked_at = now(), revoked_reason = 'logout'
         WHERE id = (SELECT login_id FROM refresh_tokens WHERE token_hash = $1)
@@ -323,7 +332,11 @@ async fn logout(
         hash_token(&req.refresh_token)
     )
     .execute(&ctx.db)
-    .await?;
+    .await?
+    .rows_affected();
+    if revoked > 0 {
+        revoke(&ctx, Revocation::Login { login: claims.sid }).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -340,6 +353,14 @@ async fn logout_all(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Sta
     .execute(&ctx.db)
     .await?
     .rows_affected();
+    revoke(
+        &ctx,
+        Revocation::User {
+            user: user.id,
+            except: None,
+        },
+    )
+    .await;
     tracing::info!(user_id = %user.id, revoked, "signed out everywhere");
     Ok(StatusCode::NO_CONTENT)
 }

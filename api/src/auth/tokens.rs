@@ -17,6 +17,10 @@ use uuid::Uuid;
 
 use crate::{config::JwtSettings, error::Error};
 
+/// Clock skew allowed when checking `exp`, in seconds: a token is accepted
+/// (and a socket it opened stays open) until this long after its `exp`.
+pub const LEEWAY_SECS: u64 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {
@@ -65,7 +69,7 @@ impl TokenKeys {
         };
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail here.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         TokenKeys {
             access: pair(settings.access_secret.expose()),

@@ -16,7 +16,10 @@
 //!
 //! Members of an ended session get the document read-only: their updates
 //! are refused (not stored, applied or relayed). A malformed message closes
-//! that connection only.
+//! that connection only. Like the events socket, each connection holds a
+//! [`Lease`] (closed at its token's expiry or its login's revocation,
+//! counted towards the user's socket caps), and its messages count towards
+//! the user's rates across sockets and replicas ([`rate`]).
 
 pub mod live;
 pub mod store;
@@ -38,7 +41,11 @@ use uuid::Uuid;
 use crate::{
     auth::SocketUser,
     error::{ApiPath, ErrorBody, Result},
-    rooms::{self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub},
+    rooms::{
+        self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub,
+        lifetime::Lease,
+        rate::{self, UserRate},
+    },
     sessions::membership,
     startup::ApiContext,
 };
@@ -69,6 +76,11 @@ pub const RESYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// updates, and when the last socket of a replica leaves.
 pub const COMPACT_INTERVAL: Duration = Duration::from_secs(30);
 pub const COMPACT_AFTER_UPDATES: usize = 500;
+/// Close code for a connection over its user's document-update rate: the
+/// message is refused before it is stored; the client reconnects and resyncs.
+pub const CLOSE_RATE_LIMITED: u16 = 4008;
+/// y-websocket's message type of awareness messages (the first byte).
+const AWARENESS_MESSAGE: u8 = 1;
 /// How long a closing socket waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -85,6 +97,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
     (status = 101, description = "Switching to the WebSocket protocol (y-websocket)"),
     (status = 401, description = "No or bad token", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 429, description = "Too many open sockets for this user", body = ErrorBody),
     (status = 503, description = "`document_unavailable` or `dependency_unavailable`", body = ErrorBody)))]
 async fn document(
     State(ctx): State<ApiContext>,
@@ -95,6 +108,7 @@ async fn document(
     let mut conn = ctx.db.acquire().await?;
     membership(&mut conn, session, user.id, false).await?;
     drop(conn);
+    let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     // The session's events say when this member is removed (or it ends).
     let events = rooms::join_room(&ctx, session).await?;
     let handle = ctx.documents.open(&ctx, session).await?;
@@ -108,7 +122,7 @@ async fn document(
                 user: user.id,
                 handle,
             };
-            connection.run(socket, events).await;
+            connection.run(socket, events, lease).await;
         }))
 }
 
@@ -122,14 +136,15 @@ struct Connection {
 type Sink = SplitSink<WebSocket, Message>;
 
 impl Connection {
-    async fn run(self, socket: WebSocket, mut events: hub::Subscription) {
+    async fn run(self, socket: WebSocket, mut events: hub::Subscription, mut lease: Lease) {
         let (mut tx, mut rx) = socket.split();
         metrics::gauge!("codecall_websocket_connections").increment(1.0);
         let doc = &self.handle.doc;
         // Subscribed before the greeting: nothing after its state is missed.
         let mut frames = doc.subscribe();
         let close = if send_all(&mut tx, doc.greeting()).await {
-            self.serve(&mut tx, &mut rx, &mut frames, &mut events).await
+            self.serve(&mut tx, &mut rx, &mut frames, &mut events, &mut lease)
+                .await
         } else {
             None
         };
@@ -165,14 +180,18 @@ impl Connection {
         rx: &mut futures_util::stream::SplitStream<WebSocket>,
         frames: &mut tokio::sync::broadcast::Receiver<live::Frame>,
         events: &mut hub::Subscription,
+        lease: &mut Lease,
     ) -> Option<(u16, &'static str)> {
         let doc = &self.handle.doc;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
         let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
+        let mut updates_rate = UserRate::new(&self.ctx, self.user, rate::Kind::DocUpdates);
+        let mut awareness_rate = UserRate::new(&self.ctx, self.user, rate::Kind::Awareness);
         loop {
             tokio::select! {
+                close = lease.ended() => return Some((close.code, close.reason)),
                 frame = rx.next() => {
                     last_heard = Instant::now();
                     let data = match frame {
@@ -187,6 +206,16 @@ impl Connection {
                     };
                     if !limiter.allow() {
                         return Some((1008, "message rate exceeded"));
+                    }
+                    // Per user: a frame counts as awareness when it starts
+                    // with an awareness message, else as a document message.
+                    if data.first() == Some(&AWARENESS_MESSAGE) {
+                        if !awareness_rate.allow().await {
+                            // Dropped: a later cursor move or renewal replaces it.
+                            continue;
+                        }
+                    } else if !updates_rate.allow().await {
+                        return Some((CLOSE_RATE_LIMITED, "rate_limited"));
                     }
                     match doc.receive(&self.ctx, self.id, &data).await {
                         Ok(replies) => if !send_all(tx, replies).await { return None },

@@ -17,7 +17,7 @@ use redis::{
     IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
-use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 /// One message as published, shared by every local receiver.
 pub type Payload = Arc<[u8]>;
@@ -28,6 +28,9 @@ pub const ROOM_BUFFER: usize = 256;
 pub struct Hub {
     subscriber: ConnectionManager,
     rooms: Mutex<HashMap<String, Room>>,
+    /// Counts the subscriber's lost connections: whoever must make up for
+    /// messages published while it was away watches this.
+    disconnections: watch::Sender<u64>,
 }
 
 struct Room {
@@ -75,6 +78,7 @@ impl Hub {
         let hub = Arc::new(Hub {
             subscriber,
             rooms: Mutex::new(HashMap::new()),
+            disconnections: watch::Sender::new(0),
         });
         tokio::spawn(Arc::clone(&hub).dispatch(push_rx));
         Ok(hub)
@@ -85,6 +89,7 @@ impl Hub {
             if push.kind != PushKind::Message {
                 if push.kind == PushKind::Disconnection {
                     tracing::warn!("room subscriber lost Redis; it resubscribes on reconnect");
+                    self.disconnections.send_modify(|n| *n += 1);
                 }
                 continue;
             }
@@ -137,6 +142,19 @@ impl Hub {
                 tracing::warn!(channel, error = %e, "could not unsubscribe");
             }
         }
+    }
+
+    /// Changes each time the subscriber loses its connection to Redis.
+    pub fn disconnections(&self) -> watch::Receiver<u64> {
+        self.disconnections.subscribe()
+    }
+
+    /// Answers once the subscriber is connected again; a reconnection
+    /// resubscribes every channel before it answers anything.
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.subscriber.clone())
+            .await
     }
 
     /// Rooms with at least one socket on this replica, and their channels.

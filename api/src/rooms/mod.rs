@@ -11,9 +11,14 @@
 //! socket never writes another socket's events directly, so all members see
 //! one order. One `select!` loop per socket handles the client's frames, the
 //! room's events and the heartbeat. Presence lives in Redis ([`presence`]).
+//! Every socket holds a [`lifetime::Lease`]: it closes when its token expires
+//! or its login is revoked, and counts towards its user's socket caps; chat
+//! is also limited per user across sockets and replicas ([`rate`]).
 
 pub mod hub;
+pub mod lifetime;
 pub mod presence;
+pub mod rate;
 
 use std::time::{Duration, Instant};
 
@@ -153,7 +158,8 @@ pub async fn join_room(ctx: &ApiContext, session: Uuid) -> Result<hub::Subscript
     (status = 101, description = "Switching to the WebSocket protocol"),
     (status = 401, description = "No or bad token", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
-    (status = 409, description = "`session_ended`", body = ErrorBody)))]
+    (status = 409, description = "`session_ended`", body = ErrorBody),
+    (status = 429, description = "Too many open sockets for this user", body = ErrorBody)))]
 async fn events(
     State(ctx): State<ApiContext>,
     SocketUser(user): SocketUser,
@@ -161,7 +167,7 @@ async fn events(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
     // Refused before the upgrade: bad tokens (401, by the extractor),
-    // non-members (404), ended sessions (409).
+    // non-members (404), ended sessions (409), over a socket cap (429).
     let mut conn = ctx.db.acquire().await?;
     let member = membership(&mut conn, session, user.id, false).await?;
     if member.status == Status::Ended {
@@ -171,6 +177,7 @@ async fn events(
         });
     }
     drop(conn);
+    let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     let subscription = join_room(&ctx, session).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
@@ -185,7 +192,7 @@ async fn events(
                 },
                 connection: Uuid::new_v4(),
             };
-            socket_ctx.run(socket, subscription).await;
+            socket_ctx.run(socket, subscription, lease).await;
         }))
 }
 
@@ -203,7 +210,12 @@ enum End {
 }
 
 impl Socket {
-    async fn run(self, socket: WebSocket, mut subscription: hub::Subscription) {
+    async fn run(
+        self,
+        socket: WebSocket,
+        mut subscription: hub::Subscription,
+        mut lease: lifetime::Lease,
+    ) {
         let (mut tx, mut rx) = socket.split();
         let prefix = self.ctx.config.redis.key_prefix.clone();
         let mut redis = self.ctx.redis.clone();
@@ -233,7 +245,7 @@ impl Socket {
         }
         let end = match self.snapshot().await {
             Ok(snapshot) if send(&mut tx, &snapshot).await => {
-                self.serve(&mut tx, &mut rx, &mut subscription, &mut redis)
+                self.serve(&mut tx, &mut rx, &mut subscription, &mut redis, &mut lease)
                     .await
             }
             _ => End::Gone,
@@ -277,15 +289,18 @@ impl Socket {
         rx: &mut futures_util::stream::SplitStream<WebSocket>,
         subscription: &mut hub::Subscription,
         redis: &mut redis::aio::ConnectionManager,
+        lease: &mut lifetime::Lease,
     ) -> End {
         let prefix = self.ctx.config.redis.key_prefix.clone();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
         let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
+        let mut chat_rate = rate::UserRate::new(&self.ctx, self.user.user_id, rate::Kind::Chat);
         let mut refused = 0u32;
         loop {
             tokio::select! {
+                close = lease.ended() => return End::Close(close.code, close.reason),
                 frame = rx.next() => {
                     last_heard = Instant::now();
                     let text = match frame {
@@ -312,7 +327,7 @@ impl Socket {
                     refused = 0;
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Ping) => Some(ServerEvent::Pong),
-                        Ok(ClientMessage::ChatSend { text }) => self.chat(text).await.err(),
+                        Ok(ClientMessage::ChatSend { text }) => self.chat(text, &mut chat_rate).await.err(),
                         Err(e) => Some(error("invalid_message", &format!("unknown or malformed message: {e}"))),
                     };
                     if let Some(reply) = reply
@@ -438,13 +453,19 @@ impl Socket {
     }
 
     /// Stores and publishes a chat message; an `error` event if refused.
-    async fn chat(&self, text: String) -> Result<(), ServerEvent> {
+    async fn chat(&self, text: String, user_rate: &mut rate::UserRate) -> Result<(), ServerEvent> {
         let text = text.trim().to_owned();
         let chars = text.chars().count();
         if chars == 0 || chars > CHAT_MAX_CHARS {
             return Err(error(
                 "invalid_message",
                 &format!("chat messages are 1–{CHAT_MAX_CHARS} characters"),
+            ));
+        }
+        if !user_rate.allow().await {
+            return Err(error(
+                "rate_limited",
+                "too many chat messages from this user; slow down",
             ));
         }
         let status = sqlx::query_scalar!(

@@ -29,7 +29,7 @@ const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/ydoc-client.
 const NODE_MODULES: &str = "/usr/share/nodejs";
 
 /// One reference client (a `node` process) connected to one replica.
-struct YClient {
+pub struct YClient {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
@@ -40,7 +40,7 @@ struct YClient {
 
 impl YClient {
     /// Connects and waits until the client is synced with the server.
-    async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
+    pub async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
         assert!(
             std::path::Path::new(NODE_MODULES)
                 .join("y-websocket")
@@ -91,7 +91,7 @@ impl YClient {
     }
 
     /// Waits for the event `name`, skipping others.
-    async fn event(&mut self, name: &str) -> Value {
+    pub async fn event(&mut self, name: &str) -> Value {
         loop {
             let line = self.next_line().await;
             if line["event"] == name {
@@ -120,7 +120,7 @@ impl YClient {
         self.stdin.write_all(line.as_bytes()).await.expect("write");
     }
 
-    async fn insert(&mut self, index: usize, text: &str) {
+    pub async fn insert(&mut self, index: usize, text: &str) {
         self.command(json!({"op": "insert", "index": index, "text": text}))
             .await;
     }
@@ -133,7 +133,7 @@ impl YClient {
     }
 
     /// Polls the client's text until `check` holds (or fails after 15 s).
-    async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
         for _ in 0..300 {
             let text = self.text().await;
             if check(&text) {
@@ -151,7 +151,7 @@ impl YClient {
             .clone()
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         self.command(json!({"op": "close"})).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }

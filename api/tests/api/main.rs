@@ -9,3 +9,4 @@ mod operability;
 mod rooms;
 mod runs;
 mod social;
+mod socket_limits;
