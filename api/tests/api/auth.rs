@@ -815,7 +815,10 @@ async fn a_client_cannot_choose_its_address_with_its_own_forwarded_for_line() {
     ])
     .await;
     let register_as = |spoofed: &'static str| {
-        let email = format!("s{}@codecall.dev", &Uuid::new_v4().simple().to_string()[..12]);
+        let email = format!(
+            "s{}@codecall.dev",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
         app.client
             .post(app.url("/auth/register"))
             .header("x-forwarded-for", spoofed)
@@ -824,7 +827,11 @@ async fn a_client_cannot_choose_its_address_with_its_own_forwarded_for_line() {
             .send()
     };
     assert_eq!(
-        register_as("203.0.113.1").await.expect("sent").status().as_u16(),
+        register_as("203.0.113.1")
+            .await
+            .expect("sent")
+            .status()
+            .as_u16(),
         201
     );
     // Another spoofed first line does not make it another client.
