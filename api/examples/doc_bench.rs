@@ -189,7 +189,7 @@ async fn load_and_compaction(db: &PgPool) -> anyhow::Result<()> {
         bytes_before = bytes;
     }
     let started = Instant::now();
-    let bytes_after = store::compact(db, session).await?;
+    let bytes_after = store::compact(&mut conn, session).await?;
     let compaction = started.elapsed();
     let mut compacted = Vec::new();
     for _ in 0..5 {
