@@ -102,10 +102,96 @@ pub async fn sandbox_runtime(
         );
     };
     let path = runtime.path.as_deref().unwrap_or(&name);
+    let gvisor = std::path::Path::new(path)
+        .file_name()
+        .is_some_and(|f| f == "runsc");
+    if !gvisor {
+        let profile = seccomp_profile(info.security_options.as_deref().unwrap_or_default())?;
+        if profile != SeccompProfile::Default {
+            tracing::warn!(
+                ?profile,
+                "the Docker engine filters sandbox syscalls with its own seccomp profile, \
+                 not the engine's default"
+            );
+        }
+    }
     Ok(SandboxRuntime {
         name: configured.map(str::to_owned),
-        gvisor: std::path::Path::new(path)
-            .file_name()
-            .is_some_and(|f| f == "runsc"),
+        gvisor,
     })
+}
+
+/// The seccomp profile the engine applies to containers that name none (the
+/// sandboxes name none, and nothing turns it off: `container::create_body`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeccompProfile {
+    /// The engine's built-in default profile (an allow-list of syscalls).
+    Default,
+    /// An operator's profile set in the engine's `daemon.json`.
+    Custom(String),
+}
+
+/// Reads the seccomp entry of the engine's security options (`docker info`:
+/// `name=seccomp,profile=default`). Under runc a sandbox without a syscall
+/// filter is refused: an engine built without seccomp, or one whose default
+/// is `unconfined`, would run strangers' code with every syscall open. (Under
+/// gVisor the Sentry filters the host syscalls itself, so this is not asked.)
+pub fn seccomp_profile(security_options: &[String]) -> anyhow::Result<SeccompProfile> {
+    let entry = security_options.iter().find_map(|option| {
+        let mut fields = option.split(',');
+        (fields.next() == Some("name=seccomp")).then(|| {
+            fields
+                .find_map(|f| f.strip_prefix("profile="))
+                .unwrap_or("")
+        })
+    });
+    match entry {
+        None => anyhow::bail!(
+            "the Docker engine reports no seccomp support (docker info: SecurityOptions \
+             {security_options:?}); sandboxes would run without a syscall filter"
+        ),
+        Some("unconfined") => anyhow::bail!(
+            "the Docker engine's default seccomp profile is `unconfined`; sandboxes would \
+             run without a syscall filter (remove `seccomp-profile` from daemon.json)"
+        ),
+        // `builtin` is how newer engines name the same default.
+        Some("default" | "builtin" | "") => Ok(SeccompProfile::Default),
+        Some(custom) => Ok(SeccompProfile::Custom(custom.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_engines_default_seccomp_profile_is_recognised() {
+        let list = options(&[
+            "name=apparmor",
+            "name=seccomp,profile=default",
+            "name=cgroupns",
+        ]);
+        assert_eq!(seccomp_profile(&list).unwrap(), SeccompProfile::Default);
+        let newer = options(&["name=seccomp,profile=builtin"]);
+        assert_eq!(seccomp_profile(&newer).unwrap(), SeccompProfile::Default);
+    }
+
+    #[test]
+    fn an_engine_without_a_syscall_filter_is_refused() {
+        assert!(seccomp_profile(&options(&["name=apparmor"])).is_err());
+        assert!(seccomp_profile(&options(&["name=seccomp,profile=unconfined"])).is_err());
+    }
+
+    #[test]
+    fn an_operators_profile_is_named() {
+        let list = options(&["name=seccomp,profile=/etc/docker/strict.json"]);
+        assert_eq!(
+            seccomp_profile(&list).unwrap(),
+            SeccompProfile::Custom("/etc/docker/strict.json".into())
+        );
+    }
 }

@@ -25,12 +25,24 @@ fn runtime_under_test() -> Option<String> {
         .filter(|r| !r.is_empty())
 }
 
+/// The engine under test, or None when no Docker engine is reachable —
+/// which fails the test when `CI` is set: a CI without Docker must not pass
+/// with the sandbox untested.
 async fn engine_with(mut config: EngineConfig) -> Option<Arc<Engine>> {
-    let docker = match Docker::connect_with_local_defaults() {
-        Ok(d) => d.negotiate_version().await.ok()?,
-        Err(_) => return None,
+    let docker = async {
+        let docker = Docker::connect_with_local_defaults().ok()?;
+        let docker = docker.negotiate_version().await.ok()?;
+        docker.ping().await.ok()?;
+        Some(docker)
+    }
+    .await;
+    let Some(docker) = docker else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Docker engine is reachable"
+        );
+        return None;
     };
-    docker.ping().await.ok()?;
     let runtime = runtime_under_test();
     let checked = codecall_worker::connect::sandbox_runtime(&docker, runtime.as_deref())
         .await

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::{
     helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
     rooms,
-    runs::{Worker, docker_available},
+    runs::Worker,
     social::{User, befriend, call, create_session, join, user},
 };
 
@@ -633,10 +633,7 @@ fn awareness_message(client: u64, clock: u32, json: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_run_without_source_runs_the_sessions_document() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    crate::runs::require_docker!();
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
     let started = call(

@@ -17,22 +17,9 @@ use crate::{
         OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on,
         spawn_app_with,
     },
-    runs::{Worker, docker_available},
+    runs::{Worker, require_docker},
     social::{User, call, user},
 };
-
-macro_rules! require_docker {
-    () => {
-        if !docker_available() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but no Docker engine is reachable"
-            );
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
 
 const RUNS: usize = 100;
 

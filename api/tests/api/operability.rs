@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::{
     auth::signed_up_user,
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
-    runs::{Worker, docker_available, free_port},
+    runs::{Worker, free_port},
     social::{User, call, user},
 };
 
@@ -116,10 +116,7 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
 
 #[tokio::test]
 async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    crate::runs::require_docker!();
     let (app, admin) = admin_app().await;
     let report = || async {
         json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await

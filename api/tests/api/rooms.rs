@@ -392,10 +392,7 @@ async fn events_flow_again_after_a_redis_restart() {
 
 #[tokio::test]
 async fn run_output_streams_in_order_to_members_on_both_replicas() {
-    if !crate::runs::docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    crate::runs::require_docker!();
     let (one, two, a, b, session) = room().await;
     let _worker = crate::runs::Worker::start(&one, &[]).await;
     let mut wa = connect(&one, &a, session).await;

@@ -22,23 +22,33 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether a Docker engine is reachable. When `CI` is set an unreachable
+/// engine fails the test instead: a CI without Docker must not pass with the
+/// whole run pipeline untested.
 pub fn docker_available() -> bool {
-    std::process::Command::new("docker")
+    let reachable = std::process::Command::new("docker")
         .arg("info")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        reachable || std::env::var_os("CI").is_none(),
+        "CI is set but no Docker engine is reachable"
+    );
+    reachable
 }
 
+/// Returns from the test (outside CI) when no Docker engine is reachable.
 macro_rules! require_docker {
     () => {
-        if !docker_available() {
+        if !$crate::runs::docker_available() {
             eprintln!("skipped: no reachable Docker engine");
             return;
         }
     };
 }
+pub(crate) use require_docker;
 
 /// A `codecall-worker` process serving `app`'s queue.
 pub struct Worker {
