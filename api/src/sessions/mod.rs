@@ -244,7 +244,7 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
 /// cannot be read, the error is logged and the text as of its last
 /// compaction (`interview_sessions.code`) is the answer.
 pub async fn current_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
-    match crate::documents::store::text(db, id).await {
+    match crate::documents::store::text(db, id, crate::documents::Kind::Code).await {
         Ok(Some(text)) => Ok(text),
         Ok(None) => mirrored_code(db, id).await,
         Err(e) => {

@@ -9,6 +9,7 @@ mod faults;
 mod foundation;
 mod helpers;
 mod input_limits;
+mod notes;
 mod operability;
 mod rooms;
 mod runs;
