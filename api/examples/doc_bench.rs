@@ -182,7 +182,7 @@ async fn load_and_compaction(db: &PgPool) -> anyhow::Result<()> {
             "ab",
         );
         let update = local.transact().encode_state_as_update_v1(&before);
-        store::append(db, session, Kind::Code, &update).await?;
+        store::append(db, session, Kind::Code, host, &update).await?;
     }
     let mut conn = db.acquire().await?;
     let mut appended = Vec::new();

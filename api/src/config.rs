@@ -59,6 +59,13 @@ pub struct RetentionSettings {
     /// `RUN_MAX_STORED_BYTES_PER_USER` (default 128 MiB): stored run bodies
     /// (not yet purged) a user may have; over it, new runs are refused.
     pub max_stored_bytes_per_user: i64,
+    /// `SESSION_HISTORY_RETENTION` (default `90d`): this long after a session
+    /// ends, its edit history and role changes are deleted (swept every
+    /// `RUN_RETENTION_SWEEP_INTERVAL`).
+    pub history_retention: Duration,
+    /// `SESSION_HISTORY_MAX_BYTES` (default 16 MiB): a session's edit
+    /// history over this is folded, oldest edits first, into a checkpoint.
+    pub history_max_bytes: i64,
 }
 
 /// Code-run limits (SPEC §7): defaults a request gets, maxima it may ask
@@ -333,6 +340,8 @@ impl Config {
                 sweep_interval: env.duration("RUN_RETENTION_SWEEP_INTERVAL", "1h")?,
                 max_stored_bytes_per_user: env
                     .parsed("RUN_MAX_STORED_BYTES_PER_USER", 128 * 1024 * 1024)?,
+                history_retention: env.duration("SESSION_HISTORY_RETENTION", "90d")?,
+                history_max_bytes: env.parsed("SESSION_HISTORY_MAX_BYTES", 16 * 1024 * 1024)?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

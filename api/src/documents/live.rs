@@ -167,12 +167,13 @@ impl Documents {
         if let Some(doc) = last {
             doc.stop.notify_one();
             let db = ctx.db.clone();
+            let history_cap = ctx.config.retention.history_max_bytes;
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 return;
             };
             runtime.spawn(async move {
                 let compacted = match db.acquire().await {
-                    Ok(mut conn) => store::compact(&mut conn, session, kind).await,
+                    Ok(mut conn) => compact_stored(&mut conn, session, kind, history_cap).await,
                     Err(e) => Err(e.into()),
                 };
                 if let Err(e) = compacted {
@@ -295,6 +296,7 @@ impl LiveDoc {
         &self,
         ctx: &ApiContext,
         from: u64,
+        author: Uuid,
         data: &[u8],
     ) -> Result<Vec<Vec<u8>>, Refusal> {
         let messages = decode(data).ok_or(Refusal(1003, "malformed y-websocket message"))?;
@@ -311,7 +313,7 @@ impl LiveDoc {
                     replies.push(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1());
                 }
                 Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                    self.update(ctx, from, update).await?;
+                    self.update(ctx, from, author, update).await?;
                 }
                 Message::Awareness(update) => {
                     replies.extend(self.awareness(ctx, from, update).await?);
@@ -330,7 +332,13 @@ impl LiveDoc {
         Ok(replies)
     }
 
-    async fn update(&self, ctx: &ApiContext, from: u64, bytes: Vec<u8>) -> Result<(), Refusal> {
+    async fn update(
+        &self,
+        ctx: &ApiContext,
+        from: u64,
+        author: Uuid,
+        bytes: Vec<u8>,
+    ) -> Result<(), Refusal> {
         let update = decode_update(&bytes).ok_or(Refusal(1003, "malformed document update"))?;
         if update.is_empty() {
             return Ok(());
@@ -379,7 +387,7 @@ impl LiveDoc {
                 });
             }
         };
-        match store::append(&ctx.db, self.session, self.kind, &bytes).await {
+        match store::append(&ctx.db, self.session, self.kind, author, &bytes).await {
             Ok(true) => {}
             Ok(false) => {
                 lock(&self.state).doc.rollback();
@@ -688,7 +696,10 @@ impl LiveDoc {
             return;
         }
         let compacted = match ctx.db.acquire().await {
-            Ok(mut conn) => store::compact(&mut conn, self.session, self.kind).await,
+            Ok(mut conn) => {
+                let cap = ctx.config.retention.history_max_bytes;
+                compact_stored(&mut conn, self.session, self.kind, cap).await
+            }
             Err(e) => Err(e.into()),
         };
         match compacted {
@@ -736,6 +747,21 @@ impl LiveDoc {
             bytes: Arc::from(message),
         });
     }
+}
+
+/// Compacts a stored document, then keeps its history within `history_cap`
+/// bytes; answers the document's stored size.
+async fn compact_stored(
+    conn: &mut sqlx::PgConnection,
+    session: Uuid,
+    kind: Kind,
+    history_cap: i64,
+) -> anyhow::Result<usize> {
+    let bytes = store::compact(conn, session, kind).await?;
+    if kind == Kind::Code {
+        super::history::fold(conn, session, history_cap).await?;
+    }
+    Ok(bytes)
 }
 
 /// Every awareness state, as one message (`None` when there is none).

@@ -37,6 +37,7 @@
 //! ([`rate`]).
 
 pub mod checked;
+pub mod history;
 pub mod live;
 pub mod store;
 
@@ -330,7 +331,7 @@ impl Connection {
                     } else if !updates_rate.allow().await {
                         return Some((CLOSE_RATE_LIMITED, "rate_limited"));
                     }
-                    match doc.receive(&self.ctx, self.id, &data).await {
+                    match doc.receive(&self.ctx, self.id, self.user, &data).await {
                         Ok(replies) => if !send_all(tx, replies).await { return None },
                         Err(live::Refusal(code, reason)) => return Some((code, reason)),
                     }

@@ -122,18 +122,25 @@ async fn rows(
     Ok((parts, bytes))
 }
 
-/// Stores one update unless the session has ended; `false` when it has.
+/// Stores one update by `author` unless the session has ended; `false` when it has.
 ///
 /// The session row is share-locked, so an update racing the session's end
 /// is either stored before the end commits or refused after it.
-pub async fn append(db: &PgPool, session: Uuid, kind: Kind, update: &[u8]) -> sqlx::Result<bool> {
+pub async fn append(
+    db: &PgPool,
+    session: Uuid,
+    kind: Kind,
+    author: Uuid,
+    update: &[u8],
+) -> sqlx::Result<bool> {
     let stored = sqlx::query!(
-        r#"INSERT INTO document_updates (session_id, kind, payload)
-           SELECT id, $2, $3 FROM interview_sessions
+        r#"INSERT INTO document_updates (session_id, kind, author_id, payload)
+           SELECT id, $2, $3, $4 FROM interview_sessions
            WHERE id = $1 AND status <> 'ended'
            FOR SHARE"#,
         session,
         kind.as_str(),
+        author,
         update
     )
     .execute(db)
@@ -144,7 +151,8 @@ pub async fn append(db: &PgPool, session: Uuid, kind: Kind, update: &[u8]) -> sq
 
 /// Merges the snapshot and the appended updates into a new snapshot, deletes
 /// exactly the updates merged, moves those that do not apply (and a snapshot
-/// that does not) to `document_quarantine`, mirrors the code document's text
+/// that does not) to `document_quarantine`, copies the code document's
+/// merged updates to its history, mirrors the code document's text
 /// (never the notes') into `interview_sessions.code` and counts the edits as
 /// session activity. Returns the stored size after.
 pub async fn compact(db: &mut PgConnection, session: Uuid, kind: Kind) -> anyhow::Result<usize> {
@@ -242,6 +250,20 @@ pub async fn compact(db: &mut PgConnection, session: Uuid, kind: Kind) -> anyhow
     )
     .execute(&mut *tx)
     .await?;
+    // The code document's history keeps every update merged (not those
+    // quarantined), in the transaction that deletes them from the log.
+    if kind == Kind::Code {
+        sqlx::query!(
+            r#"INSERT INTO document_history (session_id, seq, author_id, payload, created_at)
+               SELECT session_id, id, author_id, payload, created_at FROM document_updates
+               WHERE id = ANY($1) AND NOT (id = ANY($2))
+               ORDER BY id"#,
+            &ids,
+            &refused_ids
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     // Exactly the rows merged or quarantined: an update committed meanwhile stays.
     sqlx::query!("DELETE FROM document_updates WHERE id = ANY($1)", &ids)
         .execute(&mut *tx)

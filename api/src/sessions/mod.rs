@@ -17,6 +17,7 @@
 //! `session_ended` to every change and stays readable.
 
 pub mod invites;
+pub mod timeline;
 
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(leave))
         .routes(routes!(assign_role))
         .merge(invites::router())
+        .merge(timeline::router())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

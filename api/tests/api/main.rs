@@ -15,3 +15,4 @@ mod rooms;
 mod runs;
 mod social;
 mod socket_limits;
+mod timeline;
