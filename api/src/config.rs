@@ -111,6 +111,17 @@ pub struct SessionSettings {
     pub idle_timeout: std::time::Duration,
     /// `SESSION_IDLE_SWEEP_INTERVAL` (default `60s`): how often to look.
     pub idle_sweep_interval: std::time::Duration,
+    /// `SESSION_MIN_DURATION` (default `60s`) and `SESSION_MAX_DURATION`
+    /// (default `24h`): the durations a session's clock may be set to.
+    pub min_duration: std::time::Duration,
+    pub max_duration: std::time::Duration,
+    /// `SESSION_END_WARNING` (default `5m`): how long before a clock runs
+    /// out the room gets its `session.ending` warning.
+    pub end_warning: std::time::Duration,
+    /// `SESSION_CLOCK_SWEEP_INTERVAL` (default `10s`): the longest a
+    /// replica's clock sleeps without looking at the deadlines (it wakes at
+    /// the earliest one, and when it starts a session or changes a clock).
+    pub clock_sweep_interval: std::time::Duration,
 }
 
 /// Limits per user on the WebSockets (events and document), counted in Redis
@@ -311,6 +322,10 @@ impl Config {
                 member_cap: env.parsed("SESSION_MEMBER_CAP", 8)?,
                 idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "2h")?,
                 idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", "60s")?,
+                min_duration: env.duration("SESSION_MIN_DURATION", "60s")?,
+                max_duration: env.duration("SESSION_MAX_DURATION", "24h")?,
+                end_warning: env.duration("SESSION_END_WARNING", "5m")?,
+                clock_sweep_interval: env.duration("SESSION_CLOCK_SWEEP_INTERVAL", "10s")?,
             },
             sockets: SocketSettings {
                 max_per_user: env.positive("SOCKET_MAX_PER_USER", 16)?,

@@ -120,7 +120,12 @@ const CHAT: i32 = 3;
 
 impl Position {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}\n{}\n{}", time_key(self.at), self.rank, self.key))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}\n{}\n{}",
+            time_key(self.at),
+            self.rank,
+            self.key
+        ))
     }
 
     fn decode(raw: &str) -> Result<Position> {
@@ -327,7 +332,9 @@ async fn timeline(
     let mut taken = 0;
     let mut bytes = 0;
     for (_, size, _) in &items {
-        if taken == usize::try_from(limit).unwrap_or(0) || (taken > 0 && bytes + size > MAX_PAGE_BYTES) {
+        if taken == usize::try_from(limit).unwrap_or(0)
+            || (taken > 0 && bytes + size > MAX_PAGE_BYTES)
+        {
             break;
         }
         bytes += size;

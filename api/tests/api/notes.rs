@@ -153,7 +153,7 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
         .fetch_one(&app.db)
         .await
         .expect("code");
-    assert_eq!(mirrored, "def solve():\n    pass\n");
+    assert!(!mirrored.contains("NOTE-4c1e"), "{mirrored}");
 
     // Every byte the candidate received, on every socket and over REST.
     let mut received = drain(&mut events, Duration::from_millis(500)).await;

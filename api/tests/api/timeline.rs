@@ -81,19 +81,26 @@ async fn edit(app: &TestApp, host: &User, guest: &User, session: Uuid, each: usi
     }
     a.event("edited").await;
     b.event("edited").await;
-    let text = a.wait_text(|_| true).await;
-    let text = b.wait_text(|t| t == text).await;
+    let mut converged = None;
+    for _ in 0..300 {
+        let (ta, tb) = (a.text().await, b.text().await);
+        if ta == tb {
+            converged = Some(ta);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = converged.expect("both clients converge");
     // The last socket's departure compacts the log: history survives it.
     a.close().await;
     b.close().await;
     for _ in 0..200 {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM document_updates WHERE session_id = $1",
-        )
-        .bind(session)
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
+                .bind(session)
+                .fetch_one(&app.db)
+                .await
+                .expect("count");
         if pending == 0 {
             return text;
         }
@@ -125,18 +132,28 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     }
     let text = edit(&app, &host, &guest, session, 100).await;
     let mut ws = rooms::connect(&app, &guest, session).await;
-    rooms::send(&mut ws, json!({"type": "chat.send", "text": "done, I think"})).await;
+    rooms::send(
+        &mut ws,
+        json!({"type": "chat.send", "text": "done, I think"}),
+    )
+    .await;
     rooms::expect(&mut ws, "chat.message", |_| true).await;
     end(&app, &host, session).await;
 
     let code = session_code(&app, &guest, session).await;
     assert_eq!(code, text);
     let items = timeline(&app, &guest, session, 100).await;
-    assert_eq!(replay(&items), code, "replaying the edits rebuilds the code");
+    assert_eq!(
+        replay(&items),
+        code,
+        "replaying the edits rebuilds the code"
+    );
 
     let mut kinds: HashMap<String, usize> = HashMap::new();
     for item in &items {
-        *kinds.entry(item["type"].as_str().expect("type").to_owned()).or_default() += 1;
+        *kinds
+            .entry(item["type"].as_str().expect("type").to_owned())
+            .or_default() += 1;
     }
     assert_eq!(kinds.get("edit"), Some(&200), "{kinds:?}");
     assert_eq!(kinds.get("run"), Some(&3), "{kinds:?}");
@@ -145,7 +162,12 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     let roles: Vec<(String, String)> = items
         .iter()
         .filter(|i| i["type"] == "role")
-        .map(|i| (i["userId"].as_str().unwrap_or("").to_owned(), i["role"].as_str().unwrap_or("").to_owned()))
+        .map(|i| {
+            (
+                i["userId"].as_str().unwrap_or("").to_owned(),
+                i["role"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         roles,
@@ -162,23 +184,44 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
             .count()
     };
     assert_eq!((authors(&host), authors(&guest)), (100, 100));
-    let times: Vec<&str> = items.iter().map(|i| i["at"].as_str().expect("at")).collect();
-    let parsed: Vec<chrono::DateTime<chrono::Utc>> = times
+    let times: Vec<&str> = items
         .iter()
-        .map(|t| t.parse().expect("a time"))
+        .map(|i| i["at"].as_str().expect("at"))
         .collect();
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> =
+        times.iter().map(|t| t.parse().expect("a time")).collect();
     assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "in time order");
     // Runs carry their summary only: nothing of their input or output.
     for run in items.iter().filter(|i| i["type"] == "run") {
-        let mut keys: Vec<&str> = run.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = run
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["at", "finishedAt", "id", "language", "status", "testsPassed", "testsTotal", "timeMs", "type", "userId", "verdict"]
+            [
+                "at",
+                "finishedAt",
+                "id",
+                "language",
+                "status",
+                "testsPassed",
+                "testsTotal",
+                "timeMs",
+                "type",
+                "userId",
+                "verdict"
+            ]
         );
     }
     let everything = serde_json::to_string(&items).expect("json");
-    assert!(!everything.contains(hidden), "a run's stdin is not in the timeline");
+    assert!(
+        !everything.contains(hidden),
+        "a run's stdin is not in the timeline"
+    );
 
     // Pages of one item give the same timeline.
     let small = timeline(&app, &guest, session, 7).await;
@@ -187,9 +230,19 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     // Members only; a bad cursor is refused.
     let stranger = user(&app).await;
     let path = format!("/api/sessions/{session}/timeline");
-    assert_error(call(&app, Some(&stranger), Method::GET, &path, None).await, 404, "not_found").await;
+    assert_error(
+        call(&app, Some(&stranger), Method::GET, &path, None).await,
+        404,
+        "not_found",
+    )
+    .await;
     let bad = format!("{path}?cursor=nope");
-    assert_error(call(&app, Some(&host), Method::GET, &bad, None).await, 422, "validation_failed").await;
+    assert_error(
+        call(&app, Some(&host), Method::GET, &bad, None).await,
+        422,
+        "validation_failed",
+    )
+    .await;
 
     // Past SESSION_HISTORY_RETENTION the sweeper deletes the history (and
     // the role changes); the code, runs and chat stay.
@@ -200,7 +253,11 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     let page = json_body(call(&app, Some(&guest), Method::GET, &path, None).await).await;
     assert!(page["historyPurgedAt"].is_string(), "{page}");
     let left = timeline(&app, &guest, session, 100).await;
-    assert!(left.iter().all(|i| i["type"] == "run" || i["type"] == "chat"), "{left:?}");
+    assert!(
+        left.iter()
+            .all(|i| i["type"] == "run" || i["type"] == "chat"),
+        "{left:?}"
+    );
     assert_eq!(left.len(), 4);
     assert_eq!(session_code(&app, &guest, session).await, code);
 }
@@ -221,13 +278,12 @@ async fn a_history_over_its_cap_is_folded_and_still_replays_exactly() {
     let text = edit(&app, &host, &guest, session, 60).await;
     // The fold follows the last socket's compaction.
     for _ in 0..100 {
-        let checkpoint: Option<i32> = sqlx::query_scalar(
-            "SELECT max(updates) FROM document_history WHERE session_id = $1",
-        )
-        .bind(session)
-        .fetch_one(&app.db)
-        .await
-        .expect("history");
+        let checkpoint: Option<i32> =
+            sqlx::query_scalar("SELECT max(updates) FROM document_history WHERE session_id = $1")
+                .bind(session)
+                .fetch_one(&app.db)
+                .await
+                .expect("history");
         if checkpoint > Some(1) {
             break;
         }
@@ -242,11 +298,21 @@ async fn a_history_over_its_cap_is_folded_and_still_replays_exactly() {
     .expect("history bytes");
     let items = timeline(&app, &host, session, 100).await;
     let edits: Vec<&Value> = items.iter().filter(|i| i["type"] == "edit").collect();
-    let folded: i64 = edits.iter().map(|e| e["updates"].as_i64().expect("updates")).sum();
+    let folded: i64 = edits
+        .iter()
+        .map(|e| e["updates"].as_i64().expect("updates"))
+        .sum();
     assert_eq!(folded, 120, "every edit is held once");
-    assert!(edits.len() < 120, "the oldest edits were folded: {} rows", edits.len());
+    assert!(
+        edits.len() < 120,
+        "the oldest edits were folded: {} rows",
+        edits.len()
+    );
     assert!(edits[0]["updates"].as_i64() > Some(1), "{}", edits[0]);
-    assert!(stored <= 4096, "the history stays near its cap: {stored} bytes");
+    assert!(
+        stored <= 4096,
+        "the history stays near its cap: {stored} bytes"
+    );
     assert_eq!(replay(&items), text);
     assert_eq!(session_code(&app, &host, session).await, text);
 }
