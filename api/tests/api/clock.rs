@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     helpers::{TestApp, assert_error, json_body, spawn_app_sharing, spawn_app_with},
     rooms::{self, Ws},
-    social::{User, befriend, call, join, user},
+    social::{User, befriend, call, join, start_session, user},
 };
 
 /// A few seconds are allowed as a duration here, and the warning comes 2 s
@@ -34,19 +34,6 @@ async fn session_with_clock(app: &TestApp, host: &User, guest: &User, seconds: i
         .expect("id")
 }
 
-async fn start(app: &TestApp, host: &User, session: Uuid) -> Value {
-    let started = call(
-        app,
-        Some(host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
-    json_body(started).await["session"].clone()
-}
-
 fn at(value: &Value) -> DateTime<Utc> {
     value
         .as_str()
@@ -59,6 +46,16 @@ fn at(value: &Value) -> DateTime<Utc> {
 async fn next(ws: &mut Ws, kind: &str) -> (Value, DateTime<Utc>) {
     let event = rooms::expect(ws, kind, |_| true).await;
     (event, Utc::now())
+}
+
+/// The `session.updated` that ends the session, and when it arrived.
+async fn until_ended(ws: &mut Ws) -> (Value, DateTime<Utc>) {
+    loop {
+        let (event, arrived) = next(ws, "session.updated").await;
+        if event["session"]["status"] == "ended" {
+            return (event, arrived);
+        }
+    }
 }
 
 #[tokio::test]
@@ -74,7 +71,7 @@ async fn a_session_warns_and_ends_on_time_exactly_once_across_replicas() {
     let (snapshot, _) = next(&mut guests, "presence.snapshot").await;
     assert!(snapshot["endsAt"].is_null(), "{snapshot}");
 
-    let live = start(&one, &host, session).await;
+    let live = start_session(&one, &host, session).await;
     let ends_at = at(&live["endsAt"]);
     let started = at(&live["startedAt"]);
     assert_eq!((ends_at - started).num_seconds(), 5, "{live}");
@@ -110,12 +107,7 @@ async fn a_session_warns_and_ends_on_time_exactly_once_across_replicas() {
     }
     // Then the end, within 2 s of the deadline, with no second warning first.
     for ws in [&mut hosts, &mut guests] {
-        let (ended, arrived) = loop {
-            let (event, arrived) = next(ws, "session.updated").await;
-            if event["session"]["status"] == "ended" {
-                break (event, arrived);
-            }
-        };
+        let (ended, arrived) = until_ended(ws).await;
         let late_by = (arrived - ends_at).num_milliseconds();
         assert!(
             (-100..=2_000).contains(&late_by),
@@ -156,7 +148,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     .await;
     assert_error(not_host, 403, "forbidden").await;
 
-    let live = start(&app, &host, session).await;
+    let live = start_session(&app, &host, session).await;
     assert_eq!(
         (at(&live["endsAt"]) - at(&live["startedAt"])).num_seconds(),
         3600
@@ -210,12 +202,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     )
     .await;
     let ends_at = at(&json_body(short).await["session"]["endsAt"]);
-    let (ended, arrived) = loop {
-        let (event, arrived) = next(&mut ws, "session.updated").await;
-        if event["session"]["status"] == "ended" {
-            break (event, arrived);
-        }
-    };
+    let (ended, arrived) = until_ended(&mut ws).await;
     let late_by = (arrived - ends_at).num_milliseconds();
     assert!(
         (-100..=2_000).contains(&late_by),

@@ -14,7 +14,7 @@ use crate::{
     documents::{Raw, YClient, close_code, raw, session_code},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
     rooms::{self, upgrade_status},
-    social::{User, befriend, call, create_session, join, user},
+    social::{User, befriend, call, create_session, join, start_session, user},
 };
 
 /// A host, an interviewer (given the role by the host, who becomes a
@@ -27,15 +27,7 @@ pub(crate) async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
     join(app, &interviewer, session).await;
     join(app, &candidate, session).await;
     assign(app, &host, session, &interviewer, "interviewer").await;
-    let started = call(
-        app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
+    start_session(app, &host, session).await;
     (host, interviewer, candidate, session)
 }
 

@@ -17,7 +17,7 @@ use crate::{
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
     rooms,
     runs::fake_worker,
-    social::{User, call, user},
+    social::{User, call, start_session, user},
 };
 
 /// Every item of the session's timeline, page by page (`limit` per page).
@@ -113,15 +113,7 @@ async fn edit(app: &TestApp, host: &User, guest: &User, session: Uuid, each: usi
 async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_runs_and_chat() {
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
-    let started = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
+    start_session(&app, &host, session).await;
     fake_worker(&app).await;
     let hidden = "STDIN-7f3a";
     for who in [&host, &guest, &guest] {
@@ -266,15 +258,7 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
 async fn a_history_over_its_cap_is_folded_and_still_replays_exactly() {
     let app = spawn_app_with(&[("SESSION_HISTORY_MAX_BYTES", "1024")]).await;
     let (host, guest, session) = pair(&app).await;
-    let started = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
+    start_session(&app, &host, session).await;
     let text = edit(&app, &host, &guest, session, 60).await;
     // The fold follows the last socket's compaction.
     for _ in 0..100 {
@@ -315,4 +299,18 @@ async fn a_history_over_its_cap_is_folded_and_still_replays_exactly() {
     );
     assert_eq!(replay(&items), text);
     assert_eq!(session_code(&app, &host, session).await, text);
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_the_notes_and_the_timeline() {
+    let app = spawn_app().await;
+    let doc = json_body(app.get("/api/openapi.json").await).await;
+    for path in ["/api/sessions/{id}/notes", "/api/sessions/{id}/timeline"] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} is documented"
+        );
+    }
+    let patch = &doc["components"]["schemas"]["UpdateSession"]["properties"];
+    assert!(patch["durationSeconds"].is_object(), "{patch}");
 }
