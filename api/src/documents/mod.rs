@@ -51,6 +51,7 @@ use axum::{
     response::Response,
 };
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use serde::Deserialize;
 use sqlx::PgConnection;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -352,7 +353,7 @@ impl Connection {
                             None => {}
                         }
                         if doc.kind == Kind::Notes
-                            && payload.is_some_and(|p| rooms::lost_interviewer_seat(p, self.user))
+                            && payload.is_some_and(|p| lost_interviewer_seat(p, self.user))
                         {
                             return Some((CLOSE_NOT_INTERVIEWER, "no longer the interviewer"));
                         }
@@ -371,6 +372,39 @@ impl Connection {
             }
         }
     }
+}
+
+/// Reads a room event: `true` when it is a `session.updated` in which
+/// `user` is neither the interviewer nor the host (their notes socket closes).
+pub fn lost_interviewer_seat(payload: &str, user: Uuid) -> bool {
+    if !payload.contains("\"session.updated\"") {
+        return false;
+    }
+    #[derive(Deserialize)]
+    struct Update {
+        session: Seats,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Seats {
+        host_id: Uuid,
+        members: Vec<Seat>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Seat {
+        user_id: Uuid,
+        role: String,
+    }
+    let Ok(update) = serde_json::from_str::<Update>(payload) else {
+        return false;
+    };
+    update.session.host_id != user
+        && !update
+            .session
+            .members
+            .iter()
+            .any(|m| m.user_id == user && m.role == "interviewer")
 }
 
 /// Sends a binary frame; false when the client is gone or too slow.

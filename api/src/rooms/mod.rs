@@ -424,39 +424,6 @@ pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
     None
 }
 
-/// Reads a room event: `true` when it is a `session.updated` in which
-/// `user` is neither the interviewer nor the host (their notes socket closes).
-pub fn lost_interviewer_seat(payload: &str, user: Uuid) -> bool {
-    if !payload.contains("\"session.updated\"") {
-        return false;
-    }
-    #[derive(Deserialize)]
-    struct Update {
-        session: Seats,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Seats {
-        host_id: Uuid,
-        members: Vec<Seat>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Seat {
-        user_id: Uuid,
-        role: String,
-    }
-    let Ok(update) = serde_json::from_str::<Update>(payload) else {
-        return false;
-    };
-    update.session.host_id != user
-        && !update
-            .session
-            .members
-            .iter()
-            .any(|m| m.user_id == user && m.role == "interviewer")
-}
-
 /// The events socket closes (after delivering the event) on either departure.
 fn closes_socket(payload: &str, user: Uuid) -> Option<End> {
     departure(payload, user).map(|d| match d {
