@@ -18,7 +18,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use codecall_api::{config::Config, documents::store, startup::Application};
+use codecall_api::{
+    config::Config,
+    documents::{Kind, store},
+    startup::Application,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
@@ -178,7 +182,7 @@ async fn load_and_compaction(db: &PgPool) -> anyhow::Result<()> {
             "ab",
         );
         let update = local.transact().encode_state_as_update_v1(&before);
-        store::append(db, session, &update).await?;
+        store::append(db, session, Kind::Code, host, &update).await?;
     }
     let mut conn = db.acquire().await?;
     let mut appended = Vec::new();
@@ -189,7 +193,7 @@ async fn load_and_compaction(db: &PgPool) -> anyhow::Result<()> {
         bytes_before = bytes;
     }
     let started = Instant::now();
-    let bytes_after = store::compact(&mut conn, session).await?;
+    let bytes_after = store::compact(&mut conn, session, Kind::Code).await?;
     let compaction = started.elapsed();
     let mut compacted = Vec::new();
     for _ in 0..5 {
@@ -215,7 +219,7 @@ async fn load_and_compaction(db: &PgPool) -> anyhow::Result<()> {
 
 async fn time_load(conn: &mut PgConnection, session: Uuid) -> anyhow::Result<(Duration, usize)> {
     let started = Instant::now();
-    let stored = store::load(conn, session).await?;
+    let stored = store::load(conn, session, Kind::Code).await?;
     Ok((started.elapsed(), stored.bytes))
 }
 

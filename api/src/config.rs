@@ -59,6 +59,13 @@ pub struct RetentionSettings {
     /// `RUN_MAX_STORED_BYTES_PER_USER` (default 128 MiB): stored run bodies
     /// (not yet purged) a user may have; over it, new runs are refused.
     pub max_stored_bytes_per_user: i64,
+    /// `SESSION_HISTORY_RETENTION` (default `90d`): this long after a session
+    /// ends, its edit history and role changes are deleted (swept every
+    /// `RUN_RETENTION_SWEEP_INTERVAL`).
+    pub history_retention: Duration,
+    /// `SESSION_HISTORY_MAX_BYTES` (default 16 MiB): a session's edit
+    /// history over this is folded, oldest edits first, into a checkpoint.
+    pub history_max_bytes: i64,
 }
 
 /// Code-run limits (SPEC §7): defaults a request gets, maxima it may ask
@@ -104,6 +111,17 @@ pub struct SessionSettings {
     pub idle_timeout: std::time::Duration,
     /// `SESSION_IDLE_SWEEP_INTERVAL` (default `60s`): how often to look.
     pub idle_sweep_interval: std::time::Duration,
+    /// `SESSION_MIN_DURATION` (default `60s`) and `SESSION_MAX_DURATION`
+    /// (default `24h`): the durations a session's clock may be set to.
+    pub min_duration: std::time::Duration,
+    pub max_duration: std::time::Duration,
+    /// `SESSION_END_WARNING` (default `5m`): how long before a clock runs
+    /// out the room gets its `session.ending` warning.
+    pub end_warning: std::time::Duration,
+    /// `SESSION_CLOCK_SWEEP_INTERVAL` (default `10s`): the longest a
+    /// replica's clock sleeps without looking at the deadlines (it wakes at
+    /// the earliest one, and when it starts a session or changes a clock).
+    pub clock_sweep_interval: std::time::Duration,
 }
 
 /// Limits per user on the WebSockets (events and document), counted in Redis
@@ -304,6 +322,10 @@ impl Config {
                 member_cap: env.parsed("SESSION_MEMBER_CAP", 8)?,
                 idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "2h")?,
                 idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", "60s")?,
+                min_duration: env.duration("SESSION_MIN_DURATION", "60s")?,
+                max_duration: env.duration("SESSION_MAX_DURATION", "24h")?,
+                end_warning: env.duration("SESSION_END_WARNING", "5m")?,
+                clock_sweep_interval: env.duration("SESSION_CLOCK_SWEEP_INTERVAL", "10s")?,
             },
             sockets: SocketSettings {
                 max_per_user: env.positive("SOCKET_MAX_PER_USER", 16)?,
@@ -333,6 +355,8 @@ impl Config {
                 sweep_interval: env.duration("RUN_RETENTION_SWEEP_INTERVAL", "1h")?,
                 max_stored_bytes_per_user: env
                     .parsed("RUN_MAX_STORED_BYTES_PER_USER", 128 * 1024 * 1024)?,
+                history_retention: env.duration("SESSION_HISTORY_RETENTION", "90d")?,
+                history_max_bytes: env.parsed("SESSION_HISTORY_MAX_BYTES", 16 * 1024 * 1024)?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

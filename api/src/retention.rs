@@ -14,7 +14,11 @@
 //!   `RUN_MAX_STORED_BYTES_PER_USER` cannot start another (409
 //!   `run_storage_full`) until older ones are purged.
 //!
-//! Both are safe on every replica at once: the sweep takes rows with
+//! - [`purge_old_history`]: in the same sweep, sessions that ended more
+//!   than `SESSION_HISTORY_RETENTION` ago lose their edit history and role
+//!   changes (the timeline's replay); `history_purged_at` records when.
+//!
+//! All are safe on every replica at once: the sweep takes rows with
 //! `FOR UPDATE SKIP LOCKED` in bounded batches.
 
 use std::time::Duration;
@@ -43,6 +47,11 @@ pub fn spawn_sweeper(ctx: ApiContext) {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "purged the bodies of old runs"),
                 Err(e) => tracing::warn!(error = %e, "run retention sweep failed"),
+            }
+            match purge_old_history(&ctx.db, settings.history_retention).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "deleted the history of old sessions"),
+                Err(e) => tracing::warn!(error = %e, "session history retention sweep failed"),
             }
         }
     });
@@ -94,6 +103,52 @@ pub async fn purge_old_runs(db: &PgPool, retention: Duration) -> Result<u64> {
         .rows_affected();
         total += purged;
         if purged < u64::try_from(PURGE_BATCH).unwrap_or(u64::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Deletes the edit history and role changes of sessions that ended more
+/// than `retention` ago (their code, runs and chat stay); answers how many
+/// sessions lost theirs. `history_purged_at` says when.
+pub async fn purge_old_history(db: &PgPool, retention: Duration) -> Result<u64> {
+    let retention_secs = retention.as_secs_f64();
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let ids = sqlx::query_scalar!(
+            r#"SELECT id FROM interview_sessions
+               WHERE status = 'ended' AND history_purged_at IS NULL
+                 AND ended_at <= now() - make_interval(secs => $1)
+               ORDER BY ended_at
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED"#,
+            retention_secs,
+            PURGE_BATCH
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "DELETE FROM document_history WHERE session_id = ANY($1)",
+            &ids
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "DELETE FROM session_role_changes WHERE session_id = ANY($1)",
+            &ids
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE interview_sessions SET history_purged_at = now() WHERE id = ANY($1)",
+            &ids
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        total += ids.len() as u64;
+        if ids.len() < usize::try_from(PURGE_BATCH).unwrap_or(usize::MAX) {
             return Ok(total);
         }
     }

@@ -52,6 +52,8 @@ pub struct ApiContext {
     pub run_waiters: Arc<run_wait::RunWaiters>,
     /// This replica's open sockets (token lifetime, revocations, caps).
     pub sockets: Arc<rooms::lifetime::Sockets>,
+    /// Wakes this replica's session clock when a deadline changes.
+    pub clock: Arc<sessions::clock::Clock>,
 }
 
 pub struct Application {
@@ -105,8 +107,10 @@ impl Application {
             hub,
             documents: Arc::default(),
             sockets: Arc::default(),
+            clock: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
+        sessions::clock::spawn(ctx.clone());
         retention::spawn_sweeper(ctx.clone());
         rooms::lifetime::spawn(&ctx);
         Ok(Application {

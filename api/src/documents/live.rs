@@ -1,5 +1,5 @@
 //! The documents this process has sockets for: one [`LiveDoc`] (a yrs `Doc`
-//! with its awareness) per session, loaded from PostgreSQL by the first
+//! with its awareness) per session and [`Kind`], loaded from PostgreSQL by the first
 //! socket and dropped, after a final compaction, when the last one leaves.
 //!
 //! Every update a socket sends is checked first (applied to the document's
@@ -36,7 +36,7 @@ use yrs::{
 };
 
 use super::{
-    CLOSE_INVALID_UPDATE, CLOSE_PENDING, COMPACT_AFTER_UPDATES, COMPACT_INTERVAL,
+    CLOSE_INVALID_UPDATE, CLOSE_PENDING, COMPACT_AFTER_UPDATES, COMPACT_INTERVAL, Kind,
     MAX_AWARENESS_CLIENTS, MAX_AWARENESS_STATE_BYTES, MAX_DOCUMENT_BYTES, MAX_PENDING_BYTES,
     MAX_PENDING_UPDATES, RESYNC_INTERVAL,
     checked::{Check, Checked, Limits, Refused},
@@ -60,10 +60,14 @@ pub struct Frame {
 #[derive(Debug)]
 pub struct Refusal(pub u16, pub &'static str);
 
-/// The Redis channel carrying a session's document messages between replicas:
-/// each payload is the publishing document's 16-byte id, then one message.
-pub fn channel(prefix: &str, session: Uuid) -> String {
-    format!("{}{session}", channel_prefix(prefix))
+/// The Redis channel carrying one of a session's documents' messages between
+/// replicas: each payload is the publishing document's 16-byte id, then one
+/// message. The notes have their own channel, which only notes sockets read.
+pub fn channel(prefix: &str, session: Uuid, kind: Kind) -> String {
+    match kind {
+        Kind::Code => format!("{}{session}", channel_prefix(prefix)),
+        Kind::Notes => format!("{}{session}:notes", channel_prefix(prefix)),
+    }
 }
 
 /// What every document channel starts with.
@@ -74,7 +78,7 @@ pub fn channel_prefix(prefix: &str) -> String {
 /// The live documents of this process.
 #[derive(Default)]
 pub struct Documents {
-    slots: Mutex<HashMap<Uuid, Slot>>,
+    slots: Mutex<HashMap<(Uuid, Kind), Slot>>,
 }
 
 struct Slot {
@@ -94,11 +98,12 @@ struct Claim {
     documents: Arc<Documents>,
     ctx: ApiContext,
     session: Uuid,
+    kind: Kind,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.documents.release(&self.ctx, self.session);
+        self.documents.release(&self.ctx, self.session, self.kind);
     }
 }
 
@@ -106,10 +111,15 @@ impl Documents {
     /// The session's live document, loaded (and subscribed to the other
     /// replicas) by the first socket. A load failure is `503`: nothing is
     /// served, and nothing stored is touched.
-    pub async fn open(self: &Arc<Self>, ctx: &ApiContext, session: Uuid) -> Result<Handle, Error> {
+    pub async fn open(
+        self: &Arc<Self>,
+        ctx: &ApiContext,
+        session: Uuid,
+        kind: Kind,
+    ) -> Result<Handle, Error> {
         let cell = {
             let mut slots = lock(&self.slots);
-            let slot = slots.entry(session).or_insert_with(|| Slot {
+            let slot = slots.entry((session, kind)).or_insert_with(|| Slot {
                 sockets: 0,
                 doc: Arc::new(OnceCell::new()),
             });
@@ -120,8 +130,12 @@ impl Documents {
             documents: Arc::clone(self),
             ctx: ctx.clone(),
             session,
+            kind,
         };
-        match cell.get_or_try_init(|| LiveDoc::start(ctx, session)).await {
+        match cell
+            .get_or_try_init(|| LiveDoc::start(ctx, session, kind))
+            .await
+        {
             Ok(doc) => Ok(Handle {
                 doc: Arc::clone(doc),
                 _claim: claim,
@@ -136,10 +150,10 @@ impl Documents {
         }
     }
 
-    fn release(&self, ctx: &ApiContext, session: Uuid) {
+    fn release(&self, ctx: &ApiContext, session: Uuid, kind: Kind) {
         let last = {
             let mut slots = lock(&self.slots);
-            let Some(slot) = slots.get_mut(&session) else {
+            let Some(slot) = slots.get_mut(&(session, kind)) else {
                 return;
             };
             slot.sockets -= 1;
@@ -147,18 +161,19 @@ impl Documents {
                 return;
             }
             slots
-                .remove(&session)
+                .remove(&(session, kind))
                 .and_then(|slot| slot.doc.get().cloned())
         };
         if let Some(doc) = last {
             doc.stop.notify_one();
             let db = ctx.db.clone();
+            let history_cap = ctx.config.retention.history_max_bytes;
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 return;
             };
             runtime.spawn(async move {
                 let compacted = match db.acquire().await {
-                    Ok(mut conn) => store::compact(&mut conn, session).await,
+                    Ok(mut conn) => compact_stored(&mut conn, session, kind, history_cap).await,
                     Err(e) => Err(e.into()),
                 };
                 if let Err(e) = compacted {
@@ -168,7 +183,7 @@ impl Documents {
         }
     }
 
-    /// Sessions with a live document here.
+    /// Documents live here.
     pub fn len(&self) -> usize {
         lock(&self.slots).len()
     }
@@ -181,6 +196,7 @@ impl Documents {
 /// One session's document in this process.
 pub struct LiveDoc {
     pub session: Uuid,
+    pub kind: Kind,
     /// This instance's id on the Redis channel (to skip its own messages).
     origin: Uuid,
     channel: String,
@@ -209,15 +225,16 @@ struct State {
 }
 
 impl LiveDoc {
-    async fn start(ctx: &ApiContext, session: Uuid) -> anyhow::Result<Arc<LiveDoc>> {
-        let channel = channel(&ctx.config.redis.key_prefix, session);
+    async fn start(ctx: &ApiContext, session: Uuid, kind: Kind) -> anyhow::Result<Arc<LiveDoc>> {
+        let channel = channel(&ctx.config.redis.key_prefix, session, kind);
         // Subscribe before loading: an update published meanwhile arrives
         // twice at worst, and applying an update twice changes nothing.
         let relay = ctx.hub.join(&channel).await?;
         let mut conn = ctx.db.acquire().await?;
-        let stored = store::load(&mut conn, session).await?;
+        let stored = store::load(&mut conn, session, kind).await?;
         let doc = Arc::new(LiveDoc {
             session,
+            kind,
             origin: Uuid::new_v4(),
             channel,
             state: Mutex::new(State {
@@ -279,6 +296,7 @@ impl LiveDoc {
         &self,
         ctx: &ApiContext,
         from: u64,
+        author: Uuid,
         data: &[u8],
     ) -> Result<Vec<Vec<u8>>, Refusal> {
         let messages = decode(data).ok_or(Refusal(1003, "malformed y-websocket message"))?;
@@ -295,7 +313,7 @@ impl LiveDoc {
                     replies.push(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1());
                 }
                 Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                    self.update(ctx, from, update).await?;
+                    self.update(ctx, from, author, update).await?;
                 }
                 Message::Awareness(update) => {
                     replies.extend(self.awareness(ctx, from, update).await?);
@@ -314,7 +332,13 @@ impl LiveDoc {
         Ok(replies)
     }
 
-    async fn update(&self, ctx: &ApiContext, from: u64, bytes: Vec<u8>) -> Result<(), Refusal> {
+    async fn update(
+        &self,
+        ctx: &ApiContext,
+        from: u64,
+        author: Uuid,
+        bytes: Vec<u8>,
+    ) -> Result<(), Refusal> {
         let update = decode_update(&bytes).ok_or(Refusal(1003, "malformed document update"))?;
         if update.is_empty() {
             return Ok(());
@@ -363,7 +387,7 @@ impl LiveDoc {
                 });
             }
         };
-        match store::append(&ctx.db, self.session, &bytes).await {
+        match store::append(&ctx.db, self.session, self.kind, author, &bytes).await {
             Ok(true) => {}
             Ok(false) => {
                 lock(&self.state).doc.rollback();
@@ -624,7 +648,7 @@ impl LiveDoc {
     /// what they were missing (updates lost on the way from other replicas).
     async fn resync(&self, ctx: &ApiContext) {
         let stored = match ctx.db.acquire().await {
-            Ok(mut conn) => store::load(&mut conn, self.session).await,
+            Ok(mut conn) => store::load(&mut conn, self.session, self.kind).await,
             Err(e) => Err(e.into()),
         };
         let stored = match stored {
@@ -672,7 +696,10 @@ impl LiveDoc {
             return;
         }
         let compacted = match ctx.db.acquire().await {
-            Ok(mut conn) => store::compact(&mut conn, self.session).await,
+            Ok(mut conn) => {
+                let cap = ctx.config.retention.history_max_bytes;
+                compact_stored(&mut conn, self.session, self.kind, cap).await
+            }
             Err(e) => Err(e.into()),
         };
         match compacted {
@@ -720,6 +747,21 @@ impl LiveDoc {
             bytes: Arc::from(message),
         });
     }
+}
+
+/// Compacts a stored document, then keeps its history within `history_cap`
+/// bytes; answers the document's stored size.
+async fn compact_stored(
+    conn: &mut sqlx::PgConnection,
+    session: Uuid,
+    kind: Kind,
+    history_cap: i64,
+) -> anyhow::Result<usize> {
+    let bytes = store::compact(conn, session, kind).await?;
+    if kind == Kind::Code {
+        super::history::fold(conn, session, history_cap).await?;
+    }
+    Ok(bytes)
 }
 
 /// Every awareness state, as one message (`None` when there is none).

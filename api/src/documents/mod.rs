@@ -1,7 +1,19 @@
-//! The shared editor document (SPEC §6): `GET /api/sessions/{id}/doc`, a
+//! The session's shared documents (SPEC §6): `GET /api/sessions/{id}/doc`
+//! (the code, every member) and `GET /api/sessions/{id}/notes` (the
+//! interviewer's notes: the session's interviewer and its host only), each a
 //! WebSocket speaking the y-websocket protocol, so an off-the-shelf Yjs
 //! client (the `y-websocket` provider with y-monaco or y-codemirror) works
-//! unchanged.
+//! unchanged. Both are served by the same code; a document is keyed by its
+//! session and its [`Kind`] everywhere — live documents, stored rows, Redis
+//! channels — and only the code document is mirrored into
+//! `interview_sessions.code`, which candidates read.
+//!
+//! Access to the notes follows the current role: whoever is not the
+//! session's interviewer or host is refused before the upgrade (403), and an
+//! open notes socket whose user stops being the interviewer (a role swap)
+//! is closed with [`CLOSE_NOT_INTERVIEWER`] as soon as the session's update
+//! event arrives. The notes belong to the interviewer's seat: whoever takes
+//! it reads what was written before.
 //!
 //! Binary frames, each one or more y-protocol messages: sync (step 1 — a
 //! state vector —, step 2 and update — Yjs updates, format v1), awareness
@@ -25,6 +37,7 @@
 //! ([`rate`]).
 
 pub mod checked;
+pub mod history;
 pub mod live;
 pub mod store;
 
@@ -38,13 +51,15 @@ use axum::{
     response::Response,
 };
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use serde::Deserialize;
+use sqlx::PgConnection;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::SocketUser,
-    error::{ApiPath, ErrorBody, Result},
+    error::{ApiPath, Error, ErrorBody, Result},
     rooms::{
         self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub,
         lifetime::Lease,
@@ -54,8 +69,30 @@ use crate::{
     startup::ApiContext,
 };
 
-/// The `Y.Text` holding the editor's code (`ydoc.getText("code")`).
+/// The `Y.Text` holding a document's text (`ydoc.getText("code")`), in
+/// the notes as in the code.
 pub const TEXT_NAME: &str = "code";
+/// Close code of a notes socket whose user is no longer the session's
+/// interviewer (nor its host).
+pub const CLOSE_NOT_INTERVIEWER: u16 = 4403;
+
+/// Which of a session's documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The shared editor: every member reads and writes it.
+    Code,
+    /// The interviewer's notes: the interviewer and the host only.
+    Notes,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Code => "code",
+            Kind::Notes => "notes",
+        }
+    }
+}
 /// Largest frame a client may send (a paste, or a whole offline session's
 /// edits in one sync step 2); larger closes the socket (1009).
 pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
@@ -100,7 +137,9 @@ const AWARENESS_MESSAGE: u8 = 1;
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(document))
+    OpenApiRouter::new()
+        .routes(routes!(document))
+        .routes(routes!(notes))
 }
 
 /// The session's shared document: a y-websocket endpoint (binary frames; see
@@ -120,13 +159,74 @@ async fn document(
     ApiPath(session): ApiPath<Uuid>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
+    open(ctx, user, session, Kind::Code, upgrade).await
+}
+
+/// The interviewer's notes: a second y-websocket document of the session,
+/// for its interviewer and its host only (everyone else: 403 before the
+/// upgrade). Never mirrored anywhere a candidate reads. Closed with 4403
+/// when its user stops being the interviewer.
+#[utoipa::path(get, path = "/api/sessions/{id}/notes", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session"),
+           ("token" = Option<String>, Query, description = "The access token, for browsers")), responses(
+    (status = 101, description = "Switching to the WebSocket protocol (y-websocket)"),
+    (status = 401, description = "No or bad token", body = ErrorBody),
+    (status = 403, description = "A member who is neither the interviewer nor the host", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 429, description = "Too many open sockets for this user", body = ErrorBody),
+    (status = 503, description = "`document_unavailable` or `dependency_unavailable`", body = ErrorBody)))]
+async fn notes(
+    State(ctx): State<ApiContext>,
+    SocketUser(user): SocketUser,
+    ApiPath(session): ApiPath<Uuid>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    open(ctx, user, session, Kind::Notes, upgrade).await
+}
+
+/// Whether `user` may open the session's notes: its interviewer, or its host.
+async fn reads_notes(db: &mut PgConnection, session: Uuid, user: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT (m.role = 'interviewer' OR s.host_id = m.user_id) AS "allowed!"
+           FROM session_members m JOIN interview_sessions s ON s.id = m.session_id
+           WHERE m.session_id = $1 AND m.user_id = $2"#,
+        session,
+        user
+    )
+    .fetch_optional(db)
+    .await?
+    .unwrap_or(false))
+}
+
+/// The upgrade of either document socket: the events socket's checks, and
+/// for the notes the interviewer-or-host rule (checked again once the
+/// session's events are subscribed to, so a role change racing the upgrade
+/// is seen one way or the other).
+async fn open(
+    ctx: ApiContext,
+    user: crate::auth::AuthUser,
+    session: Uuid,
+    kind: Kind,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
     let mut conn = ctx.db.acquire().await?;
     membership(&mut conn, session, user.id, false).await?;
+    let forbidden =
+        Error::Forbidden("only the session's interviewer and its host can open its notes");
+    if kind == Kind::Notes && !reads_notes(&mut conn, session, user.id).await? {
+        return Err(forbidden);
+    }
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     // The session's events say when this member is removed (or it ends).
     let events = rooms::join_room(&ctx, session).await?;
-    let handle = ctx.documents.open(&ctx, session).await?;
+    if kind == Kind::Notes {
+        let mut conn = ctx.db.acquire().await?;
+        if !reads_notes(&mut conn, session, user.id).await? {
+            return Err(forbidden);
+        }
+    }
+    let handle = ctx.documents.open(&ctx, session, kind).await?;
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -232,7 +332,7 @@ impl Connection {
                     } else if !updates_rate.allow().await {
                         return Some((CLOSE_RATE_LIMITED, "rate_limited"));
                     }
-                    match doc.receive(&self.ctx, self.id, &data).await {
+                    match doc.receive(&self.ctx, self.id, self.user, &data).await {
                         Ok(replies) => if !send_all(tx, replies).await { return None },
                         Err(live::Refusal(code, reason)) => return Some((code, reason)),
                     }
@@ -245,12 +345,17 @@ impl Connection {
                 },
                 event = events.receiver.recv() => match event {
                     Ok(payload) => {
-                        let departure = std::str::from_utf8(&payload).ok()
-                            .and_then(|p| rooms::departure(p, self.user));
+                        let payload = std::str::from_utf8(&payload).ok();
+                        let departure = payload.and_then(|p| rooms::departure(p, self.user));
                         match departure {
                             Some(Departure::Removed) => return Some((1000, "no longer a member")),
                             Some(Departure::Ended) => doc.set_read_only(),
                             None => {}
+                        }
+                        if doc.kind == Kind::Notes
+                            && payload.is_some_and(|p| lost_interviewer_seat(p, self.user))
+                        {
+                            return Some((CLOSE_NOT_INTERVIEWER, "no longer the interviewer"));
                         }
                     }
                     Err(RecvError::Lagged(_)) => {}
@@ -267,6 +372,39 @@ impl Connection {
             }
         }
     }
+}
+
+/// Reads a room event: `true` when it is a `session.updated` in which
+/// `user` is neither the interviewer nor the host (their notes socket closes).
+pub fn lost_interviewer_seat(payload: &str, user: Uuid) -> bool {
+    if !payload.contains("\"session.updated\"") {
+        return false;
+    }
+    #[derive(Deserialize)]
+    struct Update {
+        session: Seats,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Seats {
+        host_id: Uuid,
+        members: Vec<Seat>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Seat {
+        user_id: Uuid,
+        role: String,
+    }
+    let Ok(update) = serde_json::from_str::<Update>(payload) else {
+        return false;
+    };
+    update.session.host_id != user
+        && !update
+            .session
+            .members
+            .iter()
+            .any(|m| m.user_id == user && m.role == "interviewer")
 }
 
 /// Sends a binary frame; false when the client is gone or too slow.

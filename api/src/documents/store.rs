@@ -1,5 +1,5 @@
-//! The document in PostgreSQL: a snapshot plus the updates appended since
-//! (see the `documents` migration).
+//! A document in PostgreSQL: a snapshot plus the updates appended since
+//! (see the `documents` migration), keyed by session and [`Kind`].
 //!
 //! Everything here reads and writes rows, never the in-memory document: a
 //! compaction merges what the database holds, so a replica that missed an
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update, updates::decoder::Decode};
 
 use super::{
-    TEXT_NAME,
+    Kind, TEXT_NAME,
     checked::{self, Checked},
 };
 
@@ -46,16 +46,16 @@ pub struct Built {
     pub refused: Vec<(Option<i64>, String)>,
 }
 
-/// Loads the session's document (an empty one when nothing was ever
+/// Loads one of the session's documents (an empty one when nothing was ever
 /// stored). Rows that do not apply are quarantined first.
-pub async fn load(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Stored> {
+pub async fn load(db: &mut PgConnection, session: Uuid, kind: Kind) -> anyhow::Result<Stored> {
     let ended = sqlx::query_scalar!(
         "SELECT status = 'ended' AS \"ended!\" FROM interview_sessions WHERE id = $1",
         session
     )
     .fetch_one(&mut *db)
     .await?;
-    let (built, bytes) = document(db, session).await?;
+    let (built, bytes) = document(db, session, kind).await?;
     Ok(Stored {
         doc: built.doc,
         bytes,
@@ -64,35 +64,49 @@ pub async fn load(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Stored
 }
 
 /// The document's current text, or `None` when it was never edited.
-pub async fn text(db: &mut PgConnection, session: Uuid) -> anyhow::Result<Option<String>> {
-    let (built, bytes) = document(db, session).await?;
+pub async fn text(
+    db: &mut PgConnection,
+    session: Uuid,
+    kind: Kind,
+) -> anyhow::Result<Option<String>> {
+    let (built, bytes) = document(db, session, kind).await?;
     Ok((bytes > 0).then(|| text_of(&built.doc)))
 }
 
 /// Builds the stored document; when a row does not apply, compacts (which
 /// quarantines it) and builds again.
-async fn document(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Built, usize)> {
-    let (parts, bytes) = rows(db, session).await?;
+async fn document(
+    db: &mut PgConnection,
+    session: Uuid,
+    kind: Kind,
+) -> anyhow::Result<(Built, usize)> {
+    let (parts, bytes) = rows(db, session, kind).await?;
     let built = build(&parts);
     if built.refused.is_empty() {
         return Ok((built, bytes));
     }
-    compact(db, session).await?;
-    let (parts, bytes) = rows(db, session).await?;
+    compact(db, session, kind).await?;
+    let (parts, bytes) = rows(db, session, kind).await?;
     Ok((build(&parts), bytes))
 }
 
 /// The snapshot (if any) followed by every appended update, and their size.
-async fn rows(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Vec<Part>, usize)> {
+async fn rows(
+    db: &mut PgConnection,
+    session: Uuid,
+    kind: Kind,
+) -> anyhow::Result<(Vec<Part>, usize)> {
     let snapshot = sqlx::query_scalar!(
-        "SELECT snapshot FROM documents WHERE session_id = $1",
-        session
+        "SELECT snapshot FROM documents WHERE session_id = $1 AND kind = $2",
+        session,
+        kind.as_str()
     )
     .fetch_optional(&mut *db)
     .await?;
     let updates = sqlx::query!(
-        "SELECT id, payload FROM document_updates WHERE session_id = $1 ORDER BY id",
-        session
+        "SELECT id, payload FROM document_updates WHERE session_id = $1 AND kind = $2 ORDER BY id",
+        session,
+        kind.as_str()
     )
     .fetch_all(&mut *db)
     .await?;
@@ -108,17 +122,25 @@ async fn rows(db: &mut PgConnection, session: Uuid) -> anyhow::Result<(Vec<Part>
     Ok((parts, bytes))
 }
 
-/// Stores one update unless the session has ended; `false` when it has.
+/// Stores one update by `author` unless the session has ended; `false` when it has.
 ///
 /// The session row is share-locked, so an update racing the session's end
 /// is either stored before the end commits or refused after it.
-pub async fn append(db: &PgPool, session: Uuid, update: &[u8]) -> sqlx::Result<bool> {
+pub async fn append(
+    db: &PgPool,
+    session: Uuid,
+    kind: Kind,
+    author: Uuid,
+    update: &[u8],
+) -> sqlx::Result<bool> {
     let stored = sqlx::query!(
-        r#"INSERT INTO document_updates (session_id, payload)
-           SELECT id, $2 FROM interview_sessions
+        r#"INSERT INTO document_updates (session_id, kind, author_id, payload)
+           SELECT id, $2, $3, $4 FROM interview_sessions
            WHERE id = $1 AND status <> 'ended'
            FOR SHARE"#,
         session,
+        kind.as_str(),
+        author,
         update
     )
     .execute(db)
@@ -129,29 +151,34 @@ pub async fn append(db: &PgPool, session: Uuid, update: &[u8]) -> sqlx::Result<b
 
 /// Merges the snapshot and the appended updates into a new snapshot, deletes
 /// exactly the updates merged, moves those that do not apply (and a snapshot
-/// that does not) to `document_quarantine`, mirrors the text into
-/// `interview_sessions.code` and counts the edits as session activity.
-/// Returns the stored size after.
-pub async fn compact(db: &mut PgConnection, session: Uuid) -> anyhow::Result<usize> {
+/// that does not) to `document_quarantine`, copies the code document's
+/// merged updates to its history, mirrors the code document's text
+/// (never the notes') into `interview_sessions.code` and counts the edits as
+/// session activity. Returns the stored size after.
+pub async fn compact(db: &mut PgConnection, session: Uuid, kind: Kind) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
     // One compaction of a document at a time, also before its first
     // snapshot exists (so two never merge different rows, or quarantine a
     // row twice); appends go on.
     sqlx::query!(
-        "SELECT FROM pg_advisory_xact_lock(hashtextextended('document:' || $1::text, 0))",
-        session.to_string()
+        "SELECT FROM pg_advisory_xact_lock(hashtextextended('document:' || $1::text || ':' || $2::text, 0))",
+        session.to_string(),
+        kind.as_str()
     )
     .execute(&mut *tx)
     .await?;
     let snapshot = sqlx::query!(
-        "SELECT snapshot, compacted_at FROM documents WHERE session_id = $1",
-        session
+        "SELECT snapshot, compacted_at FROM documents WHERE session_id = $1 AND kind = $2",
+        session,
+        kind.as_str()
     )
     .fetch_optional(&mut *tx)
     .await?;
     let updates = sqlx::query!(
-        "SELECT id, payload, created_at FROM document_updates WHERE session_id = $1 ORDER BY id",
-        session
+        "SELECT id, payload, created_at FROM document_updates
+         WHERE session_id = $1 AND kind = $2 ORDER BY id",
+        session,
+        kind.as_str()
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -184,8 +211,8 @@ pub async fn compact(db: &mut PgConnection, session: Uuid) -> anyhow::Result<usi
         .filter_map(|(id, reason)| id.map(|id| (id, reason.clone())))
         .unzip();
     sqlx::query!(
-        r#"INSERT INTO document_quarantine (session_id, update_id, payload, stored_at, reason)
-           SELECT u.session_id, u.id, u.payload, u.created_at, r.reason
+        r#"INSERT INTO document_quarantine (session_id, kind, update_id, payload, stored_at, reason)
+           SELECT u.session_id, u.kind, u.id, u.payload, u.created_at, r.reason
            FROM document_updates u
            JOIN unnest($2::bigint[], $3::text[]) AS r (id, reason) ON r.id = u.id
            WHERE u.session_id = $1"#,
@@ -199,12 +226,13 @@ pub async fn compact(db: &mut PgConnection, session: Uuid) -> anyhow::Result<usi
         && let Some(snapshot) = &snapshot
     {
         sqlx::query!(
-            r#"INSERT INTO document_quarantine (session_id, update_id, payload, stored_at, reason)
-               VALUES ($1, NULL, $2, $3, $4)"#,
+            r#"INSERT INTO document_quarantine (session_id, kind, update_id, payload, stored_at, reason)
+               VALUES ($1, $5, NULL, $2, $3, $4)"#,
             session,
             snapshot.snapshot,
             snapshot.compacted_at,
-            reason
+            reason,
+            kind.as_str()
         )
         .execute(&mut *tx)
         .await?;
@@ -214,23 +242,40 @@ pub async fn compact(db: &mut PgConnection, session: Uuid) -> anyhow::Result<usi
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
     sqlx::query!(
-        r#"INSERT INTO documents (session_id, snapshot) VALUES ($1, $2)
-           ON CONFLICT (session_id) DO UPDATE SET snapshot = $2, compacted_at = now()"#,
+        r#"INSERT INTO documents (session_id, kind, snapshot) VALUES ($1, $3, $2)
+           ON CONFLICT (session_id, kind) DO UPDATE SET snapshot = $2, compacted_at = now()"#,
         session,
-        merged
+        merged,
+        kind.as_str()
     )
     .execute(&mut *tx)
     .await?;
+    // The code document's history keeps every update merged (not those
+    // quarantined), in the transaction that deletes them from the log.
+    if kind == Kind::Code {
+        sqlx::query!(
+            r#"INSERT INTO document_history (session_id, seq, author_id, payload, created_at)
+               SELECT session_id, id, author_id, payload, created_at FROM document_updates
+               WHERE id = ANY($1) AND NOT (id = ANY($2))
+               ORDER BY id"#,
+            &ids,
+            &refused_ids
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     // Exactly the rows merged or quarantined: an update committed meanwhile stays.
     sqlx::query!("DELETE FROM document_updates WHERE id = ANY($1)", &ids)
         .execute(&mut *tx)
         .await?;
+    // The notes are never mirrored: `code` is read by every member.
+    let mirrored = (kind == Kind::Code).then(|| text_of(&built.doc));
     sqlx::query!(
         r#"UPDATE interview_sessions
-           SET code = $2, last_activity_at = GREATEST(last_activity_at, $3)
+           SET code = COALESCE($2, code), last_activity_at = GREATEST(last_activity_at, $3)
            WHERE id = $1"#,
         session,
-        text_of(&built.doc),
+        mirrored,
         last_edit
     )
     .execute(&mut *tx)

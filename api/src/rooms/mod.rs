@@ -3,7 +3,8 @@
 //!
 //! Server → client: `presence.snapshot {users, chat}` (on join),
 //! `presence.joined {user}`, `presence.left {userId}`, `chat.message`,
-//! `session.updated {session}`, `run.queued`, `run.started`, `run.output`,
+//! `session.updated {session}`, `session.ending {sessionId, endsAt,
+//! remainingSeconds}` (the clock's warning), `run.queued`, `run.started`, `run.output`,
 //! `run.finished`, `error {code, message}`, `pong`.
 //! Client → server: `chat.send {text}`, `ping`.
 //!
@@ -88,10 +89,13 @@ pub struct ChatMessage {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
 pub enum ServerEvent {
-    #[serde(rename = "presence.snapshot")]
+    #[serde(rename = "presence.snapshot", rename_all = "camelCase")]
     PresenceSnapshot {
         users: Vec<PresenceUser>,
         chat: Vec<ChatMessage>,
+        /// The session's clock: when it ends, and the seconds left.
+        ends_at: Option<DateTime<Utc>>,
+        remaining_seconds: Option<i64>,
     },
     #[serde(rename = "presence.joined")]
     PresenceJoined { user: PresenceUser },
@@ -101,6 +105,13 @@ pub enum ServerEvent {
     ChatMessage(ChatMessage),
     #[serde(rename = "session.updated")]
     SessionUpdated { session: SessionBody },
+    /// The session's clock is about to run out (`SESSION_END_WARNING` before).
+    #[serde(rename = "session.ending", rename_all = "camelCase")]
+    SessionEnding {
+        session_id: Uuid,
+        ends_at: DateTime<Utc>,
+        remaining_seconds: i64,
+    },
     #[serde(rename = "error")]
     Error { code: &'static str, message: String },
     #[serde(rename = "pong")]
@@ -449,7 +460,24 @@ impl Socket {
         .fetch_all(&self.ctx.db)
         .await?;
         chat.reverse();
-        Ok(ServerEvent::PresenceSnapshot { users, chat })
+        let clock = sqlx::query!(
+            r#"SELECT ends_at,
+                      CASE WHEN ends_at IS NOT NULL
+                           THEN GREATEST(0, ceil(extract(epoch FROM ends_at - now())))::bigint
+                      END AS remaining_seconds
+               FROM interview_sessions WHERE id = $1 AND status = 'live'"#,
+            self.session
+        )
+        .fetch_optional(&self.ctx.db)
+        .await?;
+        let (ends_at, remaining_seconds) =
+            clock.map_or((None, None), |c| (c.ends_at, c.remaining_seconds));
+        Ok(ServerEvent::PresenceSnapshot {
+            users,
+            chat,
+            ends_at,
+            remaining_seconds,
+        })
     }
 
     /// Stores and publishes a chat message; an `error` event if refused.

@@ -3,7 +3,8 @@
 //! - `POST /api/sessions {title, language?, scheduledFor?, inviteeIds?}` → 201;
 //!   the creator is the host and a member with role `interviewer`.
 //! - `GET /api/sessions?status=` (mine), `GET /api/sessions/{id}` (with members).
-//! - `PATCH /api/sessions/{id} {title?, language?}` — host.
+//! - `PATCH /api/sessions/{id} {title?, language?, durationSeconds?}` — host.
+//!   A duration (also at creation) gives the session a clock ([`clock`]).
 //! - `POST /api/sessions/{id}/start` (`scheduled` → `live`) and `/end` (→ `ended`)
 //!   — host. Live sessions idle for `SESSION_IDLE_TIMEOUT` end by themselves.
 //! - `POST /api/sessions/{id}/roles {userId, role}` — host. There is one
@@ -16,7 +17,9 @@
 //! the host get 403 for host-only actions; an ended session answers 409
 //! `session_ended` to every change and stays readable.
 
+pub mod clock;
 pub mod invites;
+pub mod timeline;
 
 use std::time::Duration;
 
@@ -54,6 +57,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(leave))
         .routes(routes!(assign_role))
         .merge(invites::router())
+        .merge(timeline::router())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +205,13 @@ pub struct SessionBody {
     pub ended_at: Option<DateTime<Utc>>,
     /// The shared editor's current text.
     pub code: String,
+    /// The planned length in seconds; `null`: no clock.
+    pub duration_seconds: Option<i32>,
+    /// When the session ends (or was to end) by its clock: the start plus
+    /// the duration; `null` before it starts or without a clock.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Seconds left until `endsAt` while live, as of this body.
+    pub remaining_seconds: Option<i64>,
     pub members: Vec<MemberBody>,
 }
 
@@ -208,7 +219,10 @@ pub struct SessionBody {
 pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
     let s = sqlx::query!(
         r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
-                  started_at, ended_at
+                  started_at, ended_at, duration_secs, ends_at,
+                  CASE WHEN status = 'live' AND ends_at IS NOT NULL
+                       THEN GREATEST(0, ceil(extract(epoch FROM ends_at - now())))::bigint
+                  END AS remaining_seconds
            FROM interview_sessions WHERE id = $1"#,
         id
     )
@@ -235,6 +249,9 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
         started_at: s.started_at,
         ended_at: s.ended_at,
         code: current_code(db, id).await?,
+        duration_seconds: s.duration_secs,
+        ends_at: s.ends_at,
+        remaining_seconds: s.remaining_seconds,
         members,
     })
 }
@@ -244,7 +261,7 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
 /// cannot be read, the error is logged and the text as of its last
 /// compaction (`interview_sessions.code`) is the answer.
 pub async fn current_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
-    match crate::documents::store::text(db, id).await {
+    match crate::documents::store::text(db, id, crate::documents::Kind::Code).await {
         Ok(Some(text)) => Ok(text),
         Ok(None) => mirrored_code(db, id).await,
         Err(e) => {
@@ -288,6 +305,9 @@ struct CreateSession {
     scheduled_for: Option<DateTime<Utc>>,
     #[serde(default)]
     invitee_ids: Vec<Uuid>,
+    /// A clock: the session ends this many seconds after it starts
+    /// (`SESSION_MIN_DURATION`–`SESSION_MAX_DURATION`).
+    duration_seconds: Option<i64>,
 }
 
 /// Creates a session; the caller is its host and interviewer.
@@ -307,6 +327,9 @@ async fn create(
         "language",
         validate_language(req.language.as_deref().unwrap_or(DEFAULT_LANGUAGE)),
     );
+    let duration = req
+        .duration_seconds
+        .and_then(|d| problems.check("durationSeconds", clock::validate(&ctx.config.sessions, d)));
     let mut invitees = req.invitee_ids;
     invitees.sort();
     invitees.dedup();
@@ -326,13 +349,14 @@ async fn create(
     }
     let id = Uuid::new_v4();
     sqlx::query!(
-        r#"INSERT INTO interview_sessions (id, host_id, title, language, scheduled_for)
-           VALUES ($1, $2, $3, $4, $5)"#,
+        r#"INSERT INTO interview_sessions (id, host_id, title, language, scheduled_for, duration_secs)
+           VALUES ($1, $2, $3, $4, $5, $6)"#,
         id,
         user.id,
         title,
         language,
-        req.scheduled_for
+        req.scheduled_for,
+        duration
     )
     .execute(&mut *tx)
     .await?;
@@ -437,12 +461,18 @@ async fn detail(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 struct UpdateSession {
     title: Option<String>,
     language: Option<String>,
+    /// A new duration (a live session then ends this long after its
+    /// start), or `null` to remove the clock; absent: unchanged.
+    #[serde(default, deserialize_with = "clock::present")]
+    #[schema(value_type = Option<i64>)]
+    duration_seconds: Option<Option<i64>>,
 }
 
-/// Renames the session or changes its language (host).
+/// Renames the session, changes its language or its clock (host).
 #[utoipa::path(patch, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = UpdateSession, responses(
     (status = 200, description = "`{success, session}`", body = SessionBody),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
@@ -462,8 +492,11 @@ async fn update(
         .language
         .as_deref()
         .and_then(|l| problems.check("language", validate_language(l)));
-    if req.title.is_none() && req.language.is_none() {
-        problems.add("title", "give `title` and/or `language`");
+    let duration = req.duration_seconds.map(|d| {
+        d.and_then(|d| problems.check("durationSeconds", clock::validate(&ctx.config.sessions, d)))
+    });
+    if req.title.is_none() && req.language.is_none() && req.duration_seconds.is_none() {
+        problems.add("title", "give `title`, `language` and/or `durationSeconds`");
     }
     problems.into_result()?;
 
@@ -483,8 +516,14 @@ async fn update(
     )
     .execute(&mut *tx)
     .await?;
+    if let Some(duration) = duration {
+        clock::set_duration(&mut tx, id, duration).await?;
+    }
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    if duration.is_some() {
+        ctx.clock.changed();
+    }
     crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
@@ -510,7 +549,8 @@ async fn start(
     }
     sqlx::query!(
         r#"UPDATE interview_sessions
-           SET status = 'live', started_at = now(), last_activity_at = now()
+           SET status = 'live', started_at = now(), last_activity_at = now(),
+               ends_at = now() + make_interval(secs => duration_secs)
            WHERE id = $1"#,
         id
     )
@@ -518,6 +558,7 @@ async fn start(
     .await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
+    ctx.clock.changed();
     crate::rooms::session_updated(&ctx, id).await;
     Ok(Json(json!({ "success": true, "session": session })))
 }
@@ -544,7 +585,7 @@ async fn end(
 }
 
 /// Ends a session and withdraws its pending invites.
-async fn end_session(db: &mut PgConnection, id: Uuid) -> Result<()> {
+pub(crate) async fn end_session(db: &mut PgConnection, id: Uuid) -> Result<()> {
     sqlx::query!(
         r#"UPDATE interview_sessions SET status = 'ended', ended_at = now()
            WHERE id = $1 AND status <> 'ended'"#,

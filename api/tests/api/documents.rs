@@ -41,6 +41,11 @@ pub struct YClient {
 impl YClient {
     /// Connects and waits until the client is synced with the server.
     pub async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
+        YClient::connect_to(app, who, session, "doc").await
+    }
+
+    /// The same on the session's document socket `room` (`doc` or `notes`).
+    pub async fn connect_to(app: &TestApp, who: &User, session: Uuid, room: &str) -> YClient {
         assert!(
             std::path::Path::new(NODE_MODULES)
                 .join("y-websocket")
@@ -56,6 +61,7 @@ impl YClient {
             .arg(CLIENT)
             .arg(base)
             .arg(&who.token)
+            .arg(room)
             .env("NODE_PATH", NODE_MODULES)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -115,7 +121,7 @@ impl YClient {
         }
     }
 
-    async fn send(&mut self, command: Value) {
+    pub(crate) async fn send(&mut self, command: Value) {
         let line = format!("{command}\n");
         self.stdin.write_all(line.as_bytes()).await.expect("write");
     }

@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod auth;
+mod clock;
 mod dependencies;
 mod document_integrity;
 mod documents;
@@ -9,8 +10,10 @@ mod faults;
 mod foundation;
 mod helpers;
 mod input_limits;
+mod notes;
 mod operability;
 mod rooms;
 mod runs;
 mod social;
 mod socket_limits;
+mod timeline;

@@ -17,9 +17,9 @@ use crate::{
     social::{User, befriend, call, create_session, join, user},
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, who: &User, session: Uuid) -> Ws {
+pub(crate) async fn connect(app: &TestApp, who: &User, session: Uuid) -> Ws {
     let url = format!(
         "{}/api/sessions/{session}/events?token={}",
         app.address.replace("http", "ws"),
@@ -60,7 +60,7 @@ async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
 }
 
 /// Reads frames until one of type `kind` satisfying `check` arrives.
-async fn expect(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn expect(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let frame = tokio::time::timeout_at(deadline, ws.next())
@@ -77,7 +77,7 @@ async fn expect(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Valu
     }
 }
 
-async fn send(ws: &mut Ws, value: Value) {
+pub(crate) async fn send(ws: &mut Ws, value: Value) {
     ws.send(Message::Text(value.to_string().into()))
         .await
         .expect("sent");

@@ -91,6 +91,19 @@ pub async fn create_session(app: &TestApp, host: &User, invitees: &[&User]) -> U
         .expect("session id")
 }
 
+/// Starts `session` (`scheduled` → `live`) as its host; answers the session.
+pub async fn start_session(app: &TestApp, host: &User, session: Uuid) -> Value {
+    let started = call(
+        app,
+        Some(host),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    ok_json(started, 200).await["session"].clone()
+}
+
 /// The id of `who`'s pending invite to `session`.
 pub async fn invite_id(app: &TestApp, who: &User, session: Uuid) -> String {
     let invites = ok_json(

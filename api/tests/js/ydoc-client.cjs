@@ -2,7 +2,7 @@
 // and yjs exactly as an editor in a browser would use them (Debian's
 // node-yjs / node-y-websocket / node-ws; NODE_PATH=/usr/share/nodejs).
 //
-// Usage: node ydoc-client.cjs <ws://host/api/sessions/ID> <token>
+// Usage: node ydoc-client.cjs <ws://host/api/sessions/ID> <token> [doc|notes]
 // Reads one JSON command per line on stdin, writes one JSON line per event
 // or reply on stdout:
 //   {"op":"insert","index":0,"text":"a"}      edit the Y.Text "code"
@@ -21,10 +21,10 @@ const { WebsocketProvider } = require('y-websocket')
 const WebSocket = require('ws')
 const readline = require('readline')
 
-const [base, token] = process.argv.slice(2)
+const [base, token, room = 'doc'] = process.argv.slice(2)
 const doc = new Y.Doc()
 const text = doc.getText('code')
-const provider = new WebsocketProvider(base, 'doc', doc, {
+const provider = new WebsocketProvider(base, room, doc, {
   WebSocketPolyfill: WebSocket,
   params: { token },
   disableBc: true,

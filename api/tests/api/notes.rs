@@ -1,0 +1,217 @@
+//! The interviewer's notes (`GET /api/sessions/{id}/notes`): a second
+//! y-websocket document for the interviewer and the host, with the reference
+//! JavaScript client; nothing of it reaches a candidate.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde_json::json;
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+use uuid::Uuid;
+
+use crate::{
+    documents::{Raw, YClient, close_code, raw, session_code},
+    helpers::{TestApp, spawn_app, spawn_app_sharing},
+    rooms::{self, upgrade_status},
+    social::{User, befriend, call, create_session, join, start_session, user},
+};
+
+/// A host, an interviewer (given the role by the host, who becomes a
+/// candidate while staying the host) and a candidate, in a live session.
+pub(crate) async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
+    let (host, interviewer, candidate) = (user(app).await, user(app).await, user(app).await);
+    befriend(app, &host, &interviewer).await;
+    befriend(app, &host, &candidate).await;
+    let session = create_session(app, &host, &[&interviewer, &candidate]).await;
+    join(app, &interviewer, session).await;
+    join(app, &candidate, session).await;
+    assign(app, &host, session, &interviewer, "interviewer").await;
+    start_session(app, &host, session).await;
+    (host, interviewer, candidate, session)
+}
+
+pub(crate) async fn assign(app: &TestApp, host: &User, session: Uuid, who: &User, role: &str) {
+    let assigned = call(
+        app,
+        Some(host),
+        Method::POST,
+        &format!("/api/sessions/{session}/roles"),
+        Some(json!({"userId": who.id, "role": role})),
+    )
+    .await;
+    assert_eq!(assigned.status().as_u16(), 200);
+}
+
+async fn raw_notes(app: &TestApp, who: &User, session: Uuid) -> Raw {
+    let url = format!(
+        "{}/api/sessions/{session}/notes?token={}",
+        app.address.replace("http", "ws"),
+        who.token
+    );
+    connect_async(url).await.expect("socket opens").0
+}
+
+/// Every frame's bytes a socket receives within `window`.
+async fn drain(ws: &mut Raw, window: Duration) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match frame {
+            Message::Text(text) => seen.extend_from_slice(text.as_bytes()),
+            Message::Binary(bytes) => seen.extend_from_slice(&bytes),
+            _ => {}
+        }
+    }
+    seen
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate() {
+    let app = spawn_app().await;
+    let second = spawn_app_sharing(&app, &[]).await;
+    let (host, interviewer, candidate, session) = trio(&app).await;
+    let stranger = user(&app).await;
+
+    // Refused before the upgrade.
+    assert_eq!(upgrade_status(&app, session, "notes", None).await, 401);
+    assert_eq!(
+        upgrade_status(&app, session, "notes", Some(&candidate.token)).await,
+        403
+    );
+    assert_eq!(
+        upgrade_status(&app, session, "notes", Some(&stranger.token)).await,
+        404
+    );
+
+    // Everything the candidate can read, recorded from before the notes exist.
+    let mut events = rooms::connect(&app, &candidate, session).await;
+    let mut code = raw(&second, &candidate, session).await;
+    let mut editor = YClient::connect(&app, &candidate, session).await;
+    editor.insert(0, "def solve():\n    pass\n").await;
+
+    // The interviewer (replica one) and the host (replica two) share the notes.
+    let secret = "NOTE-4c1e: weak on complexity";
+    let mut mine = YClient::connect_to(&app, &interviewer, session, "notes").await;
+    let mut hosts = YClient::connect_to(&second, &host, session, "notes").await;
+    mine.insert(0, secret).await;
+    hosts.wait_text(|t| t == secret).await;
+    hosts.insert(0, "[host] ").await;
+    mine.wait_text(|t| t.starts_with("[host] ") && t.ends_with(secret))
+        .await;
+    // The notes and the code are separate documents.
+    assert!(
+        !mine.text().await.contains("def solve"),
+        "the code is not in the notes"
+    );
+    let chat = json!({"type": "chat.send", "text": "hello"});
+    rooms::send(&mut events, chat).await;
+    mine.close().await;
+    hosts.close().await;
+
+    // The last notes socket compacted the notes: stored, never mirrored.
+    let mut compacted = false;
+    for _ in 0..100 {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM document_updates WHERE session_id = $1 AND kind = 'notes'",
+        )
+        .bind(session)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+        if pending == 0 {
+            compacted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(compacted, "the notes were compacted");
+    let notes: Vec<u8> = sqlx::query_scalar(
+        "SELECT snapshot FROM documents WHERE session_id = $1 AND kind = 'notes'",
+    )
+    .bind(session)
+    .fetch_one(&app.db)
+    .await
+    .expect("the notes' snapshot");
+    assert!(contains(&notes, secret));
+    let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
+        .bind(session)
+        .fetch_one(&app.db)
+        .await
+        .expect("code");
+    assert!(!mirrored.contains("NOTE-4c1e"), "{mirrored}");
+
+    // Every byte the candidate received, on every socket and over REST.
+    let mut received = drain(&mut events, Duration::from_millis(500)).await;
+    received.extend(drain(&mut code, Duration::from_millis(500)).await);
+    assert!(contains(&received, "hello"), "the recording works");
+    assert!(contains(&received, "def solve"), "the recording works");
+    let detail = call(
+        &app,
+        Some(&candidate),
+        Method::GET,
+        &format!("/api/sessions/{session}"),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    received.extend_from_slice(detail.as_bytes());
+    for part in ["NOTE-4c1e", "complexity", "[host]"] {
+        assert!(!contains(&received, part), "{part} reached the candidate");
+    }
+    assert_eq!(
+        editor.text().await,
+        session_code(&app, &candidate, session).await
+    );
+    editor.close().await;
+}
+
+#[tokio::test]
+async fn a_role_swap_closes_the_former_interviewers_notes_and_opens_them_to_the_new_one() {
+    let app = spawn_app().await;
+    let (host, interviewer, candidate, session) = trio(&app).await;
+    let mut old = raw_notes(&app, &interviewer, session).await;
+    let mut hosts = raw_notes(&app, &host, session).await;
+    // Both are in: the greeting (sync step 1) arrives.
+    for ws in [&mut old, &mut hosts] {
+        let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("greeting in time");
+        assert!(matches!(first, Some(Ok(Message::Binary(_)))), "{first:?}");
+    }
+
+    // The host gives the interviewer's seat to the candidate.
+    assign(&app, &host, session, &candidate, "interviewer").await;
+    let code = close_code(&mut old).await.map(u16::from);
+    assert_eq!(
+        code,
+        Some(codecall_api::documents::CLOSE_NOT_INTERVIEWER),
+        "the former interviewer's notes socket is closed"
+    );
+    assert_eq!(
+        upgrade_status(&app, session, "notes", Some(&interviewer.token)).await,
+        403
+    );
+    assert_eq!(
+        upgrade_status(&app, session, "notes", Some(&candidate.token)).await,
+        101
+    );
+    // The host keeps the notes whatever the roles.
+    assert_eq!(
+        upgrade_status(&app, session, "notes", Some(&host.token)).await,
+        101
+    );
+    let still_open = tokio::time::timeout(Duration::from_millis(500), hosts.next()).await;
+    assert!(
+        !matches!(still_open, Ok(Some(Ok(Message::Close(_)))) | Ok(None)),
+        "the host's notes socket stays open: {still_open:?}"
+    );
+}
