@@ -90,7 +90,15 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    fn parse(raw: &str) -> Role {
+        if raw == "interviewer" {
+            Role::Interviewer
+        } else {
+            Role::Candidate
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Interviewer => "interviewer",
             Role::Candidate => "candidate",
@@ -104,6 +112,8 @@ pub struct Membership {
     pub session_id: Uuid,
     pub status: Status,
     pub is_host: bool,
+    /// The caller's role now.
+    pub role: Role,
 }
 
 impl Membership {
@@ -138,7 +148,7 @@ pub async fn membership(
 ) -> Result<Membership> {
     let row = if lock {
         sqlx::query!(
-            r#"SELECT s.status, s.host_id FROM interview_sessions s
+            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
                JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
                WHERE s.id = $1 FOR UPDATE OF s"#,
             session_id,
@@ -146,10 +156,10 @@ pub async fn membership(
         )
         .fetch_optional(&mut *db)
         .await?
-        .map(|r| (r.status, r.host_id))
+        .map(|r| (r.status, r.host_id, r.role))
     } else {
         sqlx::query!(
-            r#"SELECT s.status, s.host_id FROM interview_sessions s
+            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
                JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
                WHERE s.id = $1"#,
             session_id,
@@ -157,13 +167,14 @@ pub async fn membership(
         )
         .fetch_optional(&mut *db)
         .await?
-        .map(|r| (r.status, r.host_id))
+        .map(|r| (r.status, r.host_id, r.role))
     };
-    let (status, host_id) = row.ok_or(Error::NotFound("no such session"))?;
+    let (status, host_id, role) = row.ok_or(Error::NotFound("no such session"))?;
     Ok(Membership {
         session_id,
         status: Status::parse(&status),
         is_host: host_id == user_id,
+        role: Role::parse(&role),
     })
 }
 
@@ -199,6 +210,8 @@ pub struct SessionBody {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The problem being solved (`GET /api/sessions/{id}/problem`), if any.
+    pub problem_id: Option<Uuid>,
     /// The shared editor's current text.
     pub code: String,
     pub members: Vec<MemberBody>,
@@ -208,7 +221,7 @@ pub struct SessionBody {
 pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
     let s = sqlx::query!(
         r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
-                  started_at, ended_at
+                  started_at, ended_at, problem_id
            FROM interview_sessions WHERE id = $1"#,
         id
     )
@@ -234,6 +247,7 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
         created_at: s.created_at,
         started_at: s.started_at,
         ended_at: s.ended_at,
+        problem_id: s.problem_id,
         code: current_code(db, id).await?,
         members,
     })
