@@ -45,7 +45,16 @@ pub struct Config {
     pub sockets: SocketSettings,
     pub runs: RunSettings,
     pub retention: RetentionSettings,
+    pub feedback: FeedbackSettings,
     pub log: LogSettings,
+}
+
+/// Interview feedback.
+#[derive(Debug, Clone)]
+pub struct FeedbackSettings {
+    /// `FEEDBACK_EDIT_WINDOW` (default `7d`): feedback can be written and
+    /// changed for this long after its session ended, then it is frozen.
+    pub edit_window: Duration,
 }
 
 /// How long run bodies are kept and how much each user may store.
@@ -358,6 +367,9 @@ impl Config {
                 history_retention: env.duration("SESSION_HISTORY_RETENTION", "90d")?,
                 history_max_bytes: env.parsed("SESSION_HISTORY_MAX_BYTES", 16 * 1024 * 1024)?,
             },
+            feedback: FeedbackSettings {
+                edit_window: env.duration("FEEDBACK_EDIT_WINDOW", "7d")?,
+            },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {
                     "pretty" => LogFormat::Pretty,
@@ -575,6 +587,7 @@ mod tests {
         );
         assert_eq!(config.sockets.max_per_user, 16);
         assert_eq!(config.sockets.max_per_user_session, 8);
+        assert_eq!(config.feedback.edit_window, Duration::from_secs(7 * 86_400));
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   members, roles, invites), [`runs`] (code execution requests; the
 //!   `runs` row is the queue), with [`run_wait`] (`?wait=true` woken by the
 //!   run's finish notification).
+//! - [`problems`]: the problem catalogue, attaching a problem to a session
+//!   and submitting the session's code against its hidden tests, with
+//!   [`run_access`] deciding who sees what of a run.
+//! - [`feedback`]: feedback after an interview, and the review document.
 //! - [`rooms`]: the real-time events socket (presence, chat, run output)
 //!   across replicas through Redis.
 //! - [`documents`]: the shared editor document (a y-websocket server on
@@ -28,14 +32,17 @@ pub mod auth;
 pub mod config;
 pub mod documents;
 pub mod error;
+pub mod feedback;
 pub mod friends;
 pub mod health;
 pub mod openapi;
 pub mod pagination;
+pub mod problems;
 pub mod prometheus;
 pub mod queue;
 pub mod retention;
 pub mod rooms;
+pub mod run_access;
 pub mod run_wait;
 pub mod runs;
 pub mod sessions;

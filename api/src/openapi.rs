@@ -13,7 +13,7 @@ use utoipa::{
 #[openapi(
     info(
         title = "CodeCall API",
-        description = "Practise technical interviews with friends: accounts, friends, interview sessions, real-time rooms and sandboxed code runs. Errors always have the body `ErrorBody`."
+        description = "Practise technical interviews with friends: accounts, friends, interview sessions, real-time rooms, sandboxed code runs, problems with hidden tests and feedback. Errors always have the body `ErrorBody`."
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::ErrorBody)),
@@ -25,6 +25,8 @@ use utoipa::{
         (name = "sessions", description = "Interview sessions"),
         (name = "invites", description = "Session invites"),
         (name = "runs", description = "Code execution"),
+        (name = "problems", description = "Interview problems, attaching one to a session, submissions"),
+        (name = "feedback", description = "Feedback after an interview, and a session's review document"),
         (name = "rooms", description = "Real-time WebSockets"),
         (name = "admin", description = "Queue monitoring (admins)")
     )

@@ -9,6 +9,10 @@
 //! - `GET /api/runs/{id}` — the author, or members of its session.
 //! - `GET /api/sessions/{id}/runs` — the session's runs, newest first.
 //!
+//! A session's submissions (its code against its problem's hidden tests,
+//! queued by [`crate::problems::submit`]) are runs too, marked by
+//! `runs.kind`; [`crate::run_access`] decides what each reader sees.
+//!
 //! A run is one row in PostgreSQL, and that row is the queue: inserting it
 //! (`queued`) is the enqueue, and a trigger wakes the workers. Redis can
 //! restart or forget everything without losing an accepted run.
@@ -21,7 +25,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use run_contract::{LanguageInfo, RunEvent, RunRow, RunView};
+use run_contract::{LanguageInfo, RunEvent, RunKind, RunView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -31,6 +35,7 @@ use crate::{
     auth::{AuthUser, Problems},
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     pagination::{self, PageParams, time_key},
+    run_access::{StoredRun, for_viewer, is_interviewer},
     sessions::{Status, membership},
     startup::ApiContext,
 };
@@ -138,10 +143,10 @@ struct FileBody {
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TestBody {
+pub(crate) struct TestBody {
     #[serde(default)]
-    stdin: String,
-    expected_output: String,
+    pub stdin: String,
+    pub expected_output: String,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -355,48 +360,11 @@ async fn create(
     let fleet = fleet(&ctx).await?;
     let run = validate(&ctx, req, &fleet)?;
     check_quotas(&ctx, user.id).await?;
-
-    let id = Uuid::new_v4();
-    let row = sqlx::query!(
-        r#"INSERT INTO runs (id, user_id, session_id, language, files, stdin, args, tests,
-                             time_limit_ms, memory_limit_mb)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           RETURNING created_at"#,
-        id,
-        user.id,
-        session_id,
-        run.language,
-        serde_json::Value::Array(run.files),
-        run.stdin,
-        json!(run.args),
-        json!(run.tests),
-        i32::try_from(run.time_ms).unwrap_or(i32::MAX),
-        i32::try_from(run.memory_mb).unwrap_or(i32::MAX),
-    )
-    .fetch_one(&ctx.db)
-    .await?;
-
-    crate::queue::publish(
-        &ctx,
-        &run_contract::run_event_channel(&ctx.config.redis.key_prefix, id, session_id),
-        &RunEvent::Queued {
-            run_id: id,
-            language: run.language.clone(),
-            user_id: user.id,
-        },
-    )
-    .await;
-    tracing::info!(run_id = %id, language = %run.language, created_at = %row.created_at, "run queued");
+    let id = insert(&ctx, user.id, session_id, run, RunKind::Run, None).await?;
 
     if params.wait {
         // Answer before the request timeout would cut the wait off with a 408.
-        let max = ctx.config.runs.wait_max.min(
-            ctx.config
-                .http
-                .request_timeout
-                .saturating_sub(Duration::from_secs(1)),
-        );
-        let view = wait_finished(&ctx, id, max).await?;
+        let view = wait_finished(&ctx, id, wait_budget(&ctx)).await?;
         let status = if view.status == run_contract::RunStatus::Finished {
             StatusCode::OK
         } else {
@@ -409,6 +377,92 @@ async fn create(
         Json(json!({ "success": true, "id": id, "status": "queued" })),
     )
         .into_response())
+}
+
+/// Stores a validated run (the enqueue) and announces it on its room.
+async fn insert(
+    ctx: &ApiContext,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+    run: NewRun,
+    kind: RunKind,
+    problem_id: Option<Uuid>,
+) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    let row = sqlx::query!(
+        r#"INSERT INTO runs (id, user_id, session_id, language, files, stdin, args, tests,
+                             time_limit_ms, memory_limit_mb, kind, problem_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           RETURNING created_at"#,
+        id,
+        user_id,
+        session_id,
+        run.language,
+        serde_json::Value::Array(run.files),
+        run.stdin,
+        json!(run.args),
+        json!(run.tests),
+        i32::try_from(run.time_ms).unwrap_or(i32::MAX),
+        i32::try_from(run.memory_mb).unwrap_or(i32::MAX),
+        kind.as_str(),
+        problem_id,
+    )
+    .fetch_one(&ctx.db)
+    .await?;
+
+    crate::queue::publish(
+        ctx,
+        &run_contract::run_event_channel(&ctx.config.redis.key_prefix, id, session_id),
+        &RunEvent::Queued {
+            run_id: id,
+            language: run.language.clone(),
+            user_id,
+        },
+    )
+    .await;
+    tracing::info!(run_id = %id, language = %run.language, kind = kind.as_str(), created_at = %row.created_at, "run queued");
+    Ok(id)
+}
+
+/// A session's code against its problem's tests (a submission, or the
+/// samples), with the run limits and quotas of any run.
+pub(crate) struct ProblemRun {
+    pub session_id: Uuid,
+    pub problem_id: Uuid,
+    pub kind: RunKind,
+    pub language: String,
+    pub source: String,
+    pub tests: Vec<TestBody>,
+}
+
+/// Validates and queues a [`ProblemRun`]; returns the run's id.
+pub(crate) async fn queue_problem_run(
+    ctx: &ApiContext,
+    user_id: Uuid,
+    run: ProblemRun,
+) -> Result<Uuid> {
+    let request = CreateRun {
+        language: run.language,
+        source: Some(run.source),
+        files: None,
+        stdin: String::new(),
+        args: Vec::new(),
+        session_id: Some(run.session_id),
+        tests: run.tests,
+        limits: LimitsBody::default(),
+    };
+    let fleet = fleet(ctx).await?;
+    let new_run = validate(ctx, request, &fleet)?;
+    check_quotas(ctx, user_id).await?;
+    insert(
+        ctx,
+        user_id,
+        Some(run.session_id),
+        new_run,
+        run.kind,
+        Some(run.problem_id),
+    )
+    .await
 }
 
 /// 429 when the user has too many unfinished runs or started too many this
@@ -464,7 +518,7 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
 /// one read of the row when it starts waiting (a finish before that is seen
 /// there), then one per wake-up (its finish notification, or the listener
 /// reconnecting). While PostgreSQL does not answer it retries until `max`.
-async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> Result<RunView> {
+pub(crate) async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> Result<RunView> {
     let deadline = tokio::time::Instant::now() + max;
     let ticket = ctx.run_waiters.register(id);
     loop {
@@ -490,9 +544,20 @@ async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> Result<RunV
     }
 }
 
+/// How long a `?wait=true` request may wait: `RUN_WAIT_MAX`, cut short of
+/// the request timeout (which would answer 408).
+pub(crate) fn wait_budget(ctx: &ApiContext) -> Duration {
+    ctx.config.runs.wait_max.min(
+        ctx.config
+            .http
+            .request_timeout
+            .saturating_sub(Duration::from_secs(1)),
+    )
+}
+
 /// GET's body: the run's fields at the top level, plus `success`.
 #[derive(Serialize)]
-struct RunBody {
+pub(crate) struct RunBody {
     success: bool,
     #[serde(flatten)]
     run: RunView,
@@ -505,16 +570,17 @@ impl From<RunView> for RunBody {
 }
 
 pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
-    let row = sqlx::query_as!(
-        RunRow,
-        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at, finished_at
+    let run = sqlx::query_as!(
+        StoredRun,
+        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at,
+                  finished_at, kind, problem_id
            FROM runs WHERE id = $1"#,
         id
     )
     .fetch_optional(&ctx.db)
     .await?
     .ok_or(Error::NotFound("no such run"))?;
-    Ok(RunView::from(row))
+    Ok(run.view())
 }
 
 /// A run (its author, or members of its session).
@@ -542,7 +608,10 @@ async fn show(
     if !allowed {
         return Err(Error::NotFound("no such run"));
     }
-    Ok(Json(RunBody::from(load_run(&ctx, id).await?)))
+    let view = load_run(&ctx, id).await?;
+    let mut conn = ctx.db.acquire().await?;
+    let interviewer = is_interviewer(&mut conn, view.session_id, user.id).await?;
+    Ok(Json(RunBody::from(for_viewer(view, interviewer))))
 }
 
 /// A session's runs, newest first (members).
@@ -558,12 +627,14 @@ async fn session_runs(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<serde_json::Value>> {
     let mut conn = ctx.db.acquire().await?;
-    membership(&mut conn, session_id, user.id, false).await?;
+    let member = membership(&mut conn, session_id, user.id, false).await?;
+    let interviewer = member.role == crate::sessions::Role::Interviewer;
     let limit = page.limit()?;
     let (after_at, after_id) = page.time_cursor()?;
     let rows = sqlx::query_as!(
-        RunRow,
-        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at, finished_at
+        StoredRun,
+        r#"SELECT id, user_id, session_id, language, status, result, created_at, started_at,
+                  finished_at, kind, problem_id
            FROM runs
            WHERE session_id = $1
              AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
@@ -576,7 +647,10 @@ async fn session_runs(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let runs: Vec<RunView> = rows.into_iter().map(RunView::from).collect();
+    let runs: Vec<RunView> = rows
+        .into_iter()
+        .map(|r| for_viewer(r.view(), interviewer))
+        .collect();
     let (runs, next) = pagination::finish(runs, limit, |r| (time_key(r.created_at), r.id));
     Ok(Json(
         json!({ "success": true, "runs": runs, "nextCursor": next }),

@@ -30,7 +30,8 @@ use crate::{
     config::Config,
     documents,
     error::Error,
-    friends, health, openapi, prometheus, retention, rooms, run_wait, runs, sessions, users,
+    feedback, friends, health, openapi, problems, prometheus, retention, rooms, run_wait, runs,
+    sessions, users,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -219,6 +220,9 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(friends::router())
         .merge(sessions::router())
         .merge(runs::router().layer(DefaultBodyLimit::max(http.body_limit_bytes)))
+        // A problem carries its tests: the same limit as a run.
+        .merge(problems::router().layer(DefaultBodyLimit::max(http.body_limit_bytes)))
+        .merge(feedback::router())
         .merge(rooms::router())
         .merge(documents::router())
         .merge(admin::router())

@@ -154,6 +154,133 @@ pub struct RunView {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// What the run was for (a plain run, a problem's samples, a submission).
+    #[serde(default)]
+    pub kind: RunKind,
+    /// The problem a `samples` run or a submission was tested against.
+    #[serde(default)]
+    pub problem_id: Option<Uuid>,
+    /// Output and exit statuses were left out ([`RunView::redacted`]).
+    #[serde(default)]
+    pub redacted: bool,
+}
+
+/// What a run was for (the `runs.kind` column).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// A plain run.
+    #[default]
+    Run,
+    /// The session's code against its problem's sample tests (visible to all).
+    Samples,
+    /// The session's code against its problem's hidden tests.
+    Submission,
+}
+
+impl RunKind {
+    pub fn parse(raw: &str) -> RunKind {
+        match raw {
+            "samples" => RunKind::Samples,
+            "submission" => RunKind::Submission,
+            _ => RunKind::Run,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Samples => "samples",
+            RunKind::Submission => "submission",
+        }
+    }
+
+    /// Whether its output and test data are for the session's interviewer
+    /// only (the tests are hidden ones).
+    pub fn is_hidden(self) -> bool {
+        self == RunKind::Submission
+    }
+}
+
+impl RunView {
+    /// What a session's candidate may see of a submission: the verdict and,
+    /// per test, its verdict, time and memory. Everything the program
+    /// printed (which may echo a hidden input) and every exit status is left
+    /// out. The compiler's output stays: it is produced before any test runs.
+    pub fn redacted(mut self) -> RunView {
+        self.stdout.clear();
+        self.stderr.clear();
+        self.stdout_truncated = false;
+        self.stderr_truncated = false;
+        self.exit_code = None;
+        self.signal = None;
+        for test in &mut self.tests {
+            test.stdout.clear();
+            test.stderr.clear();
+            test.stdout_truncated = false;
+            test.stderr_truncated = false;
+            test.exit_code = None;
+            test.signal = None;
+        }
+        self.redacted = true;
+        self
+    }
+}
+
+/// Who a room event is for. Most events are for everyone; the output of a
+/// submission against hidden tests is for the interviewer, and its redacted
+/// result for everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    Interviewers,
+    Candidates,
+}
+
+impl Audience {
+    fn tag(self) -> Option<&'static str> {
+        match self {
+            Audience::Everyone => None,
+            Audience::Interviewers => Some("interviewers"),
+            Audience::Candidates => Some("candidates"),
+        }
+    }
+
+    /// Whether a member with this role (`interviewer` or `candidate`) gets it.
+    pub fn includes(self, role: &str) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Interviewers => role == "interviewer",
+            Audience::Candidates => role == "candidate",
+        }
+    }
+}
+
+/// A room event's payload on its Redis channel: the event's JSON as is for
+/// everyone, or `@<audience>\n` then the JSON. Each audience's JSON is
+/// serialised once by the publisher, and relayed byte for byte.
+pub fn addressed(audience: Audience, json: &str) -> String {
+    match audience.tag() {
+        None => json.to_owned(),
+        Some(tag) => format!("@{tag}\n{json}"),
+    }
+}
+
+/// Splits a room payload into its audience and the event's JSON; `None` for
+/// a payload addressed to an audience this version does not know (it is
+/// dropped rather than shown to the wrong people).
+pub fn addressee(payload: &str) -> Option<(Audience, &str)> {
+    let Some(rest) = payload.strip_prefix('@') else {
+        return Some((Audience::Everyone, payload));
+    };
+    let (tag, json) = rest.split_once('\n')?;
+    let audience = match tag {
+        "interviewers" => Audience::Interviewers,
+        "candidates" => Audience::Candidates,
+        _ => return None,
+    };
+    Some((audience, json))
 }
 
 /// The columns of a `runs` row a [`RunView`] is made of.
@@ -194,6 +321,9 @@ impl From<RunRow> for RunView {
             created_at: row.created_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            kind: RunKind::Run,
+            problem_id: None,
+            redacted: false,
         };
         if let (RunStatus::Finished, Some(r)) = (status, result) {
             view.verdict = Some(r.verdict);
@@ -318,6 +448,25 @@ mod tests {
         assert_eq!(json["type"], "run.output");
         assert_eq!(json["runId"], id.to_string());
         assert_eq!(json["seq"], 3);
+    }
+
+    #[test]
+    fn addressed_payloads_round_trip_and_unknown_audiences_are_dropped() {
+        let json = r#"{"type":"run.output"}"#;
+        assert_eq!(
+            addressee(&addressed(Audience::Everyone, json)),
+            Some((Audience::Everyone, json))
+        );
+        for audience in [Audience::Interviewers, Audience::Candidates] {
+            assert_eq!(
+                addressee(&addressed(audience, json)),
+                Some((audience, json))
+            );
+        }
+        assert_eq!(addressee("@auditors\n{}"), None);
+        assert!(Audience::Interviewers.includes("interviewer"));
+        assert!(!Audience::Interviewers.includes("candidate"));
+        assert!(!Audience::Candidates.includes("interviewer"));
     }
 
     #[test]

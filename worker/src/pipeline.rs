@@ -13,6 +13,12 @@
 //! a `run.finished` that cannot be published is retried until Redis is back.
 //! A result that cannot be written because PostgreSQL is down is retried for
 //! [`RESULT_WRITE_BUDGET`].
+//!
+//! A submission (a session's code against its problem's hidden tests) is
+//! the interviewer's to watch: its output events are addressed to the
+//! interviewers only, and its `run.finished` goes out twice — whole to the
+//! interviewers, redacted to the candidates — each serialised once
+//! ([`run_contract::addressed`]).
 
 use std::{
     sync::{
@@ -23,7 +29,7 @@ use std::{
 };
 
 use redis::aio::ConnectionManager;
-use run_contract::{RunEvent, RunResult, RunRow, RunView};
+use run_contract::{Audience, RunEvent, RunKind, RunResult, RunRow, RunView};
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -64,6 +70,27 @@ pub struct ClaimedRun {
     pub time_limit_ms: i32,
     pub memory_limit_mb: i32,
     pub attempts: i32,
+    pub kind: String,
+    pub problem_id: Option<Uuid>,
+}
+
+/// Where a run's events go and who may read them.
+struct Room {
+    channel: String,
+    kind: RunKind,
+    problem_id: Option<Uuid>,
+}
+
+impl Room {
+    /// Who gets the program's output: everyone, or for a submission the
+    /// interviewers only.
+    fn output_audience(&self) -> Audience {
+        if self.kind.is_hidden() {
+            Audience::Interviewers
+        } else {
+            Audience::Everyone
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -111,7 +138,7 @@ impl Pipeline {
                FROM next WHERE runs.id = next.id
                RETURNING runs.id, runs.session_id, runs.language, runs.files, runs.stdin,
                          runs.args, runs.tests, runs.time_limit_ms, runs.memory_limit_mb,
-                         runs.attempts"#,
+                         runs.attempts, runs.kind, runs.problem_id"#,
             self.worker_id,
             languages,
             self.lease.as_secs_f64(),
@@ -160,11 +187,16 @@ impl Pipeline {
 
     async fn process(&self, run: ClaimedRun) {
         let run_id = run.id;
-        let channel = run_contract::run_event_channel(&self.key_prefix, run_id, run.session_id);
+        let room = Room {
+            channel: run_contract::run_event_channel(&self.key_prefix, run_id, run.session_id),
+            kind: RunKind::parse(&run.kind),
+            problem_id: run.problem_id,
+        };
+        let channel = room.channel.clone();
         if run.attempts > self.max_attempts {
             let message = format!("gave up after {} attempts", self.max_attempts);
             return self
-                .finish(run_id, &channel, RunResult::internal_error(&message))
+                .finish(run_id, &room, RunResult::internal_error(&message))
                 .await;
         }
         if run.attempts > 1 {
@@ -222,6 +254,7 @@ impl Pipeline {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutputChunk>();
         let publisher = {
             let (mut redis, channel) = (self.redis.clone(), channel.clone());
+            let audience = room.output_audience();
             tokio::spawn(async move {
                 let mut seq = 0;
                 while let Some(chunk) = rx.recv().await {
@@ -236,7 +269,7 @@ impl Pipeline {
                         seq,
                     };
                     seq += 1;
-                    publish_with(&mut redis, &channel, &event).await;
+                    publish_with(&mut redis, &channel, audience, &event).await;
                 }
             })
         };
@@ -258,10 +291,10 @@ impl Pipeline {
                     "verdict" => result.verdict.as_str()
                 )
                 .increment(1);
-                self.finish(run_id, &channel, result.result).await;
+                self.finish(run_id, &room, result.result).await;
             }
             Err(EngineError::Invalid(message)) => {
-                self.finish(run_id, &channel, RunResult::internal_error(&message))
+                self.finish(run_id, &room, RunResult::internal_error(&message))
                     .await;
             }
             Err(e) if run.attempts < self.max_attempts => {
@@ -289,7 +322,7 @@ impl Pipeline {
                 tracing::error!(%run_id, error = %e, "infrastructure failure; giving up");
                 self.finish(
                     run_id,
-                    &channel,
+                    &room,
                     RunResult::internal_error("the sandbox failed repeatedly; please try again"),
                 )
                 .await;
@@ -299,7 +332,7 @@ impl Pipeline {
 
     /// Writes the result unless the run is already finished (retrying while
     /// PostgreSQL does not answer), then announces it on the room.
-    async fn finish(&self, run_id: Uuid, channel: &str, result: RunResult) {
+    async fn finish(&self, run_id: Uuid, room: &Room, result: RunResult) {
         let verdict = result.verdict.as_str();
         let json = match serde_json::to_value(&result) {
             Ok(json) => json,
@@ -344,33 +377,49 @@ impl Pipeline {
             return;
         };
         tracing::info!(%run_id, verdict, "run finished");
-        let event = RunEvent::Finished {
-            run: Box::new(RunView::from(row)),
+        let mut view = RunView::from(row);
+        view.kind = room.kind;
+        view.problem_id = room.problem_id;
+        // One payload per audience, each serialised once.
+        let payloads: Vec<String> = if room.kind.is_hidden() {
+            vec![
+                finished_payload(Audience::Interviewers, view.clone()),
+                finished_payload(Audience::Candidates, view.redacted()),
+            ]
+        } else {
+            vec![finished_payload(Audience::Everyone, view)]
         };
         // The room learns of the finish even if Redis is down right now.
-        let (mut redis, channel) = (self.redis.clone(), channel.to_owned());
+        let (mut redis, channel) = (self.redis.clone(), room.channel.clone());
         tokio::spawn(async move {
-            let started = tokio::time::Instant::now();
-            let mut pause = Duration::from_millis(200);
-            while !try_publish(&mut redis, &channel, &event).await
-                && started.elapsed() < FINISH_EVENT_BUDGET
-            {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+            for payload in payloads {
+                let started = tokio::time::Instant::now();
+                let mut pause = Duration::from_millis(200);
+                while !try_publish(&mut redis, &channel, &payload).await
+                    && started.elapsed() < FINISH_EVENT_BUDGET
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
             }
         });
     }
 
     async fn publish(&self, channel: &str, event: &RunEvent) {
-        publish_with(&mut self.redis.clone(), channel, event).await;
+        publish_with(&mut self.redis.clone(), channel, Audience::Everyone, event).await;
     }
 }
 
-/// Publishes an event; false when Redis did not take it.
-async fn try_publish(redis: &mut ConnectionManager, channel: &str, event: &RunEvent) -> bool {
-    let Ok(payload) = serde_json::to_string(event) else {
-        return true;
+/// A `run.finished` event addressed to `audience`.
+fn finished_payload(audience: Audience, view: RunView) -> String {
+    let event = RunEvent::Finished {
+        run: Box::new(view),
     };
+    run_contract::addressed(audience, &serde_json::to_string(&event).unwrap_or_default())
+}
+
+/// Publishes a payload; false when Redis did not take it.
+async fn try_publish(redis: &mut ConnectionManager, channel: &str, payload: &str) -> bool {
     redis::cmd("PUBLISH")
         .arg(channel)
         .arg(payload)
@@ -379,10 +428,16 @@ async fn try_publish(redis: &mut ConnectionManager, channel: &str, event: &RunEv
         .is_ok()
 }
 
-async fn publish_with(redis: &mut ConnectionManager, channel: &str, event: &RunEvent) {
-    let Ok(payload) = serde_json::to_string(event) else {
+async fn publish_with(
+    redis: &mut ConnectionManager,
+    channel: &str,
+    audience: Audience,
+    event: &RunEvent,
+) {
+    let Ok(json) = serde_json::to_string(event) else {
         return;
     };
+    let payload = run_contract::addressed(audience, &json);
     if let Err(e) = redis::cmd("PUBLISH")
         .arg(channel)
         .arg(payload)

@@ -25,6 +25,8 @@
 //!   that does not apply is refused before it is stored.
 //! - [`live`]: the per-process document of each session, relayed between
 //!   replicas through Redis.
+//! - [`seed`]: the server's own write (a problem's starter code, into an
+//!   empty document only).
 //! - this file: the upgrade (the events socket's authentication and
 //!   membership rules) and one `select!` loop per socket.
 //!
@@ -39,6 +41,7 @@
 pub mod checked;
 pub mod history;
 pub mod live;
+pub mod seed;
 pub mod store;
 
 use std::time::{Duration, Instant};

@@ -10,7 +10,12 @@
 //!
 //! Every event crosses replicas on the session's Redis channel ([`hub`]); a
 //! socket never writes another socket's events directly, so all members see
-//! one order. One `select!` loop per socket handles the client's frames, the
+//! one order. An event may be addressed to one role
+//! ([`run_contract::Audience`]: a submission's output is for the
+//! interviewer, its redacted result for the candidates): its payload is
+//! serialised once per audience by its publisher, and each socket relays
+//! the payloads addressed to its member's current role, which it follows
+//! through `session.updated`. One `select!` loop per socket handles the client's frames, the
 //! room's events and the heartbeat. Presence lives in Redis ([`presence`]).
 //! Every socket holds a [`lifetime::Lease`]: it closes when its token expires
 //! or its login is revoked, and counts towards its user's socket caps; chat
@@ -190,6 +195,8 @@ async fn events(
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     let subscription = join_room(&ctx, session).await?;
+    // Read after subscribing: a later role change arrives as an event.
+    let role = member_role(&ctx, session, user.id).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -202,6 +209,7 @@ async fn events(
                     name: user.name,
                 },
                 connection: Uuid::new_v4(),
+                role,
             };
             socket_ctx.run(socket, subscription, lease).await;
         }))
@@ -212,6 +220,20 @@ struct Socket {
     session: Uuid,
     user: PresenceUser,
     connection: Uuid,
+    /// The member's role when the socket joined.
+    role: String,
+}
+
+/// A member's current role in a session (404 when no longer a member).
+async fn member_role(ctx: &ApiContext, session: Uuid, user: Uuid) -> Result<String> {
+    sqlx::query_scalar!(
+        "SELECT role FROM session_members WHERE session_id = $1 AND user_id = $2",
+        session,
+        user
+    )
+    .fetch_optional(&ctx.db)
+    .await?
+    .ok_or(Error::NotFound("no such session"))
 }
 
 /// Why a socket loop ended.
@@ -309,6 +331,7 @@ impl Socket {
         let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
         let mut chat_rate = rate::UserRate::new(&self.ctx, self.user.user_id, rate::Kind::Chat);
         let mut refused = 0u32;
+        let mut role = self.role.clone();
         loop {
             tokio::select! {
                 close = lease.ended() => return End::Close(close.code, close.reason),
@@ -350,8 +373,14 @@ impl Socket {
                 event = subscription.receiver.recv() => match event {
                     Ok(payload) => {
                         let Ok(payload) = std::str::from_utf8(&payload) else { continue };
+                        let Some((audience, payload)) = run_contract::addressee(payload) else { continue };
+                        if !audience.includes(&role) { continue; }
                         if !send_text(tx, payload).await { return End::Gone; }
-                        if let Some(end) = closes_socket(payload, self.user.user_id) { return end; }
+                        match read_update(payload, self.user.user_id) {
+                            Some(Standing::Gone(departure)) => return closes_socket(departure),
+                            Some(Standing::Member(now)) => role = now,
+                            None => {}
+                        }
                     }
                     Err(RecvError::Lagged(missed)) => {
                         // Too slow for the room: say so and resync.
@@ -388,6 +417,7 @@ impl Socket {
 
 /// Why a `session.updated` event ends a member's socket: the session ended,
 /// or `user` is no longer among its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Departure {
     Ended,
     Removed,
@@ -396,6 +426,21 @@ pub enum Departure {
 /// Reads a room event: `Some` when it is a `session.updated` that ends
 /// `user`'s place in the room.
 pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
+    match read_update(payload, user)? {
+        Standing::Gone(departure) => Some(departure),
+        Standing::Member(_) => None,
+    }
+}
+
+/// A member's place in the room as a `session.updated` tells it.
+pub enum Standing {
+    /// Still a member, with this role.
+    Member(String),
+    Gone(Departure),
+}
+
+/// Reads a room event: `Some` when it is a `session.updated`.
+pub fn read_update(payload: &str, user: Uuid) -> Option<Standing> {
     if !payload.contains("\"session.updated\"") {
         return None;
     }
@@ -413,23 +458,29 @@ pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
     #[serde(rename_all = "camelCase")]
     struct MemberId {
         user_id: Uuid,
+        role: String,
     }
     let update: Update = serde_json::from_str(payload).ok()?;
     if update.session.status == "ended" {
-        return Some(Departure::Ended);
+        return Some(Standing::Gone(Departure::Ended));
     }
-    if !update.session.members.iter().any(|m| m.user_id == user) {
-        return Some(Departure::Removed);
+    match update
+        .session
+        .members
+        .into_iter()
+        .find(|m| m.user_id == user)
+    {
+        Some(member) => Some(Standing::Member(member.role)),
+        None => Some(Standing::Gone(Departure::Removed)),
     }
-    None
 }
 
 /// The events socket closes (after delivering the event) on either departure.
-fn closes_socket(payload: &str, user: Uuid) -> Option<End> {
-    departure(payload, user).map(|d| match d {
+fn closes_socket(departure: Departure) -> End {
+    match departure {
         Departure::Ended => End::Close(1000, "session ended"),
         Departure::Removed => End::Close(1000, "no longer a member"),
-    })
+    }
 }
 
 impl Socket {

@@ -94,7 +94,15 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    fn parse(raw: &str) -> Role {
+        if raw == "interviewer" {
+            Role::Interviewer
+        } else {
+            Role::Candidate
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Interviewer => "interviewer",
             Role::Candidate => "candidate",
@@ -108,6 +116,8 @@ pub struct Membership {
     pub session_id: Uuid,
     pub status: Status,
     pub is_host: bool,
+    /// The caller's role now.
+    pub role: Role,
 }
 
 impl Membership {
@@ -142,7 +152,7 @@ pub async fn membership(
 ) -> Result<Membership> {
     let row = if lock {
         sqlx::query!(
-            r#"SELECT s.status, s.host_id FROM interview_sessions s
+            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
                JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
                WHERE s.id = $1 FOR UPDATE OF s"#,
             session_id,
@@ -150,10 +160,10 @@ pub async fn membership(
         )
         .fetch_optional(&mut *db)
         .await?
-        .map(|r| (r.status, r.host_id))
+        .map(|r| (r.status, r.host_id, r.role))
     } else {
         sqlx::query!(
-            r#"SELECT s.status, s.host_id FROM interview_sessions s
+            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
                JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
                WHERE s.id = $1"#,
             session_id,
@@ -161,13 +171,14 @@ pub async fn membership(
         )
         .fetch_optional(&mut *db)
         .await?
-        .map(|r| (r.status, r.host_id))
+        .map(|r| (r.status, r.host_id, r.role))
     };
-    let (status, host_id) = row.ok_or(Error::NotFound("no such session"))?;
+    let (status, host_id, role) = row.ok_or(Error::NotFound("no such session"))?;
     Ok(Membership {
         session_id,
         status: Status::parse(&status),
         is_host: host_id == user_id,
+        role: Role::parse(&role),
     })
 }
 
@@ -203,6 +214,8 @@ pub struct SessionBody {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The problem being solved (`GET /api/sessions/{id}/problem`), if any.
+    pub problem_id: Option<Uuid>,
     /// The shared editor's current text.
     pub code: String,
     /// The planned length in seconds; `null`: no clock.
@@ -219,7 +232,7 @@ pub struct SessionBody {
 pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
     let s = sqlx::query!(
         r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
-                  started_at, ended_at, duration_secs, ends_at,
+                  started_at, ended_at, problem_id, duration_secs, ends_at,
                   CASE WHEN status = 'live' AND ends_at IS NOT NULL
                        THEN GREATEST(0, ceil(extract(epoch FROM ends_at - now())))::bigint
                   END AS remaining_seconds
@@ -248,6 +261,7 @@ pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody
         created_at: s.created_at,
         started_at: s.started_at,
         ended_at: s.ended_at,
+        problem_id: s.problem_id,
         code: current_code(db, id).await?,
         duration_seconds: s.duration_secs,
         ends_at: s.ends_at,

@@ -306,6 +306,14 @@ async fn the_openapi_document_is_valid_and_every_documented_route_exists() {
         "/api/sessions/{id}/events",
         "/api/admin/queue",
         "/metrics",
+        "/api/problems",
+        "/api/problems/{id}",
+        "/api/sessions/{id}/problem",
+        "/api/sessions/{id}/submit",
+        "/api/sessions/{id}/feedback",
+        "/api/sessions/{id}/feedback/{candidateId}",
+        "/api/sessions/{id}/review",
+        "/api/users/me/feedback",
     ] {
         assert!(paths.contains_key(path), "{path} undocumented");
     }
