@@ -24,7 +24,7 @@ use yrs::{
     updates::encoder::Encode,
 };
 
-use super::{MAX_DOCUMENT_BYTES, TEXT_NAME, live, store};
+use super::{Kind, MAX_DOCUMENT_BYTES, TEXT_NAME, live, store};
 use crate::startup::ApiContext;
 
 /// An update stored by [`insert_if_empty`], to publish once its transaction
@@ -48,12 +48,13 @@ pub async fn insert_if_empty(
     }
     // Waits for a compaction in progress, and keeps the next one out.
     sqlx::query!(
-        "SELECT FROM pg_advisory_xact_lock(hashtextextended('document:' || $1::text, 0))",
-        session.to_string()
+        "SELECT FROM pg_advisory_xact_lock(hashtextextended('document:' || $1::text || ':' || $2::text, 0))",
+        session.to_string(),
+        Kind::Code.as_str()
     )
     .execute(&mut *tx)
     .await?;
-    let stored = store::load(&mut *tx, session).await?;
+    let stored = store::load(&mut *tx, session, Kind::Code).await?;
     let doc = stored.doc;
     let shared = doc.get_or_insert_text(TEXT_NAME);
     if !shared.get_string(&doc.transact()).trim().is_empty() {
@@ -68,8 +69,10 @@ pub async fn insert_if_empty(
         anyhow::bail!("the starter code does not fit in the document");
     }
     sqlx::query!(
-        "INSERT INTO document_updates (session_id, payload) VALUES ($1, $2)",
+        // No author: the platform wrote it (the timeline shows `authorId: null`).
+        "INSERT INTO document_updates (session_id, kind, payload) VALUES ($1, $2, $3)",
         session,
+        Kind::Code.as_str(),
         update
     )
     .execute(&mut *tx)
@@ -86,7 +89,7 @@ pub async fn publish(ctx: &ApiContext, seeded: Seeded) {
     let mut payload = Vec::with_capacity(16 + message.len());
     payload.extend_from_slice(Uuid::new_v4().as_bytes());
     payload.extend_from_slice(&message);
-    let channel = live::channel(&ctx.config.redis.key_prefix, seeded.session);
+    let channel = live::channel(&ctx.config.redis.key_prefix, seeded.session, Kind::Code);
     let mut redis = ctx.redis.clone();
     let published: redis::RedisResult<()> = redis::cmd("PUBLISH")
         .arg(&channel)
