@@ -88,25 +88,7 @@ async fn create(
     .validate(&ctx.config.runs)?;
     let id = Uuid::new_v4();
     let mut conn = ctx.db.acquire().await?;
-    sqlx::query!(
-        r#"INSERT INTO problems (id, author_id, title, statement, difficulty, tags,
-                                 time_suggestion_minutes, starter_code, sample_tests,
-                                 hidden_tests, visibility)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
-        id,
-        user.id,
-        draft.title,
-        draft.statement,
-        draft.difficulty.as_str(),
-        &draft.tags,
-        draft.time_suggestion_minutes,
-        json!(draft.starter_code),
-        json!(draft.sample_tests),
-        json!(draft.hidden_tests),
-        draft.visibility.as_str(),
-    )
-    .execute(&mut *conn)
-    .await?;
+    save(&mut conn, id, user.id, &draft).await?;
     let row = load(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("no such problem"))?;
@@ -117,6 +99,38 @@ async fn create(
             problem: row.body(true),
         }),
     ))
+}
+
+/// Writes a validated problem: a new one (`author` is its author), or
+/// every field of an existing one (its author stays).
+async fn save(db: &mut sqlx::PgConnection, id: Uuid, author: Uuid, draft: &Draft) -> Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO problems (id, author_id, title, statement, difficulty, tags,
+                                 time_suggestion_minutes, starter_code, sample_tests,
+                                 hidden_tests, visibility)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (id) DO UPDATE
+           SET title = EXCLUDED.title, statement = EXCLUDED.statement,
+               difficulty = EXCLUDED.difficulty, tags = EXCLUDED.tags,
+               time_suggestion_minutes = EXCLUDED.time_suggestion_minutes,
+               starter_code = EXCLUDED.starter_code, sample_tests = EXCLUDED.sample_tests,
+               hidden_tests = EXCLUDED.hidden_tests, visibility = EXCLUDED.visibility,
+               updated_at = now()"#,
+        id,
+        author,
+        draft.title,
+        draft.statement,
+        draft.difficulty.as_str(),
+        &draft.tags,
+        draft.time_suggestion_minutes,
+        json!(draft.starter_code),
+        json!(draft.sample_tests),
+        json!(draft.hidden_tests),
+        draft.visibility.as_str(),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -323,25 +337,7 @@ async fn update(
         }),
     }
     .validate(&ctx.config.runs)?;
-    sqlx::query!(
-        r#"UPDATE problems
-           SET title = $2, statement = $3, difficulty = $4, tags = $5,
-               time_suggestion_minutes = $6, starter_code = $7, sample_tests = $8,
-               hidden_tests = $9, visibility = $10, updated_at = now()
-           WHERE id = $1"#,
-        id,
-        draft.title,
-        draft.statement,
-        draft.difficulty.as_str(),
-        &draft.tags,
-        draft.time_suggestion_minutes,
-        json!(draft.starter_code),
-        json!(draft.sample_tests),
-        json!(draft.hidden_tests),
-        draft.visibility.as_str(),
-    )
-    .execute(&mut *tx)
-    .await?;
+    save(&mut tx, id, user.id, &draft).await?;
     let row = load(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such problem"))?;
