@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     documents::{YClient, pair, session_code},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_sharing},
-    runs::{Worker, docker_available},
+    runs::Worker,
     social::{User, befriend, call, create_session, join, user},
 };
 
@@ -537,10 +537,7 @@ async fn submit(app: &TestApp, who: &User, session: Uuid, tests: &str) -> Value 
 
 #[tokio::test]
 async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    crate::runs::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let (interviewer, candidate) = (user(&app).await, user(&app).await);
@@ -657,11 +654,19 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
         format!("/api/sessions/{session}/review"),
         format!("/api/problems/{problem}"),
         "/api/problems".to_owned(),
+        format!("/api/sessions/{session}/timeline"),
     ] {
         let response = call(&app, Some(&candidate), Method::GET, &path, None).await;
         candidate_reads.push(response.text().await.expect("body"));
     }
-    assert!(candidate_reads[candidate_reads.len() - 5].contains("\"sampleTests\""));
+    assert!(candidate_reads[candidate_reads.len() - 6].contains("\"sampleTests\""));
+    assert!(
+        candidate_reads
+            .last()
+            .is_some_and(|timeline| timeline.contains(&id)),
+        "the timeline shows the submission: {:?}",
+        candidate_reads.last()
+    );
 
     // Samples: data visible to everyone, output included.
     let samples = submit(&app, &candidate, session, "samples").await;
@@ -765,10 +770,7 @@ const SOLUTIONS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    crate::runs::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let me = user(&app).await;
