@@ -9,6 +9,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use axum::{
     Router,
+    serve::ListenerExt as _,
     extract::{DefaultBodyLimit, Request, State},
     http::{HeaderValue, Method, header},
     middleware::{self, Next},
@@ -52,6 +53,8 @@ pub struct ApiContext {
     pub run_waiters: Arc<run_wait::RunWaiters>,
     /// This replica's open sockets (token lifetime, revocations, caps).
     pub sockets: Arc<rooms::lifetime::Sockets>,
+    /// This replica's present sockets, refreshed together.
+    pub presence: Arc<rooms::presence::Local>,
 }
 
 pub struct Application {
@@ -105,10 +108,12 @@ impl Application {
             hub,
             documents: Arc::default(),
             sockets: Arc::default(),
+            presence: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
         retention::spawn_sweeper(ctx.clone());
         rooms::lifetime::spawn(&ctx);
+        rooms::presence::spawn(&ctx);
         Ok(Application {
             listener,
             router: router(ctx),
@@ -132,8 +137,15 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        // Small frames go out at once: with Nagle's algorithm a socket's
+        // second event waits for the client's (delayed) ACK of the first.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -31,6 +31,7 @@ pub mod store;
 use std::time::{Duration, Instant};
 
 use axum::{
+    body::Bytes,
     extract::{
         State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
@@ -127,9 +128,7 @@ async fn document(
     // The session's events say when this member is removed (or it ends).
     let events = rooms::join_room(&ctx, session).await?;
     let handle = ctx.documents.open(&ctx, session).await?;
-    Ok(upgrade
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+    Ok(rooms::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let connection = Connection {
                 id: handle.doc.connection_id(),
@@ -153,7 +152,6 @@ type Sink = SplitSink<WebSocket, Message>;
 impl Connection {
     async fn run(self, socket: WebSocket, mut events: hub::Subscription, mut lease: Lease) {
         let (mut tx, mut rx) = socket.split();
-        metrics::gauge!("codecall_websocket_connections").increment(1.0);
         let doc = &self.handle.doc;
         // Subscribed before the greeting: nothing after its state is missed.
         let mut frames = doc.subscribe();
@@ -173,7 +171,6 @@ impl Connection {
             let _ = tokio::time::timeout(SEND_TIMEOUT, closing).await;
         }
         doc.disconnected(&self.ctx, self.id).await;
-        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
         if close.is_some() {
             // The closing handshake: let the client's close frame arrive
             // before the connection drops, so the client reads our reason.
@@ -239,15 +236,13 @@ impl Connection {
                 }
                 frame = frames.recv() => match frame {
                     Ok(frame) if frame.from == self.id => {}
-                    Ok(frame) => if !send(tx, frame.bytes.to_vec()).await { return None },
+                    Ok(frame) => if !send(tx, frame.bytes).await { return None },
                     Err(RecvError::Lagged(_)) => if !send_all(tx, doc.full_state()).await { return None },
                     Err(RecvError::Closed) => return Some((1011, "document closed")),
                 },
                 event = events.receiver.recv() => match event {
                     Ok(payload) => {
-                        let departure = std::str::from_utf8(&payload).ok()
-                            .and_then(|p| rooms::departure(p, self.user));
-                        match departure {
+                        match payload.membership().and_then(|m| m.departure(self.user)) {
                             Some(Departure::Removed) => return Some((1000, "no longer a member")),
                             Some(Departure::Ended) => doc.set_read_only(),
                             None => {}
@@ -270,16 +265,16 @@ impl Connection {
 }
 
 /// Sends a binary frame; false when the client is gone or too slow.
-async fn send(tx: &mut Sink, bytes: Vec<u8>) -> bool {
+async fn send(tx: &mut Sink, bytes: Bytes) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes))).await,
         Ok(Ok(()))
     )
 }
 
 async fn send_all(tx: &mut Sink, messages: Vec<Vec<u8>>) -> bool {
     for message in messages {
-        if !send(tx, message).await {
+        if !send(tx, message.into()).await {
             return false;
         }
     }

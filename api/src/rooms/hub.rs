@@ -8,21 +8,72 @@
 //! after a Redis restart. A slow socket lags its own receiver only.
 //!
 //! Payloads are bytes: the events room carries JSON text, the shared
-//! document's channel ([`crate::documents`]) binary Yjs messages.
+//! document's channel ([`crate::documents`]) binary Yjs messages. Each
+//! message is received once per replica and shared by every local socket as
+//! it is: its UTF-8 is checked once, and a `session.updated` is read once
+//! ([`Payload::membership`]); a socket sends the same buffer, no copy, no
+//! re-encoding. That keeps a fan-out's cost per socket to the frame write.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context as _;
+use axum::{body::Bytes, extract::ws::Utf8Bytes};
 use redis::{
     IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
-/// One message as published, shared by every local receiver.
-pub type Payload = Arc<[u8]>;
+/// One message as published, shared by every local receiver (a clone is a
+/// reference count: a room's ring buffer holds one pointer per message).
+#[derive(Clone)]
+pub struct Payload(Arc<Published>);
 
-/// Messages buffered per room for slow sockets before they lag.
+struct Published {
+    bytes: Bytes,
+    /// The same bytes as text, when they are UTF-8 (checked once).
+    text: Option<Utf8Bytes>,
+    /// What a `session.updated` says about membership, read once, by the
+    /// first socket that asks.
+    membership: OnceLock<Option<super::Membership>>,
+}
+
+impl Payload {
+    pub fn new(bytes: impl Into<Bytes>) -> Payload {
+        let bytes = bytes.into();
+        let text = Utf8Bytes::try_from(bytes.clone()).ok();
+        Payload(Arc::new(Published {
+            bytes,
+            text,
+            membership: OnceLock::new(),
+        }))
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.0.bytes
+    }
+
+    /// The message as a text frame's contents (`None` when not UTF-8).
+    pub fn text(&self) -> Option<&Utf8Bytes> {
+        self.0.text.as_ref()
+    }
+
+    /// The session's status and members, when this is a `session.updated`.
+    pub fn membership(&self) -> Option<&super::Membership> {
+        self.0
+            .membership
+            .get_or_init(|| self.text().and_then(|t| super::Membership::read(t)))
+            .as_ref()
+    }
+}
+
+/// Messages buffered per room for slow sockets before they lag. Allocated
+/// up front per room (a pointer and a few counters per message, ~4 KiB a
+/// room), not per socket.
 pub const ROOM_BUFFER: usize = 256;
 
 pub struct Hub {
@@ -93,15 +144,16 @@ impl Hub {
                 }
                 continue;
             }
+            let mut data = push.data.into_iter();
             let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
-                (push.data.first(), push.data.get(1))
+                (data.next(), data.next())
             else {
                 continue;
             };
-            let channel = String::from_utf8_lossy(channel);
+            let channel = String::from_utf8_lossy(&channel);
             let rooms = self.rooms.lock().await;
             if let Some(room) = rooms.get(channel.as_ref()) {
-                let _ = room.sender.send(Payload::from(payload.as_slice()));
+                let _ = room.sender.send(Payload::new(payload));
             }
         }
     }

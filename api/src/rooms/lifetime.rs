@@ -348,7 +348,7 @@ async fn listen(ctx: ApiContext) {
     loop {
         tokio::select! {
             message = subscription.receiver.recv() => match message {
-                Ok(payload) => match serde_json::from_slice::<Revocation>(&payload) {
+                Ok(payload) => match serde_json::from_slice::<Revocation>(payload.bytes()) {
                     Ok(revocation) => ctx.sockets.close_where(
                         |user, login| revocation.covers(user, login),
                         Close::REVOKED,

@@ -10,7 +10,8 @@
 //! Every event crosses replicas on the session's Redis channel ([`hub`]); a
 //! socket never writes another socket's events directly, so all members see
 //! one order. One `select!` loop per socket handles the client's frames, the
-//! room's events and the heartbeat. Presence lives in Redis ([`presence`]).
+//! room's events and the heartbeat. Presence lives in Redis ([`presence`]),
+//! refreshed by one task per replica.
 //! Every socket holds a [`lifetime::Lease`]: it closes when its token expires
 //! or its login is revoked, and counts towards its user's socket caps; chat
 //! is also limited per user across sockets and replicas ([`rate`]).
@@ -53,7 +54,8 @@ pub const CHAT_HISTORY: i64 = 50;
 /// with an `error` frame, and a client that keeps flooding is disconnected.
 pub const MESSAGES_PER_SECOND: f64 = 5.0;
 pub const FLOOD_DISCONNECT_AFTER: u32 = 50;
-/// Server heartbeat: presence refresh and a WebSocket ping.
+/// Server heartbeat: a WebSocket ping per socket, and the replica's presence
+/// refresh.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A socket silent (no frame, no pong) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -150,6 +152,25 @@ pub async fn join_room(ctx: &ApiContext, session: Uuid) -> Result<hub::Subscript
         })
 }
 
+/// Sizes a socket's buffers and limits its frames (both sockets).
+///
+/// The read buffer is allocated up front for every socket (tungstenite's
+/// default is 128 KiB, most of an idle socket's memory); a frame larger than
+/// it still arrives whole, up to `max_frame`, in a buffer grown for it. The
+/// write buffer grows to the largest frame sent; no frames wait in it, as
+/// every send flushes ([`SEND_TIMEOUT`] bounds a send to a stuck client).
+pub fn sized(
+    upgrade: WebSocketUpgrade,
+    settings: &crate::config::SocketSettings,
+    max_frame: usize,
+) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(settings.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
+}
+
 /// The room's WebSocket (JSON text frames; see the README for the protocol).
 /// The token may come as `?token=` (browsers cannot set headers here).
 #[utoipa::path(get, path = "/api/sessions/{id}/events", tag = "rooms", security(("bearer" = [])),
@@ -179,9 +200,7 @@ async fn events(
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     let subscription = join_room(&ctx, session).await?;
-    Ok(upgrade
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
+    Ok(sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
             let socket_ctx = Socket {
                 ctx,
@@ -217,19 +236,13 @@ impl Socket {
         mut lease: lifetime::Lease,
     ) {
         let (mut tx, mut rx) = socket.split();
-        let prefix = self.ctx.config.redis.key_prefix.clone();
-        let mut redis = self.ctx.redis.clone();
-        metrics::gauge!("codecall_websocket_connections").increment(1.0);
 
-        match presence::touch(
-            &mut redis,
-            &prefix,
-            self.session,
-            self.user.user_id,
-            self.connection,
-        )
-        .await
-        {
+        let (present, joined) = self
+            .ctx
+            .presence
+            .join(&self.ctx, self.session, self.user.user_id, self.connection)
+            .await;
+        match joined {
             Ok(true) => {
                 publish(
                     &self.ctx,
@@ -245,7 +258,7 @@ impl Socket {
         }
         let end = match self.snapshot().await {
             Ok(snapshot) if send(&mut tx, &snapshot).await => {
-                self.serve(&mut tx, &mut rx, &mut subscription, &mut redis, &mut lease)
+                self.serve(&mut tx, &mut rx, &mut subscription, &mut lease)
                     .await
             }
             _ => End::Gone,
@@ -258,15 +271,9 @@ impl Socket {
                 })))
                 .await;
         }
-        match presence::remove(
-            &mut redis,
-            &prefix,
-            self.session,
-            self.user.user_id,
-            self.connection,
-        )
-        .await
-        {
+        // The socket's buffers go now, not after the presence round trip.
+        drop((tx, rx, subscription));
+        match self.ctx.presence.leave(&self.ctx, present).await {
             Ok(true) => {
                 publish(
                     &self.ctx,
@@ -280,7 +287,6 @@ impl Socket {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
         }
-        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
     }
 
     async fn serve(
@@ -288,10 +294,8 @@ impl Socket {
         tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
         rx: &mut futures_util::stream::SplitStream<WebSocket>,
         subscription: &mut hub::Subscription,
-        redis: &mut redis::aio::ConnectionManager,
         lease: &mut lifetime::Lease,
     ) -> End {
-        let prefix = self.ctx.config.redis.key_prefix.clone();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
@@ -338,9 +342,9 @@ impl Socket {
                 }
                 event = subscription.receiver.recv() => match event {
                     Ok(payload) => {
-                        let Ok(payload) = std::str::from_utf8(&payload) else { continue };
-                        if !send_text(tx, payload).await { return End::Gone; }
-                        if let Some(end) = closes_socket(payload, self.user.user_id) { return end; }
+                        let Some(text) = payload.text() else { continue };
+                        if !send_frame(tx, Message::Text(text.clone())).await { return End::Gone; }
+                        if let Some(end) = closes_socket(&payload, self.user.user_id) { return end; }
                     }
                     Err(RecvError::Lagged(missed)) => {
                         // Too slow for the room: say so and resync.
@@ -354,17 +358,10 @@ impl Socket {
                     Err(RecvError::Closed) => return End::Close(1011, "room closed"),
                 },
                 _ = heartbeat.tick() => {
+                    // Presence is refreshed for all of the replica's sockets
+                    // at once (`presence::spawn`); this only checks the client.
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         return End::Close(1001, "idle");
-                    }
-                    if let Err(e) = presence::touch(redis, &prefix, self.session, self.user.user_id, self.connection).await {
-                        tracing::warn!(error = %e, "presence refresh failed");
-                    }
-                    match presence::sweep(redis, &prefix, self.session).await {
-                        Ok(left) => for user_id in left {
-                            publish(&self.ctx, self.session, &ServerEvent::PresenceLeft { user_id }).await;
-                        },
-                        Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
                     }
                     if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
                         return End::Gone;
@@ -376,46 +373,63 @@ impl Socket {
 }
 
 /// Why a `session.updated` event ends a member's socket: the session ended,
-/// or `user` is no longer among its members.
+/// or the member is no longer among its members.
 pub enum Departure {
     Ended,
     Removed,
 }
 
-/// Reads a room event: `Some` when it is a `session.updated` that ends
-/// `user`'s place in the room.
-pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
-    if !payload.contains("\"session.updated\"") {
-        return None;
+/// What a `session.updated` event says about who may stay in the room, read
+/// once per event and replica ([`hub::Payload::membership`]).
+#[derive(Debug)]
+pub struct Membership {
+    ended: bool,
+    members: Vec<Uuid>,
+}
+
+impl Membership {
+    /// `Some` when `payload` is a `session.updated` event.
+    fn read(payload: &str) -> Option<Membership> {
+        if !payload.contains("\"session.updated\"") {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Update {
+            session: Brief,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Brief {
+            status: String,
+            members: Vec<MemberId>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MemberId {
+            user_id: Uuid,
+        }
+        let update: Update = serde_json::from_str(payload).ok()?;
+        Some(Membership {
+            ended: update.session.status == "ended",
+            members: update.session.members.iter().map(|m| m.user_id).collect(),
+        })
     }
-    #[derive(Deserialize)]
-    struct Update {
-        session: Brief,
+
+    /// Whether the update ends `user`'s place in the room.
+    pub fn departure(&self, user: Uuid) -> Option<Departure> {
+        if self.ended {
+            Some(Departure::Ended)
+        } else if !self.members.contains(&user) {
+            Some(Departure::Removed)
+        } else {
+            None
+        }
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Brief {
-        status: String,
-        members: Vec<MemberId>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct MemberId {
-        user_id: Uuid,
-    }
-    let update: Update = serde_json::from_str(payload).ok()?;
-    if update.session.status == "ended" {
-        return Some(Departure::Ended);
-    }
-    if !update.session.members.iter().any(|m| m.user_id == user) {
-        return Some(Departure::Removed);
-    }
-    None
 }
 
 /// The events socket closes (after delivering the event) on either departure.
-fn closes_socket(payload: &str, user: Uuid) -> Option<End> {
-    departure(payload, user).map(|d| match d {
+fn closes_socket(payload: &hub::Payload, user: Uuid) -> Option<End> {
+    payload.membership()?.departure(user).map(|d| match d {
         Departure::Ended => End::Close(1000, "session ended"),
         Departure::Removed => End::Close(1000, "no longer a member"),
     })
@@ -510,18 +524,18 @@ async fn send(
     event: &ServerEvent,
 ) -> bool {
     match serde_json::to_string(event) {
-        Ok(json) => send_text(tx, &json).await,
+        Ok(json) => send_frame(tx, Message::Text(json.into())).await,
         Err(_) => true,
     }
 }
 
 /// Sends a frame; false when the client is gone or too slow to take it.
-async fn send_text(
+async fn send_frame(
     tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    text: &str,
+    frame: Message,
 ) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Text(text.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(frame)).await,
         Ok(Ok(()))
     )
 }

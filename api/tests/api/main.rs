@@ -14,3 +14,4 @@ mod rooms;
 mod runs;
 mod social;
 mod socket_limits;
+mod socket_release;
