@@ -7,12 +7,19 @@
 #   bash scripts/socket-bench.sh                 # N = 1,000 and 10,000, mimalloc
 #   ALLOCATOR=system bash scripts/socket-bench.sh
 #   ALLOCATOR=jemalloc SOCKETS=1000 bash scripts/socket-bench.sh
+#   PROFILE=dev bash scripts/socket-bench.sh     # no release build: see below
 #
 # It builds the release api (with the chosen global allocator) and the
 # benchmark, starts its own PostgreSQL and Redis (scripts/servers.sh), runs
 # two api replicas as separate processes on them, with the per-user socket
 # caps raised by configuration, and stops everything on exit. Extra options
 # for the benchmark go in BENCH_ARGS (e.g. `--hold 30 --events 1000`).
+#
+# PROFILE=dev builds with the dev profile, whose dependencies are already
+# optimised (opt-level 2), and optimises the workspace's own crates too
+# (CARGO_PROFILE_DEV_OPT_LEVEL=2): a release build's code in minutes rather
+# than a full release build. Unoptimised async code makes much larger
+# per-socket futures, so the plain dev profile overstates memory.
 #
 # File limit: every socket is a descriptor in the api and one in the client,
 # so N = 10,000 needs more than the usual soft limit of 1024. The script
@@ -24,6 +31,7 @@ cd "$(dirname "$0")/.."
 . scripts/servers.sh
 
 ALLOCATOR="${ALLOCATOR:-mimalloc}"
+PROFILE="${PROFILE:-release}"
 SOCKETS="${SOCKETS:-1000,10000}"
 export SQLX_OFFLINE=true
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
@@ -42,11 +50,16 @@ case "$ALLOCATOR" in
   *) echo "ALLOCATOR is mimalloc, jemalloc or system" >&2; exit 2 ;;
 esac
 target="${CARGO_TARGET_DIR:-target}"
-log "building the release api ($ALLOCATOR) and the benchmark"
-cargo build --release --locked -p api --bin codecall-api "${features[@]}"
+case "$PROFILE" in
+  release) out="$target/release" ;;
+  dev) out="$target/debug"; export CARGO_PROFILE_DEV_OPT_LEVEL=2 ;;
+  *) echo "PROFILE is release or dev" >&2; exit 2 ;;
+esac
+log "building the api ($PROFILE, $ALLOCATOR) and the benchmark"
+cargo build --profile "$PROFILE" --locked -p api --bin codecall-api "${features[@]}"
 mkdir -p "$target/socket-bench"
-cp "$target/release/codecall-api" "$target/socket-bench/codecall-api-$ALLOCATOR"
-cargo build --release --locked -p api --example socket_bench
+cp "$out/codecall-api" "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR"
+cargo build --profile "$PROFILE" --locked -p api --example socket_bench
 
 pids=()
 cleanup() {
@@ -70,7 +83,7 @@ start_replica() {
     REDIS_URL="$REDIS_URL" JWT_ACCESS_SECRET="$access" JWT_REFRESH_SECRET="$refresh" \
     JWT_ACCESS_EXPIRES_IN=2h DATABASE_MAX_CONNECTIONS=20 RUST_LOG=warn \
     SOCKET_MAX_PER_USER=100000 SOCKET_MAX_PER_USER_SESSION=100000 \
-    "$target/socket-bench/codecall-api-$ALLOCATOR" >"$logs/api-$port.log" 2>&1 &
+    "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR" >"$logs/api-$port.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
@@ -89,7 +102,7 @@ pid2=${pids[-1]}
 
 log "benchmark: allocator $ALLOCATOR, sockets $SOCKETS, logs in $logs"
 # shellcheck disable=SC2086
-"$target/release/examples/socket_bench" \
+"$out/examples/socket_bench" \
   --api1 "http://127.0.0.1:$port1" --pid1 "$pid1" \
   --api2 "http://127.0.0.1:$port2" --pid2 "$pid2" \
   --redis "$REDIS_URL" --prefix codecall: --sockets "$SOCKETS" ${BENCH_ARGS:-}

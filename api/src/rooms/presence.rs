@@ -248,13 +248,14 @@ impl Local {
     /// session (it was their last live socket there).
     pub async fn leave(&self, ctx: &ApiContext, presence: Presence) -> redis::RedisResult<bool> {
         let _write = self.writes.read().await;
-        self.lock().remove(&presence.connection);
+        let (session, user, connection) = (presence.session, presence.user, presence.connection);
+        drop(presence);
         remove(
             &mut ctx.redis.clone(),
             &ctx.config.redis.key_prefix,
-            presence.session,
-            presence.user,
-            presence.connection,
+            session,
+            user,
+            connection,
         )
         .await
     }
@@ -278,25 +279,27 @@ impl Local {
         if entries.is_empty() {
             return Vec::new();
         }
+        // One `ZADD` per key with all of its members (one user's many
+        // sockets share their `online` key), then one `EXPIRE` per key.
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for (connection, entry) in &entries {
+            sessions.insert(entry.session);
+            members
+                .entry(session_key(prefix, entry.session))
+                .or_default()
+                .push(member(entry.user, *connection));
+            members
+                .entry(online_key(prefix, entry.user))
+                .or_default()
+                .push(connection.to_string());
+        }
         let expires = expiry();
         let ttl = i64::try_from(PRESENCE_TTL.as_secs() * 2).unwrap_or(60);
         let mut pipe = redis::pipe();
-        let mut expiring = BTreeSet::new();
-        for (connection, entry) in &entries {
-            sessions.insert(entry.session);
-            let (key, online) = (
-                session_key(prefix, entry.session),
-                online_key(prefix, entry.user),
-            );
-            pipe.zadd(&key, member(entry.user, *connection), expires)
-                .ignore();
-            pipe.zadd(&online, connection.to_string(), expires)
-                .ignore();
-            for key in [key, online] {
-                if expiring.insert(key.clone()) {
-                    pipe.expire(&key, ttl).ignore();
-                }
-            }
+        for (key, members) in &members {
+            let scored: Vec<(u64, &String)> = members.iter().map(|m| (expires, m)).collect();
+            pipe.zadd_multiple(key, &scored).ignore();
+            pipe.expire(key, ttl).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(redis).await {
             tracing::warn!(error = %e, "presence refresh failed");
