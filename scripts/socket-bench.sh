@@ -56,10 +56,13 @@ case "$PROFILE" in
   *) echo "PROFILE is release or dev" >&2; exit 2 ;;
 esac
 log "building the api ($PROFILE, $ALLOCATOR) and the benchmark"
-cargo build --profile "$PROFILE" --locked -p api --bin codecall-api "${features[@]}"
+# One command: building the example alone would unify features differently
+# and build the api library a second time.
+cargo build --profile "$PROFILE" --locked -p api --bin codecall-api --example socket_bench "${features[@]}"
 mkdir -p "$target/socket-bench"
-cp "$out/codecall-api" "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR"
-cargo build --profile "$PROFILE" --locked -p api --example socket_bench
+# Replaced, not overwritten: another run may be executing the old copy.
+cp "$out/codecall-api" "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR.new"
+mv -f "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR.new" "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR"
 
 pids=()
 cleanup() {

@@ -74,9 +74,8 @@ impl Options {
                 .or(default.map(str::to_owned))
                 .ok_or_else(|| format!("--{key} is required").into())
         };
-        let number = |key: &str, default: &str| -> Result<usize> {
-            Ok(get(key, Some(default))?.parse()?)
-        };
+        let number =
+            |key: &str, default: &str| -> Result<usize> { Ok(get(key, Some(default))?.parse()?) };
         let replica = |n: u8| -> Result<Replica> {
             Ok(Replica {
                 url: get(&format!("api{n}"), None)?,
@@ -122,7 +121,10 @@ fn mib(kib: u64) -> f64 {
 
 /// A signed-in user of the first replica.
 async fn sign_in(http: &reqwest::Client, api: &str) -> Result<String> {
-    let email = format!("bench{}@codecall.dev", &Uuid::new_v4().simple().to_string()[..12]);
+    let email = format!(
+        "bench{}@codecall.dev",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
     let password = "BenchPass123";
     let registered = http
         .post(format!("{api}/auth/register"))
@@ -155,12 +157,18 @@ async fn create_sessions(
     let mut created = Vec::with_capacity(count);
     let mut pending = JoinSet::new();
     for n in 0..count {
-        let (http, url, token) = (http.clone(), format!("{api}/api/sessions"), token.to_owned());
+        let (http, url, token) = (
+            http.clone(),
+            format!("{api}/api/sessions"),
+            token.to_owned(),
+        );
         pending.spawn(async move {
             let body: Value = http
                 .post(url)
                 .bearer_auth(token)
-                .json(&json!({"title": format!("bench {n}"), "language": "python", "inviteeIds": []}))
+                .json(
+                    &json!({"title": format!("bench {n}"), "language": "python", "inviteeIds": []}),
+                )
                 .send()
                 .await?
                 .error_for_status()?
@@ -290,8 +298,8 @@ async fn memory(options: &Options, http: &reqwest::Client, token: &str, n: usize
         tokio::time::sleep(Duration::from_secs(1)).await;
         with = with.max(rss_kib(api.pid)?);
     }
-    let commands_per_second =
-        (redis_commands(&mut redis).await? - commands_from) as f64 / held_from.elapsed().as_secs_f64();
+    let commands_per_second = (redis_commands(&mut redis).await? - commands_from) as f64
+        / held_from.elapsed().as_secs_f64();
 
     let _ = stop.send(true);
     let mut kept = 0;
@@ -334,7 +342,11 @@ fn seq_of(text: &str) -> Option<usize> {
     rest[..end].parse().ok()
 }
 
-async fn receive(mut ws: Ws, events: usize, mut stop: watch::Receiver<bool>) -> Vec<Option<Instant>> {
+async fn receive(
+    mut ws: Ws,
+    events: usize,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Option<Instant>> {
     let mut arrived = vec![None; events];
     loop {
         tokio::select! {

@@ -592,7 +592,10 @@ mod tests {
         let mut pairs = base();
         pairs.push(("SOCKET_READ_BUFFER_BYTES", "16"));
         let err = Config::from_lookup(lookup(&pairs)).expect_err("too small");
-        assert!(err.to_string().contains("SOCKET_READ_BUFFER_BYTES"), "{err}");
+        assert!(
+            err.to_string().contains("SOCKET_READ_BUFFER_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

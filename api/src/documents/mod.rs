@@ -128,16 +128,19 @@ async fn document(
     // The session's events say when this member is removed (or it ends).
     let events = rooms::join_room(&ctx, session).await?;
     let handle = ctx.documents.open(&ctx, session).await?;
-    Ok(rooms::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            let connection = Connection {
-                id: handle.doc.connection_id(),
-                ctx,
-                user: user.id,
-                handle,
-            };
-            connection.run(socket, events, lease).await;
-        }))
+    Ok(
+        rooms::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES).on_upgrade(
+            move |socket| async move {
+                let connection = Connection {
+                    id: handle.doc.connection_id(),
+                    ctx,
+                    user: user.id,
+                    handle,
+                };
+                connection.run(socket, events, lease).await;
+            },
+        ),
+    )
 }
 
 struct Connection {

@@ -200,8 +200,8 @@ async fn events(
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     let subscription = join_room(&ctx, session).await?;
-    Ok(sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
+    Ok(
+        sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
             let socket_ctx = Socket {
                 ctx,
                 session,
@@ -212,7 +212,8 @@ async fn events(
                 connection: Uuid::new_v4(),
             };
             socket_ctx.run(socket, subscription, lease).await;
-        }))
+        }),
+    )
 }
 
 struct Socket {
