@@ -152,6 +152,11 @@ pub struct SocketSettings {
     /// `SOCKET_AWARENESS_PER_USER_PER_SECOND` (default 50, bursts of twice
     /// that): awareness messages (cursors, selections) one user may send.
     pub awareness_per_second: u32,
+    /// `SOCKET_READ_BUFFER_BYTES` (default 4096, at least 256): each socket's
+    /// read buffer, allocated when it opens. Client frames are small (a
+    /// ping, a chat line, a keystroke's update); a larger one, up to the
+    /// socket's frame limit, is read into a buffer grown for it.
+    pub read_buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -343,6 +348,14 @@ impl Config {
                 doc_updates_per_second: env
                     .positive("SOCKET_DOC_UPDATES_PER_USER_PER_SECOND", 100)?,
                 awareness_per_second: env.positive("SOCKET_AWARENESS_PER_USER_PER_SECOND", 50)?,
+                read_buffer_bytes: match env.parsed("SOCKET_READ_BUFFER_BYTES", 4096)? {
+                    n if n < 256 => {
+                        return Err(ConfigError(
+                            "SOCKET_READ_BUFFER_BYTES must be at least 256".into(),
+                        ));
+                    }
+                    n => n,
+                },
             },
             runs: RunSettings {
                 default_time_ms: env.parsed("RUN_DEFAULT_TIME_MS", 5_000)?,
@@ -588,6 +601,7 @@ mod tests {
         assert_eq!(config.sockets.max_per_user, 16);
         assert_eq!(config.sockets.max_per_user_session, 8);
         assert_eq!(config.feedback.edit_window, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.sockets.read_buffer_bytes, 4096);
     }
 
     #[test]
@@ -606,6 +620,17 @@ mod tests {
         let err = Config::from_lookup(lookup(&pairs)).expect_err("zero");
         assert!(
             err.to_string().contains("SOCKET_CHAT_PER_USER_PER_SECOND"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_tiny_socket_read_buffer_is_refused() {
+        let mut pairs = base();
+        pairs.push(("SOCKET_READ_BUFFER_BYTES", "16"));
+        let err = Config::from_lookup(lookup(&pairs)).expect_err("too small");
+        assert!(
+            err.to_string().contains("SOCKET_READ_BUFFER_BYTES"),
             "{err}"
         );
     }

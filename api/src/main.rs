@@ -5,6 +5,17 @@ use std::process::ExitCode;
 
 use codecall_api::{config::Config, startup::Application, telemetry};
 
+/// mimalloc gives memory back to the system after a burst of sockets closes
+/// (glibc's allocator keeps it: see the README's socket benchmark, which also
+/// measured jemalloc). Features pick another: `jemalloc`, or
+/// `--no-default-features` for the system allocator.
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::from_env() {

@@ -3,12 +3,20 @@
 //! - `http_requests_total{method, route, status}` and
 //!   `http_request_duration_seconds{method, route, status}` (histogram), by
 //!   matched route (`/api/runs/{id}`, never the raw path).
-//! - `codecall_websocket_connections` (gauge): open event sockets.
+//! - `codecall_websocket_connections` (gauge): open sockets (events and
+//!   document) on this replica.
 //! - `codecall_rooms` (gauge): rooms with a socket on this replica.
+//! - `codecall_documents_live` (gauge): shared documents loaded here.
+//! - `codecall_presence_entries` (gauge): sockets this replica keeps present.
+//!
+//! All four return to zero when the replica's sockets close.
 //!
 //! The recorder is process-wide and installed once.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    sync::{Mutex, OnceLock, PoisonError},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -59,13 +67,19 @@ async fn render(State(ctx): State<ApiContext>) -> Response {
         .iter()
         .filter(|c| !c.starts_with(&documents) && **c != revocations)
         .count();
-    metrics::gauge!("codecall_rooms").set(rooms as f64);
-    metrics::gauge!("codecall_documents_live").set(ctx.documents.len() as f64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle().render(),
-    )
-        .into_response()
+    // Read from this replica's registries, so each gauge is what is held
+    // now. Set and rendered under one lock: several apps in one process
+    // (the tests) share the recorder.
+    static RENDER: Mutex<()> = Mutex::new(());
+    let text = {
+        let _render = RENDER.lock().unwrap_or_else(PoisonError::into_inner);
+        metrics::gauge!("codecall_websocket_connections").set(ctx.sockets.len() as f64);
+        metrics::gauge!("codecall_rooms").set(rooms as f64);
+        metrics::gauge!("codecall_documents_live").set(ctx.documents.len() as f64);
+        metrics::gauge!("codecall_presence_entries").set(ctx.presence.len() as f64);
+        handle().render()
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Middleware: counts and times every request by its matched route.

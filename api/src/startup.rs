@@ -13,6 +13,7 @@ use axum::{
     http::{HeaderValue, Method, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    serve::ListenerExt as _,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -55,6 +56,8 @@ pub struct ApiContext {
     pub sockets: Arc<rooms::lifetime::Sockets>,
     /// Wakes this replica's session clock when a deadline changes.
     pub clock: Arc<sessions::clock::Clock>,
+    /// This replica's present sockets, refreshed together.
+    pub presence: Arc<rooms::presence::Local>,
 }
 
 pub struct Application {
@@ -109,11 +112,13 @@ impl Application {
             documents: Arc::default(),
             sockets: Arc::default(),
             clock: Arc::default(),
+            presence: Arc::default(),
         };
         sessions::spawn_idle_sweeper(ctx.clone());
         sessions::clock::spawn(ctx.clone());
         retention::spawn_sweeper(ctx.clone());
         rooms::lifetime::spawn(&ctx);
+        rooms::presence::spawn(&ctx);
         Ok(Application {
             listener,
             router: router(ctx),
@@ -137,8 +142,15 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        // Small frames go out at once: with Nagle's algorithm a socket's
+        // second event waits for the client's (delayed) ACK of the first.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -23,6 +23,7 @@ use std::{
     },
 };
 
+use axum::body::Bytes;
 use tokio::sync::{Notify, OnceCell, broadcast, broadcast::error::RecvError};
 use uuid::Uuid;
 use yrs::{
@@ -53,7 +54,7 @@ use crate::{
 #[derive(Clone)]
 pub struct Frame {
     pub from: u64,
-    pub bytes: Arc<[u8]>,
+    pub bytes: Bytes,
 }
 
 /// Why a connection must close, with its WebSocket close code.
@@ -560,7 +561,7 @@ impl LiveDoc {
         payload.extend_from_slice(&message);
         let _ = self.local.send(Frame {
             from,
-            bytes: Arc::from(message),
+            bytes: Bytes::from(message),
         });
         let mut redis = ctx.redis.clone();
         let published: redis::RedisResult<()> = redis::cmd("PUBLISH")
@@ -585,7 +586,7 @@ impl LiveDoc {
             tokio::select! {
                 () = self.stop.notified() => break,
                 message = relay.receiver.recv() => match message {
-                    Ok(payload) => self.remote(&payload).await,
+                    Ok(payload) => self.remote(payload.bytes()).await,
                     Err(RecvError::Lagged(_)) => self.resync(&ctx).await,
                     Err(RecvError::Closed) => break,
                 },
@@ -601,7 +602,7 @@ impl LiveDoc {
 
     /// Applies a message another replica published, and passes it on
     /// (an update only if it applies here).
-    async fn remote(&self, payload: &[u8]) {
+    async fn remote(&self, payload: &Bytes) {
         let Some((origin, message)) = payload.split_first_chunk::<16>() else {
             return;
         };
@@ -640,7 +641,7 @@ impl LiveDoc {
         }
         let _ = self.local.send(Frame {
             from: 0,
-            bytes: Arc::from(message),
+            bytes: payload.slice(16..),
         });
     }
 
@@ -685,7 +686,7 @@ impl LiveDoc {
             metrics::counter!("codecall_document_resyncs_total").increment(1);
             let _ = self.local.send(Frame {
                 from: 0,
-                bytes: Arc::from(Message::Sync(SyncMessage::Update(missing)).encode_v1()),
+                bytes: Bytes::from(Message::Sync(SyncMessage::Update(missing)).encode_v1()),
             });
         }
     }
@@ -744,7 +745,7 @@ impl LiveDoc {
         };
         let _ = self.local.send(Frame {
             from: 0,
-            bytes: Arc::from(message),
+            bytes: Bytes::from(message),
         });
     }
 }

@@ -47,6 +47,7 @@ pub mod store;
 use std::time::{Duration, Instant};
 
 use axum::{
+    body::Bytes,
     extract::{
         State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
@@ -54,7 +55,6 @@ use axum::{
     response::Response,
 };
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
-use serde::Deserialize;
 use sqlx::PgConnection;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -230,18 +230,19 @@ async fn open(
         }
     }
     let handle = ctx.documents.open(&ctx, session, kind).await?;
-    Ok(upgrade
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            let connection = Connection {
-                id: handle.doc.connection_id(),
-                ctx,
-                user: user.id,
-                handle,
-            };
-            connection.run(socket, events, lease).await;
-        }))
+    Ok(
+        rooms::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES).on_upgrade(
+            move |socket| async move {
+                let connection = Connection {
+                    id: handle.doc.connection_id(),
+                    ctx,
+                    user: user.id,
+                    handle,
+                };
+                connection.run(socket, events, lease).await;
+            },
+        ),
+    )
 }
 
 struct Connection {
@@ -256,7 +257,6 @@ type Sink = SplitSink<WebSocket, Message>;
 impl Connection {
     async fn run(self, socket: WebSocket, mut events: hub::Subscription, mut lease: Lease) {
         let (mut tx, mut rx) = socket.split();
-        metrics::gauge!("codecall_websocket_connections").increment(1.0);
         let doc = &self.handle.doc;
         // Subscribed before the greeting: nothing after its state is missed.
         let mut frames = doc.subscribe();
@@ -276,7 +276,6 @@ impl Connection {
             let _ = tokio::time::timeout(SEND_TIMEOUT, closing).await;
         }
         doc.disconnected(&self.ctx, self.id).await;
-        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
         if close.is_some() {
             // The closing handshake: let the client's close frame arrive
             // before the connection drops, so the client reads our reason.
@@ -342,21 +341,20 @@ impl Connection {
                 }
                 frame = frames.recv() => match frame {
                     Ok(frame) if frame.from == self.id => {}
-                    Ok(frame) => if !send(tx, frame.bytes.to_vec()).await { return None },
+                    Ok(frame) => if !send(tx, frame.bytes).await { return None },
                     Err(RecvError::Lagged(_)) => if !send_all(tx, doc.full_state()).await { return None },
                     Err(RecvError::Closed) => return Some((1011, "document closed")),
                 },
                 event = events.receiver.recv() => match event {
                     Ok(payload) => {
-                        let payload = std::str::from_utf8(&payload).ok();
-                        let departure = payload.and_then(|p| rooms::departure(p, self.user));
-                        match departure {
+                        let membership = payload.membership();
+                        match membership.and_then(|m| m.departure(self.user)) {
                             Some(Departure::Removed) => return Some((1000, "no longer a member")),
                             Some(Departure::Ended) => doc.set_read_only(),
                             None => {}
                         }
                         if doc.kind == Kind::Notes
-                            && payload.is_some_and(|p| lost_interviewer_seat(p, self.user))
+                            && membership.is_some_and(|m| !m.reads_notes(self.user))
                         {
                             return Some((CLOSE_NOT_INTERVIEWER, "no longer the interviewer"));
                         }
@@ -377,50 +375,17 @@ impl Connection {
     }
 }
 
-/// Reads a room event: `true` when it is a `session.updated` in which
-/// `user` is neither the interviewer nor the host (their notes socket closes).
-pub fn lost_interviewer_seat(payload: &str, user: Uuid) -> bool {
-    if !payload.contains("\"session.updated\"") {
-        return false;
-    }
-    #[derive(Deserialize)]
-    struct Update {
-        session: Seats,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Seats {
-        host_id: Uuid,
-        members: Vec<Seat>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Seat {
-        user_id: Uuid,
-        role: String,
-    }
-    let Ok(update) = serde_json::from_str::<Update>(payload) else {
-        return false;
-    };
-    update.session.host_id != user
-        && !update
-            .session
-            .members
-            .iter()
-            .any(|m| m.user_id == user && m.role == "interviewer")
-}
-
 /// Sends a binary frame; false when the client is gone or too slow.
-async fn send(tx: &mut Sink, bytes: Vec<u8>) -> bool {
+async fn send(tx: &mut Sink, bytes: Bytes) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes))).await,
         Ok(Ok(()))
     )
 }
 
 async fn send_all(tx: &mut Sink, messages: Vec<Vec<u8>>) -> bool {
     for message in messages {
-        if !send(tx, message).await {
+        if !send(tx, message.into()).await {
             return false;
         }
     }

@@ -8,21 +8,86 @@
 //! after a Redis restart. A slow socket lags its own receiver only.
 //!
 //! Payloads are bytes: the events room carries JSON text, the shared
-//! document's channel ([`crate::documents`]) binary Yjs messages.
+//! document's channel ([`crate::documents`]) binary Yjs messages. Each
+//! message is received once per replica and shared by every local socket as
+//! it is: its UTF-8 is checked once, and a `session.updated` is read once
+//! ([`Payload::membership`]); a socket sends the same buffer, no copy, no
+//! re-encoding. That keeps a fan-out's cost per socket to the frame write.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context as _;
+use axum::{body::Bytes, extract::ws::Utf8Bytes};
 use redis::{
     IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
+use run_contract::Audience;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
-/// One message as published, shared by every local receiver.
-pub type Payload = Arc<[u8]>;
+/// One message as published, shared by every local receiver (a clone is a
+/// reference count: a room's ring buffer holds one pointer per message).
+#[derive(Clone)]
+pub struct Payload(Arc<Published>);
 
-/// Messages buffered per room for slow sockets before they lag.
+struct Published {
+    bytes: Bytes,
+    /// For an events-room message: who it is for and the event's JSON (the
+    /// bytes after the audience tag, no copy), checked as UTF-8 once. `None`
+    /// for bytes that are not UTF-8 or name an unknown audience.
+    event: Option<(Audience, Utf8Bytes)>,
+    /// What a `session.updated` says about membership, read once, by the
+    /// first socket that asks.
+    membership: OnceLock<Option<super::Membership>>,
+}
+
+impl Payload {
+    pub fn new(bytes: impl Into<Bytes>) -> Payload {
+        let bytes = bytes.into();
+        let event = std::str::from_utf8(&bytes).ok().and_then(|text| {
+            let (audience, json) = run_contract::addressee(text)?;
+            let json = bytes.slice(text.len() - json.len()..);
+            Some((audience, Utf8Bytes::try_from(json).ok()?))
+        });
+        Payload(Arc::new(Published {
+            bytes,
+            event,
+            membership: OnceLock::new(),
+        }))
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.0.bytes
+    }
+
+    /// The event's audience and JSON, as a text frame's contents.
+    pub fn event(&self) -> Option<(Audience, &Utf8Bytes)> {
+        self.0
+            .event
+            .as_ref()
+            .map(|(audience, json)| (*audience, json))
+    }
+
+    /// The session's status, host and members with their roles, when this
+    /// is a `session.updated` (always addressed to everyone).
+    pub fn membership(&self) -> Option<&super::Membership> {
+        self.0
+            .membership
+            .get_or_init(|| match self.event() {
+                Some((Audience::Everyone, json)) => super::Membership::read(json),
+                _ => None,
+            })
+            .as_ref()
+    }
+}
+
+/// Messages buffered per room for slow sockets before they lag. Allocated
+/// up front per room (a pointer and a few counters per message, ~4 KiB a
+/// room), not per socket.
 pub const ROOM_BUFFER: usize = 256;
 
 pub struct Hub {
@@ -93,15 +158,16 @@ impl Hub {
                 }
                 continue;
             }
+            let mut data = push.data.into_iter();
             let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
-                (push.data.first(), push.data.get(1))
+                (data.next(), data.next())
             else {
                 continue;
             };
-            let channel = String::from_utf8_lossy(channel);
+            let channel = String::from_utf8_lossy(&channel);
             let rooms = self.rooms.lock().await;
             if let Some(room) = rooms.get(channel.as_ref()) {
-                let _ = room.sender.send(Payload::from(payload.as_slice()));
+                let _ = room.sender.send(Payload::new(payload));
             }
         }
     }

@@ -348,7 +348,7 @@ async fn listen(ctx: ApiContext) {
     loop {
         tokio::select! {
             message = subscription.receiver.recv() => match message {
-                Ok(payload) => match serde_json::from_slice::<Revocation>(&payload) {
+                Ok(payload) => match serde_json::from_slice::<Revocation>(payload.bytes()) {
                     Ok(revocation) => ctx.sockets.close_where(
                         |user, login| revocation.covers(user, login),
                         Close::REVOKED,
@@ -409,26 +409,26 @@ async fn renew(ctx: ApiContext) {
         if leases.is_empty() {
             continue;
         }
+        // One `ZADD XX` per key with all of its members, then its `PEXPIRE`.
         let expiry = now_ms() + lease_ms();
-        let mut pipe = redis::pipe();
-        let mut expiring = BTreeSet::new();
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
         for (id, user, session) in &leases {
-            let member = id.to_string();
             for key in [
                 user_key(&prefix, *user),
                 session_key(&prefix, *user, *session),
             ] {
-                pipe.cmd("ZADD")
-                    .arg(&key)
-                    .arg("XX")
-                    .arg(expiry)
-                    .arg(&member)
-                    .ignore();
-                if expiring.insert(key.clone()) {
-                    pipe.pexpire(&key, i64::try_from(lease_ms() * 2).unwrap_or(60_000))
-                        .ignore();
-                }
+                members.entry(key).or_default().push(id.to_string());
             }
+        }
+        let mut pipe = redis::pipe();
+        for (key, members) in &members {
+            let zadd = pipe.cmd("ZADD").arg(key).arg("XX");
+            for member in members {
+                zadd.arg(expiry).arg(member);
+            }
+            zadd.ignore();
+            pipe.pexpire(key, i64::try_from(lease_ms() * 2).unwrap_or(60_000))
+                .ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut redis).await {
             tracing::warn!(error = %e, "socket leases not renewed");

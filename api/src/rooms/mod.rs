@@ -13,10 +13,12 @@
 //! one order. An event may be addressed to one role
 //! ([`run_contract::Audience`]: a submission's output is for the
 //! interviewer, its redacted result for the candidates): its payload is
-//! serialised once per audience by its publisher, and each socket relays
-//! the payloads addressed to its member's current role, which it follows
-//! through `session.updated`. One `select!` loop per socket handles the client's frames, the
-//! room's events and the heartbeat. Presence lives in Redis ([`presence`]).
+//! serialised once per audience by its publisher, read once per replica
+//! ([`hub::Payload`]), and each socket relays the payloads addressed to its
+//! member's current role, which it follows through `session.updated`. One
+//! `select!` loop per socket handles the client's frames, the room's events
+//! and the heartbeat. Presence lives in Redis ([`presence`]), refreshed by
+//! one task per replica.
 //! Every socket holds a [`lifetime::Lease`]: it closes when its token expires
 //! or its login is revoked, and counts towards its user's socket caps; chat
 //! is also limited per user across sockets and replicas ([`rate`]).
@@ -59,7 +61,8 @@ pub const CHAT_HISTORY: i64 = 50;
 /// with an `error` frame, and a client that keeps flooding is disconnected.
 pub const MESSAGES_PER_SECOND: f64 = 5.0;
 pub const FLOOD_DISCONNECT_AFTER: u32 = 50;
-/// Server heartbeat: presence refresh and a WebSocket ping.
+/// Server heartbeat: a WebSocket ping per socket, and the replica's presence
+/// refresh.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A socket silent (no frame, no pong) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -166,6 +169,25 @@ pub async fn join_room(ctx: &ApiContext, session: Uuid) -> Result<hub::Subscript
         })
 }
 
+/// Sizes a socket's buffers and limits its frames (both sockets).
+///
+/// The read buffer is allocated up front for every socket (tungstenite's
+/// default is 128 KiB, most of an idle socket's memory); a frame larger than
+/// it still arrives whole, up to `max_frame`, in a buffer grown for it. The
+/// write buffer grows to the largest frame sent; no frames wait in it, as
+/// every send flushes ([`SEND_TIMEOUT`] bounds a send to a stuck client).
+pub fn sized(
+    upgrade: WebSocketUpgrade,
+    settings: &crate::config::SocketSettings,
+    max_frame: usize,
+) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(settings.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
+}
+
 /// The room's WebSocket (JSON text frames; see the README for the protocol).
 /// The token may come as `?token=` (browsers cannot set headers here).
 #[utoipa::path(get, path = "/api/sessions/{id}/events", tag = "rooms", security(("bearer" = [])),
@@ -197,10 +219,8 @@ async fn events(
     let subscription = join_room(&ctx, session).await?;
     // Read after subscribing: a later role change arrives as an event.
     let role = member_role(&ctx, session, user.id).await?;
-    Ok(upgrade
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
+    Ok(
+        sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
             let socket_ctx = Socket {
                 ctx,
                 session,
@@ -212,7 +232,8 @@ async fn events(
                 role,
             };
             socket_ctx.run(socket, subscription, lease).await;
-        }))
+        }),
+    )
 }
 
 struct Socket {
@@ -250,19 +271,13 @@ impl Socket {
         mut lease: lifetime::Lease,
     ) {
         let (mut tx, mut rx) = socket.split();
-        let prefix = self.ctx.config.redis.key_prefix.clone();
-        let mut redis = self.ctx.redis.clone();
-        metrics::gauge!("codecall_websocket_connections").increment(1.0);
 
-        match presence::touch(
-            &mut redis,
-            &prefix,
-            self.session,
-            self.user.user_id,
-            self.connection,
-        )
-        .await
-        {
+        let (present, joined) = self
+            .ctx
+            .presence
+            .join(&self.ctx, self.session, self.user.user_id, self.connection)
+            .await;
+        match joined {
             Ok(true) => {
                 publish(
                     &self.ctx,
@@ -278,7 +293,7 @@ impl Socket {
         }
         let end = match self.snapshot().await {
             Ok(snapshot) if send(&mut tx, &snapshot).await => {
-                self.serve(&mut tx, &mut rx, &mut subscription, &mut redis, &mut lease)
+                self.serve(&mut tx, &mut rx, &mut subscription, &mut lease)
                     .await
             }
             _ => End::Gone,
@@ -291,15 +306,9 @@ impl Socket {
                 })))
                 .await;
         }
-        match presence::remove(
-            &mut redis,
-            &prefix,
-            self.session,
-            self.user.user_id,
-            self.connection,
-        )
-        .await
-        {
+        // The socket's buffers go now, not after the presence round trip.
+        drop((tx, rx, subscription));
+        match self.ctx.presence.leave(&self.ctx, present).await {
             Ok(true) => {
                 publish(
                     &self.ctx,
@@ -313,7 +322,6 @@ impl Socket {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
         }
-        metrics::gauge!("codecall_websocket_connections").decrement(1.0);
     }
 
     async fn serve(
@@ -321,10 +329,8 @@ impl Socket {
         tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
         rx: &mut futures_util::stream::SplitStream<WebSocket>,
         subscription: &mut hub::Subscription,
-        redis: &mut redis::aio::ConnectionManager,
         lease: &mut lifetime::Lease,
     ) -> End {
-        let prefix = self.ctx.config.redis.key_prefix.clone();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
@@ -372,14 +378,16 @@ impl Socket {
                 }
                 event = subscription.receiver.recv() => match event {
                     Ok(payload) => {
-                        let Ok(payload) = std::str::from_utf8(&payload) else { continue };
-                        let Some((audience, payload)) = run_contract::addressee(payload) else { continue };
+                        let Some((audience, text)) = payload.event() else { continue };
                         if !audience.includes(&role) { continue; }
-                        if !send_text(tx, payload).await { return End::Gone; }
-                        match read_update(payload, self.user.user_id) {
-                            Some(Standing::Gone(departure)) => return closes_socket(departure),
-                            Some(Standing::Member(now)) => role = now,
-                            None => {}
+                        if !send_frame(tx, Message::Text(text.clone())).await { return End::Gone; }
+                        if let Some(membership) = payload.membership() {
+                            if let Some(departure) = membership.departure(self.user.user_id) {
+                                return closes_socket(departure);
+                            }
+                            if let Some(now) = membership.role(self.user.user_id) {
+                                now.clone_into(&mut role);
+                            }
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -394,17 +402,10 @@ impl Socket {
                     Err(RecvError::Closed) => return End::Close(1011, "room closed"),
                 },
                 _ = heartbeat.tick() => {
+                    // Presence is refreshed for all of the replica's sockets
+                    // at once (`presence::spawn`); this only checks the client.
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         return End::Close(1001, "idle");
-                    }
-                    if let Err(e) = presence::touch(redis, &prefix, self.session, self.user.user_id, self.connection).await {
-                        tracing::warn!(error = %e, "presence refresh failed");
-                    }
-                    match presence::sweep(redis, &prefix, self.session).await {
-                        Ok(left) => for user_id in left {
-                            publish(&self.ctx, self.session, &ServerEvent::PresenceLeft { user_id }).await;
-                        },
-                        Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
                     }
                     if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
                         return End::Gone;
@@ -416,62 +417,81 @@ impl Socket {
 }
 
 /// Why a `session.updated` event ends a member's socket: the session ended,
-/// or `user` is no longer among its members.
+/// or the member is no longer among its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Departure {
     Ended,
     Removed,
 }
 
-/// Reads a room event: `Some` when it is a `session.updated` that ends
-/// `user`'s place in the room.
-pub fn departure(payload: &str, user: Uuid) -> Option<Departure> {
-    match read_update(payload, user)? {
-        Standing::Gone(departure) => Some(departure),
-        Standing::Member(_) => None,
-    }
+/// What a `session.updated` event says about who may stay in the room and
+/// in which role, read once per event and replica ([`hub::Payload::membership`]).
+#[derive(Debug)]
+pub struct Membership {
+    ended: bool,
+    host_id: Uuid,
+    /// `(user id, role)` of every member.
+    members: Vec<(Uuid, String)>,
 }
 
-/// A member's place in the room as a `session.updated` tells it.
-pub enum Standing {
-    /// Still a member, with this role.
-    Member(String),
-    Gone(Departure),
-}
+impl Membership {
+    /// `Some` when `payload` (an event's JSON) is a `session.updated` event.
+    fn read(payload: &str) -> Option<Membership> {
+        if !payload.contains("\"session.updated\"") {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Update {
+            session: Brief,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Brief {
+            status: String,
+            host_id: Uuid,
+            members: Vec<MemberId>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MemberId {
+            user_id: Uuid,
+            role: String,
+        }
+        let update: Update = serde_json::from_str(payload).ok()?;
+        Some(Membership {
+            ended: update.session.status == "ended",
+            host_id: update.session.host_id,
+            members: update
+                .session
+                .members
+                .into_iter()
+                .map(|m| (m.user_id, m.role))
+                .collect(),
+        })
+    }
 
-/// Reads a room event: `Some` when it is a `session.updated`.
-pub fn read_update(payload: &str, user: Uuid) -> Option<Standing> {
-    if !payload.contains("\"session.updated\"") {
-        return None;
+    /// Whether the update ends `user`'s place in the room.
+    pub fn departure(&self, user: Uuid) -> Option<Departure> {
+        if self.ended {
+            Some(Departure::Ended)
+        } else if self.role(user).is_none() {
+            Some(Departure::Removed)
+        } else {
+            None
+        }
     }
-    #[derive(Deserialize)]
-    struct Update {
-        session: Brief,
+
+    /// `user`'s role after the update (`None`: not a member).
+    pub fn role(&self, user: Uuid) -> Option<&String> {
+        self.members
+            .iter()
+            .find_map(|(id, role)| (*id == user).then_some(role))
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Brief {
-        status: String,
-        members: Vec<MemberId>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct MemberId {
-        user_id: Uuid,
-        role: String,
-    }
-    let update: Update = serde_json::from_str(payload).ok()?;
-    if update.session.status == "ended" {
-        return Some(Standing::Gone(Departure::Ended));
-    }
-    match update
-        .session
-        .members
-        .into_iter()
-        .find(|m| m.user_id == user)
-    {
-        Some(member) => Some(Standing::Member(member.role)),
-        None => Some(Standing::Gone(Departure::Removed)),
+
+    /// Whether `user` may read the interviewer's notes after the update:
+    /// the host, and whoever holds the interviewer's seat.
+    pub fn reads_notes(&self, user: Uuid) -> bool {
+        self.host_id == user || self.role(user).is_some_and(|r| r == "interviewer")
     }
 }
 
@@ -589,18 +609,18 @@ async fn send(
     event: &ServerEvent,
 ) -> bool {
     match serde_json::to_string(event) {
-        Ok(json) => send_text(tx, &json).await,
+        Ok(json) => send_frame(tx, Message::Text(json.into())).await,
         Err(_) => true,
     }
 }
 
 /// Sends a frame; false when the client is gone or too slow to take it.
-async fn send_text(
+async fn send_frame(
     tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    text: &str,
+    frame: Message,
 ) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Text(text.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(frame)).await,
         Ok(Ok(()))
     )
 }

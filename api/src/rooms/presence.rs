@@ -2,18 +2,27 @@
 //!
 //! Each socket is a member `{userId}:{connectionId}` of the sorted set
 //! `{prefix}presence:{sessionId}` and of `{prefix}online:{userId}`, scored with
-//! its expiry time (ms). Sockets refresh their score every heartbeat; a socket
-//! whose replica died simply stops refreshing and expires after
-//! [`PRESENCE_TTL`]. A user counts once however many tabs they have: they are
-//! present while any of their members is unexpired.
+//! its expiry time (ms). A user counts once however many tabs they have: they
+//! are present while any of their members is unexpired.
+//!
+//! Each replica keeps its present sockets in a registry ([`Local`]) and one
+//! task refreshes them all every [`super::HEARTBEAT`], in one pipeline, then
+//! sweeps the expired members of each of its rooms once: a few Redis
+//! commands per replica per heartbeat, not two round trips per socket. A
+//! socket whose replica died simply stops being refreshed and expires after
+//! [`PRESENCE_TTL`]; the next sweep of its room announces the departure.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
+    sync::{Mutex, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use redis::aio::ConnectionManager;
+use tokio::sync::RwLock;
 use uuid::Uuid;
+
+use crate::startup::ApiContext;
 
 /// How long a socket counts as present without a heartbeat.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
@@ -106,31 +115,39 @@ pub async fn present(
         .collect())
 }
 
-/// Removes expired sockets of a session (a replica died). Returns the users
-/// who thereby left; only the replica whose removal succeeded reports them,
-/// so each departure is announced once.
+/// Removes the expired sockets of `sessions` (a replica died), looked up in
+/// one pipeline. Returns the users who thereby left, by session; only the
+/// replica whose removal succeeded reports them, so each departure is
+/// announced once.
 pub async fn sweep(
     redis: &mut ConnectionManager,
     prefix: &str,
-    session: Uuid,
-) -> redis::RedisResult<Vec<Uuid>> {
-    let key = session_key(prefix, session);
-    let expired: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-        .arg(&key)
-        .arg("-inf")
-        .arg(format!("({}", now_ms()))
-        .query_async(redis)
-        .await?;
+    sessions: &[Uuid],
+) -> redis::RedisResult<Vec<(Uuid, Uuid)>> {
+    if sessions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now_ms();
+    let mut pipe = redis::pipe();
+    for session in sessions {
+        pipe.cmd("ZRANGEBYSCORE")
+            .arg(session_key(prefix, *session))
+            .arg("-inf")
+            .arg(format!("({now}"));
+    }
+    let expired: Vec<Vec<String>> = pipe.query_async(redis).await?;
     let mut left = Vec::new();
-    for stale in expired {
-        let Some((user, connection)) = stale
-            .split_once(':')
-            .and_then(|(u, c)| Some((u.parse::<Uuid>().ok()?, c.parse::<Uuid>().ok()?)))
-        else {
-            continue;
-        };
-        if remove(redis, prefix, session, user, connection).await? {
-            left.push(user);
+    for (session, stale) in sessions.iter().zip(expired) {
+        for stale in stale {
+            let Some((user, connection)) = stale
+                .split_once(':')
+                .and_then(|(u, c)| Some((u.parse::<Uuid>().ok()?, c.parse::<Uuid>().ok()?)))
+            else {
+                continue;
+            };
+            if remove(redis, prefix, *session, user, connection).await? {
+                left.push((*session, user));
+            }
         }
     }
     Ok(left)
@@ -160,4 +177,158 @@ pub async fn online(redis: &ConnectionManager, prefix: &str, users: &[Uuid]) -> 
         .filter(|(_, n)| *n > 0)
         .map(|(u, _)| *u)
         .collect()
+}
+
+/// One socket's presence, as this replica refreshes it.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    session: Uuid,
+    user: Uuid,
+}
+
+/// This replica's present sockets, refreshed together by [`spawn`].
+#[derive(Default)]
+pub struct Local {
+    entries: Mutex<HashMap<Uuid, Entry>>,
+    /// Removals hold it shared, a refresh exclusively: a refresh that read a
+    /// socket before it left cannot reach Redis after its removal and bring
+    /// it back.
+    writes: RwLock<()>,
+}
+
+/// A socket's entry in [`Local`]; dropping it stops its refreshes (the
+/// Redis member then expires), [`Local::leave`] also removes it at once.
+pub struct Presence {
+    local: std::sync::Arc<Local>,
+    connection: Uuid,
+    session: Uuid,
+    user: Uuid,
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        self.local.lock().remove(&self.connection);
+    }
+}
+
+impl Local {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a socket and makes it present. The boolean says whether its
+    /// user just became present in the session (no other live socket).
+    pub async fn join(
+        self: &std::sync::Arc<Self>,
+        ctx: &ApiContext,
+        session: Uuid,
+        user: Uuid,
+        connection: Uuid,
+    ) -> (Presence, redis::RedisResult<bool>) {
+        self.lock().insert(connection, Entry { session, user });
+        let presence = Presence {
+            local: std::sync::Arc::clone(self),
+            connection,
+            session,
+            user,
+        };
+        let mut redis = ctx.redis.clone();
+        let joined = touch(
+            &mut redis,
+            &ctx.config.redis.key_prefix,
+            session,
+            user,
+            connection,
+        )
+        .await;
+        (presence, joined)
+    }
+
+    /// Removes a socket's presence. Returns whether its user left the
+    /// session (it was their last live socket there).
+    pub async fn leave(&self, ctx: &ApiContext, presence: Presence) -> redis::RedisResult<bool> {
+        let _write = self.writes.read().await;
+        let (session, user, connection) = (presence.session, presence.user, presence.connection);
+        drop(presence);
+        remove(
+            &mut ctx.redis.clone(),
+            &ctx.config.redis.key_prefix,
+            session,
+            user,
+            connection,
+        )
+        .await
+    }
+
+    /// Present sockets on this replica.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Renews every local member's expiry in one pipeline (`ZADD` without
+    /// `XX`, as a join does: a member lost with Redis' data comes back).
+    /// Returns the sessions with a local socket.
+    async fn refresh(&self, redis: &mut ConnectionManager, prefix: &str) -> Vec<Uuid> {
+        let _write = self.writes.write().await;
+        let entries: Vec<(Uuid, Entry)> = self.lock().iter().map(|(c, e)| (*c, *e)).collect();
+        let mut sessions = BTreeSet::new();
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        // One `ZADD` per key with all of its members (one user's many
+        // sockets share their `online` key), then one `EXPIRE` per key.
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for (connection, entry) in &entries {
+            sessions.insert(entry.session);
+            members
+                .entry(session_key(prefix, entry.session))
+                .or_default()
+                .push(member(entry.user, *connection));
+            members
+                .entry(online_key(prefix, entry.user))
+                .or_default()
+                .push(connection.to_string());
+        }
+        let expires = expiry();
+        let ttl = i64::try_from(PRESENCE_TTL.as_secs() * 2).unwrap_or(60);
+        let mut pipe = redis::pipe();
+        for (key, members) in &members {
+            let scored: Vec<(u64, &String)> = members.iter().map(|m| (expires, m)).collect();
+            pipe.zadd_multiple(key, &scored).ignore();
+            pipe.expire(key, ttl).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(redis).await {
+            tracing::warn!(error = %e, "presence refresh failed");
+        }
+        sessions.into_iter().collect()
+    }
+}
+
+/// Starts this replica's presence refresh and sweep.
+pub fn spawn(ctx: &ApiContext) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let prefix = ctx.config.redis.key_prefix.clone();
+        let mut redis = ctx.redis.clone();
+        let mut tick = tokio::time::interval(super::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let sessions = ctx.presence.refresh(&mut redis, &prefix).await;
+            match sweep(&mut redis, &prefix, &sessions).await {
+                Ok(left) => {
+                    for (session, user_id) in left {
+                        let event = super::ServerEvent::PresenceLeft { user_id };
+                        super::publish(&ctx, session, &event).await;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
+            }
+        }
+    });
 }

@@ -18,4 +18,5 @@ mod rooms;
 mod runs;
 mod social;
 mod socket_limits;
+mod socket_release;
 mod timeline;
