@@ -183,15 +183,6 @@ impl Pipeline {
                 }
             }
         }
-        self.publish(
-            &channel,
-            &RunEvent::Started {
-                run_id,
-                attempt: run.attempts,
-            },
-        )
-        .await;
-
         let files: Vec<StoredFile> = serde_json::from_value(run.files).unwrap_or_default();
         let tests: Vec<StoredTest> = serde_json::from_value(run.tests).unwrap_or_default();
         let args: Vec<String> = serde_json::from_value(run.args).unwrap_or_default();
@@ -218,11 +209,15 @@ impl Pipeline {
             label: run_id.to_string(),
         };
 
-        // Output events go out in order from one task, numbered per attempt.
+        // Room events go out in order from one task, off the run's path:
+        // `run.started`, then the output numbered per attempt.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutputChunk>();
         let publisher = {
             let (mut redis, channel) = (self.redis.clone(), channel.clone());
+            let attempt = run.attempts;
             tokio::spawn(async move {
+                let started = RunEvent::Started { run_id, attempt };
+                publish_with(&mut redis, &channel, &started).await;
                 let mut seq = 0;
                 while let Some(chunk) = rx.recv().await {
                     let event = RunEvent::Output {
@@ -250,6 +245,13 @@ impl Pipeline {
 
         match executed {
             Ok(result) => {
+                let t = result.timings;
+                tracing::debug!(
+                    take_ms = t.take_ms,
+                    take_path = t.take_path.as_str(),
+                    program_ms = t.program_ms,
+                    "executed"
+                );
                 metrics::histogram!("codecall_run_duration_seconds", "language" => language.clone())
                     .record(result.total_ms as f64 / 1000.0);
                 metrics::counter!(
@@ -310,6 +312,8 @@ impl Pipeline {
         };
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(100);
+        // The update commits the result and, by trigger, the
+        // `codecall_run_finished` notification `?wait=true` wakes on.
         let row = loop {
             match sqlx::query_as!(
                 RunRow,
@@ -339,11 +343,13 @@ impl Pipeline {
                 }
             }
         };
+        let write = started.elapsed();
+        metrics::histogram!("codecall_run_result_write_seconds").record(write.as_secs_f64());
         let Some(row) = row else {
             tracing::info!(%run_id, "run was finished by another execution");
             return;
         };
-        tracing::info!(%run_id, verdict, "run finished");
+        tracing::info!(%run_id, verdict, write_ms = write.as_millis() as u64, "run finished");
         let event = RunEvent::Finished {
             run: Box::new(RunView::from(row)),
         };
@@ -359,10 +365,6 @@ impl Pipeline {
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
         });
-    }
-
-    async fn publish(&self, channel: &str, event: &RunEvent) {
-        publish_with(&mut self.redis.clone(), channel, event).await;
     }
 }
 
