@@ -108,12 +108,21 @@ pub async fn raw_create_start_wait_remove(
     while let Some(item) = wait.next().await {
         item?;
     }
-    docker
+    // A janitor may be removing it already (the label is the sandbox's).
+    match docker
         .remove_container(
             &id,
             Some(RemoveContainerOptionsBuilder::new().force(true).build()),
         )
-        .await?;
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 
