@@ -90,7 +90,8 @@ pub async fn raw_create_start_wait_remove(
         python,
         config,
         256,
-        [("codecall.sandbox".to_owned(), "bench-raw".to_owned())].into(),
+        // Not the sandbox label: a worker's janitor would remove it mid-run.
+        [("codecall.bench".to_owned(), "raw".to_owned())].into(),
     );
     body.entrypoint = Some(vec![
         "python3".into(),
@@ -108,7 +109,6 @@ pub async fn raw_create_start_wait_remove(
     while let Some(item) = wait.next().await {
         item?;
     }
-    // A janitor may be removing it already (the label is the sandbox's).
     match docker
         .remove_container(
             &id,
