@@ -314,39 +314,41 @@ impl Pool {
             self.config.pool_max_age,
         )
         .await;
-        let closed = self.closed.load(Ordering::Relaxed);
-        let leftover = {
-            let mut lanes = self.lock();
-            let Some(lane) = lanes.get_mut(&language.id) else {
-                return;
-            };
-            lane.starting = lane.starting.saturating_sub(1);
-            match started {
-                Ok(c) if closed => Some(c.id),
-                Ok(mut c) => {
-                    // The first waiter still waiting gets it; else it is ready.
-                    loop {
-                        let Some(waiter) = lane.waiters.pop_front() else {
-                            lane.ready.push_back(c);
-                            break None;
-                        };
-                        match waiter.send(c) {
-                            Ok(()) => break None,
-                            Err(back) => c = back,
-                        }
+        // After a drain nothing is kept: removed before the start counts as
+        // done, so a drain waiting for starts finds no container left.
+        let started = match started {
+            Ok(c) if self.closed.load(Ordering::Relaxed) => {
+                container::remove(&self.docker, &c.id).await;
+                None
+            }
+            other => Some(other),
+        };
+        let mut lanes = self.lock();
+        let Some(lane) = lanes.get_mut(&language.id) else {
+            return;
+        };
+        lane.starting = lane.starting.saturating_sub(1);
+        match started {
+            None => {}
+            Some(Ok(mut c)) => {
+                // The first waiter still waiting gets it; else it is ready.
+                loop {
+                    let Some(waiter) = lane.waiters.pop_front() else {
+                        lane.ready.push_back(c);
+                        break;
+                    };
+                    match waiter.send(c) {
+                        Ok(()) => break,
+                        Err(back) => c = back,
                     }
                 }
-                Err(e) => {
-                    // The first waiter goes to the cold path rather than wait
-                    // for a start that will not come.
-                    lane.waiters.pop_front();
-                    tracing::warn!(language = %language.id, error = %e, "could not pre-start a sandbox container");
-                    None
-                }
             }
-        };
-        if let Some(id) = leftover {
-            container::remove(&self.docker, &id).await;
+            Some(Err(e)) => {
+                // The first waiter goes to the cold path rather than wait for
+                // a start that will not come.
+                lane.waiters.pop_front();
+                tracing::warn!(language = %language.id, error = %e, "could not pre-start a sandbox container");
+            }
         }
     }
 
@@ -369,9 +371,16 @@ impl Pool {
         self.len() == 0
     }
 
-    /// Removes every ready container (shutdown).
+    /// Removes every ready container, and those still starting once they
+    /// are up (shutdown; waits for them at most [`WAIT_FOR_STARTING_MAX`]).
     pub async fn drain(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        let waited = Instant::now();
+        while self.lock().values().any(|l| l.starting > 0)
+            && waited.elapsed() < WAIT_FOR_STARTING_MAX
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let ids: Vec<String> = {
             let mut lanes = self.lock();
             lanes
