@@ -47,8 +47,14 @@ pub struct Config {
     /// `STARTUP_TIMEOUT` (default `10s`): how long Redis and Docker each get
     /// to answer at start-up before the worker gives up with a non-zero exit.
     pub startup_timeout: Duration,
-    /// `SANDBOX_POOL_SIZE` (default 2): pre-started containers per language.
+    /// `SANDBOX_POOL_SIZE` (default 2): pre-started containers per language
+    /// kept even when idle (the pool's floor; 0 disables the pool).
     pub pool_size: usize,
+    /// `SANDBOX_POOL_MAX` (default 4): the pool's ceiling per language; in
+    /// between, it follows the most executions in flight at once during the
+    /// last `SANDBOX_POOL_DEMAND_WINDOW` (default `60s`).
+    pub pool_max: usize,
+    pub pool_demand_window: Duration,
     /// `SANDBOX_RUNTIME`: an alternative OCI runtime, e.g. `runsc` (gVisor).
     /// The worker refuses to start when the engine has no runtime of that name.
     pub sandbox_runtime: Option<String>,
@@ -122,6 +128,8 @@ impl Config {
             shutdown_timeout: duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,
             startup_timeout: duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,
             pool_size: number("SANDBOX_POOL_SIZE", 2)?,
+            pool_max: number("SANDBOX_POOL_MAX", 4)?,
+            pool_demand_window: duration("SANDBOX_POOL_DEMAND_WINDOW", Duration::from_secs(60))?,
             sandbox_runtime: var("SANDBOX_RUNTIME"),
             run_max_total_time: duration("RUN_MAX_TOTAL_TIME", Duration::from_secs(60))?,
             languages_manifest: var("LANGUAGES_MANIFEST"),

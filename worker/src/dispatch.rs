@@ -15,13 +15,17 @@
 //! An idle worker therefore costs one cheap query per recheck interval and
 //! no Redis command at all; a busy one claims again as soon as a slot frees.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sqlx::postgres::PgListener;
 use tokio::{
     sync::{Notify, Semaphore, watch},
     task::JoinSet,
 };
+use tracing::Instrument;
 
 use crate::pipeline::Pipeline;
 
@@ -60,14 +64,27 @@ impl Dispatcher {
             if *stop.borrow() {
                 break;
             }
+            let claim_started = Instant::now();
             match self.pipeline.claim(&self.languages).await {
                 Ok(Some(run)) => {
-                    tracing::debug!(run_id = %run.id, attempt = run.attempts, "claimed a run");
+                    let claim = claim_started.elapsed();
+                    metrics::histogram!("codecall_run_claim_seconds").record(claim.as_secs_f64());
+                    // Every event of this run's execution carries these.
+                    let span = tracing::info_span!(
+                        "run",
+                        run_id = %run.id,
+                        attempt = run.attempts,
+                        claim_ms = claim.as_secs_f64() * 1000.0,
+                    );
+                    tracing::debug!(parent: &span, "claimed a run");
                     let pipeline = Arc::clone(&self.pipeline);
-                    in_flight.spawn(async move {
-                        pipeline.execute(run).await;
-                        drop(permit);
-                    });
+                    in_flight.spawn(
+                        async move {
+                            pipeline.execute(run).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Ok(None) => {
                     drop(permit);

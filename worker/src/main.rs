@@ -65,6 +65,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         sandbox::EngineConfig {
             worker_id: config.worker_id.clone(),
             pool_size: config.pool_size,
+            pool_max: config.pool_max,
+            pool_demand_window: config.pool_demand_window,
             runtime: config.sandbox_runtime.clone(),
             gvisor: runtime.gvisor,
             max_total_ms: u64::try_from(config.run_max_total_time.as_millis()).unwrap_or(60_000),

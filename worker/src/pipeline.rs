@@ -215,15 +215,6 @@ impl Pipeline {
                 }
             }
         }
-        self.publish(
-            &channel,
-            &RunEvent::Started {
-                run_id,
-                attempt: run.attempts,
-            },
-        )
-        .await;
-
         let files: Vec<StoredFile> = serde_json::from_value(run.files).unwrap_or_default();
         let tests: Vec<StoredTest> = serde_json::from_value(run.tests).unwrap_or_default();
         let args: Vec<String> = serde_json::from_value(run.args).unwrap_or_default();
@@ -250,12 +241,16 @@ impl Pipeline {
             label: run_id.to_string(),
         };
 
-        // Output events go out in order from one task, numbered per attempt.
+        // Room events go out in order from one task, off the run's path:
+        // `run.started`, then the output numbered per attempt.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutputChunk>();
         let publisher = {
             let (mut redis, channel) = (self.redis.clone(), channel.clone());
             let audience = room.output_audience();
+            let attempt = run.attempts;
             tokio::spawn(async move {
+                let started = RunEvent::Started { run_id, attempt };
+                publish_with(&mut redis, &channel, Audience::Everyone, &started).await;
                 let mut seq = 0;
                 while let Some(chunk) = rx.recv().await {
                     let event = RunEvent::Output {
@@ -283,6 +278,13 @@ impl Pipeline {
 
         match executed {
             Ok(result) => {
+                let t = result.timings;
+                tracing::debug!(
+                    take_ms = t.take_ms,
+                    take_path = t.take_path.as_str(),
+                    program_ms = t.program_ms,
+                    "executed"
+                );
                 metrics::histogram!("codecall_run_duration_seconds", "language" => language.clone())
                     .record(result.total_ms as f64 / 1000.0);
                 metrics::counter!(
@@ -343,6 +345,8 @@ impl Pipeline {
         };
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(100);
+        // The update commits the result and, by trigger, the
+        // `codecall_run_finished` notification `?wait=true` wakes on.
         let row = loop {
             match sqlx::query_as!(
                 RunRow,
@@ -372,11 +376,13 @@ impl Pipeline {
                 }
             }
         };
+        let write = started.elapsed();
+        metrics::histogram!("codecall_run_result_write_seconds").record(write.as_secs_f64());
         let Some(row) = row else {
             tracing::info!(%run_id, "run was finished by another execution");
             return;
         };
-        tracing::info!(%run_id, verdict, "run finished");
+        tracing::info!(%run_id, verdict, write_ms = write.as_millis() as u64, "run finished");
         let mut view = RunView::from(row);
         view.kind = room.kind;
         view.problem_id = room.problem_id;
@@ -403,10 +409,6 @@ impl Pipeline {
                 }
             }
         });
-    }
-
-    async fn publish(&self, channel: &str, event: &RunEvent) {
-        publish_with(&mut self.redis.clone(), channel, Audience::Everyone, event).await;
     }
 }
 

@@ -3,10 +3,23 @@
 //!
 //! - `codecall_queue_depth` (gauge): jobs waiting in the run queue.
 //! - `codecall_runs_total{language, verdict}` (counter).
-//! - `codecall_run_duration_seconds{language}` (histogram): claim to result.
+//! - `codecall_run_duration_seconds{language}` (histogram): the execution in
+//!   the engine, container included.
 //! - `codecall_container_start_seconds` (histogram): create + attach + start.
 //! - `codecall_sandbox_pool_size` (gauge): pre-started containers ready.
+//! - `codecall_sandbox_pool_target{language}` (gauge): how many the pool
+//!   keeps now (its floor, raised by recent demand up to its ceiling).
 //! - `codecall_runs_in_progress` (gauge).
+//!
+//! Where a run's time goes, one histogram per phase (each run's values are
+//! also fields of its `run` tracing span and `run finished` event):
+//! - `codecall_run_claim_seconds`: the claiming statement.
+//! - `codecall_sandbox_take_seconds{path}`: getting a container — `ready`
+//!   (from the pool), `waited` (for one the pool was starting), `cold`
+//!   (started for this execution).
+//! - `codecall_sandbox_program_seconds`: request sent → report finished.
+//! - `codecall_run_result_write_seconds`: the result's commit (which also
+//!   sends the `codecall_run_finished` notification).
 
 use std::{net::SocketAddr, sync::OnceLock};
 

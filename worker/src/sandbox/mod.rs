@@ -30,7 +30,11 @@ use run_contract::RunResult;
 use sandbox_runner::{Event, Stream, decode_line, valid_file_name};
 use tokio::io::AsyncWriteExt;
 
-use self::{container::Started, manifest::Manifest, pool::Pool};
+use self::{
+    container::Started,
+    manifest::Manifest,
+    pool::{Pool, TakePath},
+};
 
 /// Under gVisor compilation gets this many times `compile_time_ms`.
 pub const GVISOR_COMPILE_TIME_FACTOR: u64 = 3;
@@ -69,8 +73,15 @@ pub struct EngineConfig {
     /// remains, and tests that find nothing left are `time_limit_exceeded`
     /// without running.
     pub max_total_ms: u64,
-    /// Pre-started containers kept per language (`SANDBOX_POOL_SIZE`, 2; 0 disables).
+    /// Pre-started containers kept per language even when idle: the pool's
+    /// floor (`SANDBOX_POOL_SIZE`, 2; 0 disables the pool).
     pub pool_size: usize,
+    /// The pool's ceiling per language (`SANDBOX_POOL_MAX`, 4): it grows to
+    /// the most executions in flight at once during the demand window.
+    pub pool_max: usize,
+    /// How far back demand counts (`SANDBOX_POOL_DEMAND_WINDOW`, 60 s); also
+    /// how often the pool is trimmed back and stale containers replaced.
+    pub pool_demand_window: Duration,
     /// A pre-started container older than this is replaced (`SANDBOX_POOL_MAX_AGE`, 10 min).
     pub pool_max_age: Duration,
 }
@@ -93,6 +104,8 @@ impl Default for EngineConfig {
             gvisor: false,
             max_total_ms: 60_000,
             pool_size: 2,
+            pool_max: 4,
+            pool_demand_window: Duration::from_secs(60),
             pool_max_age: Duration::from_secs(600),
         }
     }
@@ -147,8 +160,21 @@ pub struct ExecutionResult {
     pub result: RunResult,
     /// Wall time of the whole execution including container start, for metrics.
     pub total_ms: u64,
-    /// Whether a pre-started container served it.
+    /// Whether a pre-started container served it (ready, or waited for).
     pub warm: bool,
+    /// Where the execution's time went.
+    pub timings: Timings,
+}
+
+/// The phases of one execution, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Getting a container: a ready one (~0), waiting for one being started,
+    /// or starting one (create + attach + start).
+    pub take_ms: u64,
+    pub take_path: TakePath,
+    /// Request sent to report finished: compilation and tests, in the container.
+    pub program_ms: u64,
 }
 
 impl std::ops::Deref for ExecutionResult {
@@ -219,11 +245,13 @@ impl Engine {
         available
     }
 
-    /// Fills the warm pool for every available language (in the background).
+    /// Fills the warm pool for every available language (in the background)
+    /// and keeps it sized to demand from then on.
     pub async fn warm_up(&self) {
         for language in self.available_languages().await {
             self.pool.refill(&language);
         }
+        self.pool.spawn_maintenance();
     }
 
     /// Removes the warm pool's containers and waits for pending removals (on shutdown).
@@ -277,8 +305,11 @@ impl Engine {
                 + 10_000,
         );
 
-        let (container, warm) = match self.pool.take(&language, memory_mb, deadline) {
-            Some(c) => (c, true),
+        // Counted in the pool's demand until this execution ends.
+        let _demand = self.pool.demand(&language, memory_mb);
+        let take_started = std::time::Instant::now();
+        let (container, take_path) = match self.pool.take(&language, memory_mb, deadline).await {
+            Some(taken) => taken,
             None => (
                 container::start(
                     &self.docker,
@@ -289,9 +320,12 @@ impl Engine {
                     deadline + Duration::from_secs(120),
                 )
                 .await?,
-                false,
+                TakePath::Cold,
             ),
         };
+        let take_ms = elapsed_ms(take_started);
+        metrics::histogram!("codecall_sandbox_take_seconds", "path" => take_path.as_str())
+            .record(take_started.elapsed().as_secs_f64());
         let id = container.id.clone();
         // Removal happens whatever the outcome; if this future is dropped
         // midway, the guard removes the container in the background.
@@ -299,9 +333,13 @@ impl Engine {
             docker: self.docker.clone(),
             id: Some(id.clone()),
         };
+        let program_started = std::time::Instant::now();
         let outcome = self
             .drive(container, &runner_request, deadline, on_output)
             .await;
+        let program_ms = elapsed_ms(program_started);
+        metrics::histogram!("codecall_sandbox_program_seconds")
+            .record(program_started.elapsed().as_secs_f64());
         // Docker's OOM flag only matters when the report is incomplete or a
         // program died of SIGKILL the runner could not attribute.
         let needs_inspect = match &outcome {
@@ -321,9 +359,6 @@ impl Engine {
         let sandbox_died =
             self.config.gvisor && matches!(&outcome, Ok(c) if !c.finished && !c.deadline_passed);
         self.remove_in_background(guard);
-        if warm || self.config.pool_size > 0 {
-            self.pool.refill(&language);
-        }
         let collected = outcome?;
 
         let expected: Vec<Option<&str>> = if request.tests.is_empty() {
@@ -345,8 +380,13 @@ impl Engine {
         )?;
         Ok(ExecutionResult {
             result,
-            total_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
-            warm,
+            total_ms: elapsed_ms(started_at),
+            warm: take_path != TakePath::Cold,
+            timings: Timings {
+                take_ms,
+                take_path,
+                program_ms,
+            },
         })
     }
 
@@ -495,6 +535,10 @@ impl Engine {
             }
         }
     }
+}
+
+fn elapsed_ms(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Removes a container when dropped without [`RemoveGuard::remove_now`]

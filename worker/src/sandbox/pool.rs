@@ -1,7 +1,22 @@
 //! Pre-started containers: started, attached and blocked reading their
-//! request, so an execution skips container start-up (~60 ms of the ~80 ms a
-//! cold start costs). Each still serves exactly one execution and is removed
-//! after it: the pool only moves the start earlier, it never reuses.
+//! request, so an execution skips container start-up (create + attach +
+//! start, ~80–200 ms on fuse-overlayfs). Each still serves exactly one
+//! execution and is removed after it: the pool only moves the start earlier,
+//! it never reuses.
+//!
+//! How it stays warm:
+//! - **Refill ahead of demand.** Taking a container starts its replacement
+//!   at once (each start is its own task), so back-to-back executions find
+//!   one ready instead of waiting for the previous execution to end.
+//! - **Sized by recent demand.** Each language keeps as many ready as the
+//!   most executions it had in flight at once during the last
+//!   `SANDBOX_POOL_DEMAND_WINDOW`, within `SANDBOX_POOL_SIZE` (the floor,
+//!   kept even when idle) and `SANDBOX_POOL_MAX` (the ceiling). Surplus
+//!   containers are removed once demand fell for a whole window.
+//! - **Cold path only when the engine cannot keep up.** With nothing ready,
+//!   an execution waits for a container already being started (it has a head
+//!   start over a fresh one) as long as one is not promised to another
+//!   execution; only otherwise does it start its own (the cold path).
 //!
 //! Only requests with the default memory limit use the pool (memory is fixed
 //! when a container is created); time limits travel with the request. A pooled
@@ -10,11 +25,15 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use bollard::Docker;
+use tokio::sync::oneshot;
 
 use super::{
     EngineConfig,
@@ -22,16 +41,85 @@ use super::{
     manifest::Language,
 };
 
+/// The longest an execution waits for a container another task is starting
+/// before it starts its own (a start normally takes well under a second;
+/// past this the engine is stuck and a second start is no worse).
+pub const WAIT_FOR_STARTING_MAX: Duration = Duration::from_secs(5);
+
+/// How an execution got its container (the `path` label of the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakePath {
+    /// One was ready.
+    Ready,
+    /// None was ready; it waited for one the pool was already starting.
+    Waited,
+    /// It started its own (the pool is disabled, does not fit, or could not keep up).
+    Cold,
+}
+
+impl TakePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TakePath::Ready => "ready",
+            TakePath::Waited => "waited",
+            TakePath::Cold => "cold",
+        }
+    }
+}
+
 pub struct Pool {
     docker: Docker,
     config: EngineConfig,
-    state: Mutex<State>,
+    lanes: Mutex<HashMap<String, Lane>>,
+    /// Set by [`Pool::drain`]: nothing is started or kept any more.
+    closed: AtomicBool,
 }
 
-#[derive(Default)]
-struct State {
-    ready: HashMap<String, VecDeque<Started>>,
-    starting: HashMap<String, usize>,
+/// One language's containers and demand.
+struct Lane {
+    language: Language,
+    ready: VecDeque<Started>,
+    /// Starts in progress.
+    starting: usize,
+    /// Executions waiting for one of those starts, first come first served.
+    waiters: VecDeque<oneshot::Sender<Started>>,
+    /// Executions of this language in flight now (pool-eligible ones).
+    in_flight: usize,
+    /// `(when, in_flight)` at each execution start, within the demand window.
+    peaks: VecDeque<(Instant, usize)>,
+}
+
+impl Lane {
+    fn new(language: &Language) -> Self {
+        Lane {
+            language: language.clone(),
+            ready: VecDeque::new(),
+            starting: 0,
+            waiters: VecDeque::new(),
+            in_flight: 0,
+            peaks: VecDeque::new(),
+        }
+    }
+
+    /// Starts in progress not yet promised to a waiting execution.
+    fn unpromised_starting(&mut self) -> usize {
+        self.waiters.retain(|w| !w.is_closed());
+        self.starting.saturating_sub(self.waiters.len())
+    }
+}
+
+/// Holds one unit of a language's demand while its execution runs.
+pub struct Demand {
+    pool: Arc<Pool>,
+    language: String,
+}
+
+impl Drop for Demand {
+    fn drop(&mut self) {
+        if let Some(lane) = self.pool.lock().get_mut(&self.language) {
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 impl Pool {
@@ -39,112 +127,265 @@ impl Pool {
         Arc::new(Pool {
             docker,
             config,
-            state: Mutex::new(State::default()),
+            lanes: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs [`Pool::maintain`] every demand window (at least every second)
+    /// until the pool is drained or dropped.
+    pub fn spawn_maintenance(self: &Arc<Self>) {
+        let pool: Weak<Pool> = Arc::downgrade(self);
+        let every = self.config.pool_demand_window.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match pool.upgrade() {
+                    Some(pool) if !pool.closed.load(Ordering::Relaxed) => pool.maintain(),
+                    _ => return,
+                }
+            }
+        });
     }
 
-    /// A ready container for `language`, if one fits. The caller refills
-    /// after its execution (not during it: on a small machine the start of a
-    /// replacement would compete with the execution for CPU).
-    pub fn take(
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lane>> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn enabled(&self) -> bool {
+        self.config.pool_size > 0 && !self.closed.load(Ordering::Relaxed)
+    }
+
+    /// A ready container older than this is replaced by the maintenance
+    /// even before anyone takes it (the longest execution plus margins must
+    /// still fit in `pool_max_age`).
+    fn keep_ready_for(&self) -> Duration {
+        self.config.pool_max_age.saturating_sub(
+            Duration::from_millis(self.config.max_total_ms) + Duration::from_secs(180),
+        )
+    }
+
+    fn fits(&self, memory_mb: u64) -> bool {
+        self.enabled() && memory_mb == self.config.default_memory_mb
+    }
+
+    /// How many ready containers `lane` should have now: its peak demand in
+    /// the window, within the operator's floor and ceiling.
+    fn target(&self, lane: &mut Lane, now: Instant) -> usize {
+        let window = self.config.pool_demand_window;
+        while lane
+            .peaks
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > window)
+        {
+            lane.peaks.pop_front();
+        }
+        let peak = lane.peaks.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let floor = self.config.pool_size;
+        peak.clamp(floor, self.config.pool_max.max(floor))
+    }
+
+    /// Counts an execution of `language` in the demand, until the returned
+    /// guard is dropped. `None` when the execution cannot use the pool.
+    pub fn demand(self: &Arc<Self>, language: &Language, memory_mb: u64) -> Option<Demand> {
+        if !self.fits(memory_mb) {
+            return None;
+        }
+        let mut lanes = self.lock();
+        let lane = lanes
+            .entry(language.id.clone())
+            .or_insert_with(|| Lane::new(language));
+        lane.in_flight += 1;
+        let n = lane.in_flight;
+        lane.peaks.push_back((Instant::now(), n));
+        Some(Demand {
+            pool: Arc::clone(self),
+            language: language.id.clone(),
+        })
+    }
+
+    /// A container for `language`: a ready one, else one the pool is already
+    /// starting (if not promised to another execution), else `None` (the
+    /// caller starts its own). Either way the replacement starts now.
+    pub async fn take(
         self: &Arc<Self>,
         language: &Language,
         memory_mb: u64,
         deadline: Duration,
-    ) -> Option<Started> {
-        if self.config.pool_size == 0 || memory_mb != self.config.default_memory_mb {
+    ) -> Option<(Started, TakePath)> {
+        if !self.fits(memory_mb) {
             return None;
         }
+        let usable_until = self
+            .config
+            .pool_max_age
+            .saturating_sub(deadline + Duration::from_secs(60));
         let mut stale = Vec::new();
-        let found = {
-            let mut state = self.lock();
-            let queue = state.ready.get_mut(&language.id)?;
+        let (found, waiting) = {
+            let mut lanes = self.lock();
+            let lane = lanes
+                .entry(language.id.clone())
+                .or_insert_with(|| Lane::new(language));
             let mut found = None;
-            while let Some(candidate) = queue.pop_front() {
-                let usable_until = self
-                    .config
-                    .pool_max_age
-                    .saturating_sub(deadline + Duration::from_secs(60));
+            while let Some(candidate) = lane.ready.pop_front() {
                 if candidate.created.elapsed() < usable_until {
                     found = Some(candidate);
                     break;
                 }
                 stale.push(candidate.id);
             }
-            found
+            let waiting = if found.is_none() && lane.unpromised_starting() > 0 {
+                let (tx, rx) = oneshot::channel();
+                lane.waiters.push_back(tx);
+                Some(rx)
+            } else {
+                None
+            };
+            (found, waiting)
         };
         for id in stale {
             let docker = self.docker.clone();
             tokio::spawn(async move { container::remove(&docker, &id).await });
         }
-        found
+        self.refill(language);
+        if let Some(container) = found {
+            return Some((container, TakePath::Ready));
+        }
+        let rx = waiting?;
+        match tokio::time::timeout(WAIT_FOR_STARTING_MAX, rx).await {
+            Ok(Ok(container)) => Some((container, TakePath::Waited)),
+            // The start failed, or is stuck: the caller starts its own.
+            Ok(Err(_)) | Err(_) => None,
+        }
     }
 
-    /// Starts containers in the background until `language` has `pool_size` ready.
+    /// Starts containers in the background until `language` has its target
+    /// (ready + starting, not counting those promised to waiting executions),
+    /// and removes ready ones beyond it.
     pub fn refill(self: &Arc<Self>, language: &Language) {
-        let missing = {
-            let mut state = self.lock();
-            let ready = state.ready.get(&language.id).map_or(0, VecDeque::len);
-            let starting = state.starting.get(&language.id).copied().unwrap_or(0);
-            let missing = self.config.pool_size.saturating_sub(ready + starting);
-            *state.starting.entry(language.id.clone()).or_default() += missing;
-            missing
-        };
-        if missing == 0 {
+        if !self.enabled() {
             return;
         }
-        let pool = Arc::clone(self);
-        let language = language.clone();
-        tokio::spawn(async move {
-            for _ in 0..missing {
-                let started = container::start(
-                    &pool.docker,
-                    &language,
-                    &pool.config,
-                    pool.config.default_memory_mb,
-                    "pool",
-                    pool.config.pool_max_age,
-                )
-                .await;
-                let mut state = pool.lock();
-                if let Some(n) = state.starting.get_mut(&language.id) {
-                    *n = n.saturating_sub(1);
+        let (missing, surplus) = {
+            let mut lanes = self.lock();
+            let lane = lanes
+                .entry(language.id.clone())
+                .or_insert_with(|| Lane::new(language));
+            let target = self.target(lane, Instant::now());
+            metrics::gauge!("codecall_sandbox_pool_target", "language" => language.id.clone())
+                .set(target as f64);
+            let keep_for = self.keep_ready_for();
+            let mut surplus = Vec::new();
+            lane.ready.retain(|c| {
+                let fresh = c.created.elapsed() < keep_for;
+                if !fresh {
+                    surplus.push(c.id.clone());
                 }
-                match started {
-                    Ok(c) => state
-                        .ready
-                        .entry(language.id.clone())
-                        .or_default()
-                        .push_back(c),
-                    Err(e) => {
-                        tracing::warn!(language = %language.id, error = %e, "could not pre-start a sandbox container");
+                fresh
+            });
+            let supply = lane.ready.len() + lane.unpromised_starting();
+            let missing = target.saturating_sub(supply);
+            lane.starting += missing;
+            while lane.ready.len() > target {
+                if let Some(c) = lane.ready.pop_back() {
+                    surplus.push(c.id);
+                }
+            }
+            (missing, surplus)
+        };
+        for id in surplus {
+            let docker = self.docker.clone();
+            tokio::spawn(async move { container::remove(&docker, &id).await });
+        }
+        for _ in 0..missing {
+            let pool = Arc::clone(self);
+            let language = language.clone();
+            tokio::spawn(async move { pool.start_one(&language).await });
+        }
+    }
+
+    async fn start_one(&self, language: &Language) {
+        let started = container::start(
+            &self.docker,
+            language,
+            &self.config,
+            self.config.default_memory_mb,
+            "pool",
+            self.config.pool_max_age,
+        )
+        .await;
+        // After a drain nothing is kept: removed before the start counts as
+        // done, so a drain waiting for starts finds no container left.
+        let started = match started {
+            Ok(c) if self.closed.load(Ordering::Relaxed) => {
+                container::remove(&self.docker, &c.id).await;
+                None
+            }
+            other => Some(other),
+        };
+        let mut lanes = self.lock();
+        let Some(lane) = lanes.get_mut(&language.id) else {
+            return;
+        };
+        lane.starting = lane.starting.saturating_sub(1);
+        match started {
+            None => {}
+            Some(Ok(mut c)) => {
+                // The first waiter still waiting gets it; else it is ready.
+                loop {
+                    let Some(waiter) = lane.waiters.pop_front() else {
+                        lane.ready.push_back(c);
+                        break;
+                    };
+                    match waiter.send(c) {
+                        Ok(()) => break,
+                        Err(back) => c = back,
                     }
                 }
             }
-        });
+            Some(Err(e)) => {
+                // The first waiter goes to the cold path rather than wait for
+                // a start that will not come.
+                lane.waiters.pop_front();
+                tracing::warn!(language = %language.id, error = %e, "could not pre-start a sandbox container");
+            }
+        }
+    }
+
+    /// Refills (and trims) every language the pool knows: run every demand
+    /// window, so a pool shrinks back to its floor after a burst and stale
+    /// containers are replaced while nobody executes.
+    pub fn maintain(self: &Arc<Self>) {
+        let languages: Vec<Language> = self.lock().values().map(|l| l.language.clone()).collect();
+        for language in languages {
+            self.refill(&language);
+        }
     }
 
     /// Ready containers, all languages.
     pub fn len(&self) -> usize {
-        self.lock().ready.values().map(VecDeque::len).sum()
+        self.lock().values().map(|l| l.ready.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Removes every ready container (shutdown).
+    /// Removes every ready container, and those still starting once they
+    /// are up (shutdown; waits for them at most [`WAIT_FOR_STARTING_MAX`]).
     pub async fn drain(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let waited = Instant::now();
+        while self.lock().values().any(|l| l.starting > 0)
+            && waited.elapsed() < WAIT_FOR_STARTING_MAX
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let ids: Vec<String> = {
-            let mut state = self.lock();
-            state
-                .ready
-                .drain()
-                .flat_map(|(_, q)| q.into_iter().map(|c| c.id))
+            let mut lanes = self.lock();
+            lanes
+                .values_mut()
+                .flat_map(|l| l.ready.drain(..).map(|c| c.id))
                 .collect()
         };
         for id in ids {

@@ -1,0 +1,139 @@
+//! The warm pool against the real Docker engine and the python sandbox
+//! image: it refills when a container is taken (not after the execution), so
+//! back-to-back executions never fall to the cold path; it grows to the
+//! demand seen within its window, never past its ceiling; and it shrinks
+//! back to its floor once that demand is older than the window.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bollard::Docker;
+use codecall_worker::sandbox::{
+    Engine, EngineConfig, ExecutionRequest, ExecutionResult, SourceFile, manifest::Manifest,
+    pool::TakePath,
+};
+
+async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
+    let docker = match Docker::connect_with_local_defaults() {
+        Ok(d) => d.negotiate_version().await.ok()?,
+        Err(_) => return None,
+    };
+    if docker.ping().await.is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Docker engine is reachable"
+        );
+        return None;
+    }
+    let engine = Engine::new(docker, Manifest::embedded(), config);
+    assert!(
+        engine
+            .available_languages()
+            .await
+            .iter()
+            .any(|l| l.id == "python"),
+        "sandbox image for python missing: run sandbox-images/build.sh"
+    );
+    Some(engine)
+}
+
+macro_rules! engine_or_skip {
+    ($config:expr) => {
+        match engine_with($config).await {
+            Some(e) => e,
+            None => {
+                eprintln!("skipped: no reachable Docker engine");
+                return;
+            }
+        }
+    };
+}
+
+async fn hello(engine: &Engine) -> ExecutionResult {
+    let result = engine
+        .execute(
+            ExecutionRequest {
+                language: "python".into(),
+                files: vec![SourceFile {
+                    name: String::new(),
+                    content: "print('hi')".into(),
+                }],
+                stdin: Vec::new(),
+                args: Vec::new(),
+                tests: Vec::new(),
+                time_ms: None,
+                memory_mb: None,
+                label: format!("pool-test-{}", uuid::Uuid::new_v4().simple()),
+            },
+            &mut |_| {},
+        )
+        .await
+        .expect("the engine itself does not fail");
+    assert_eq!(result.stdout, "hi\n");
+    result
+}
+
+/// Waits until the pool holds `n` ready containers; false after 20 s.
+async fn pool_reaches(engine: &Engine, n: usize) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if engine.pool_size() == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn back_to_back_executions_never_take_the_cold_path() {
+    let engine = engine_or_skip!(EngineConfig {
+        worker_id: "pool-test-back-to-back".into(),
+        pool_size: 1,
+        pool_max: 1,
+        ..EngineConfig::default()
+    });
+    // The first one creates python's lane; after that the pool has one.
+    hello(&engine).await;
+    assert!(pool_reaches(&engine, 1).await, "the pool fills");
+    // No pause at all: each take starts the replacement the next one uses
+    // (ready, or waited for: it was already starting).
+    for i in 0..6 {
+        let result = hello(&engine).await;
+        assert_ne!(
+            result.timings.take_path,
+            TakePath::Cold,
+            "execution {i} fell to the cold path"
+        );
+        assert!(result.warm);
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_pool_follows_demand_within_its_bounds() {
+    let engine = engine_or_skip!(EngineConfig {
+        worker_id: "pool-test-demand".into(),
+        pool_size: 1,
+        pool_max: 3,
+        pool_demand_window: Duration::from_secs(3),
+        ..EngineConfig::default()
+    });
+    hello(&engine).await;
+    assert!(pool_reaches(&engine, 1).await, "the floor when idle");
+
+    // Four at once: the demand (4) is above the ceiling (3).
+    let results = futures_util::future::join_all((0..4).map(|_| hello(&engine))).await;
+    assert_eq!(results.len(), 4);
+    assert!(pool_reaches(&engine, 3).await, "grows to the ceiling");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(engine.pool_size(), 3, "never past the ceiling");
+
+    // Once the burst is older than the window, one execution's demand is 1.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    hello(&engine).await;
+    assert!(pool_reaches(&engine, 1).await, "back to the floor");
+    engine.shutdown().await;
+}
