@@ -2,6 +2,7 @@
 //! One test binary, one module per feature.
 
 mod auth;
+mod compat;
 mod dependencies;
 mod document_integrity;
 mod documents;
