@@ -137,7 +137,8 @@ async fn create(
         name,
         prefix,
         hash_token(&token),
-        req.expires_in_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        req.expires_in_days
+            .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -165,7 +166,10 @@ async fn create(
     (status = 200, description = "The tokens (no secrets)", body = TokenList),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "`forbidden`", body = ErrorBody)))]
-async fn list(State(ctx): State<ApiContext>, LoginUser(user): LoginUser) -> Result<Json<TokenList>> {
+async fn list(
+    State(ctx): State<ApiContext>,
+    LoginUser(user): LoginUser,
+) -> Result<Json<TokenList>> {
     let tokens = sqlx::query_as!(
         TokenInfo,
         r#"SELECT id, name, prefix, created_at, expires_at, last_used_at FROM api_tokens

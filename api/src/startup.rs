@@ -25,8 +25,7 @@ use tower_http::{
 };
 
 use crate::{
-    admin,
-    api_tokens,
+    admin, api_tokens,
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
     compat,
     config::Config,

@@ -111,7 +111,11 @@ struct TokenBody {
 }
 
 /// Reads the caller's submissions among `ids` (others are absent).
-async fn load(ctx: &ApiContext, user: &AuthUser, ids: &[Uuid]) -> std::result::Result<Vec<SubmissionRow>, Error> {
+async fn load(
+    ctx: &ApiContext,
+    user: &AuthUser,
+    ids: &[Uuid],
+) -> std::result::Result<Vec<SubmissionRow>, Error> {
     Ok(sqlx::query_as!(
         SubmissionRow,
         r#"SELECT id, status, result, files, stdin, tests, judge0, callback_url, language,
@@ -159,7 +163,9 @@ async fn create(
     let Json(body) = body.map_err(fail)?;
     let fields = query.fields()?;
     let fleet = runs::fleet(&ctx).await.map_err(fail)?;
-    let run = to_run(&ctx, &fleet, body, query.base64()).await.map_err(fail)?;
+    let run = to_run(&ctx, &fleet, body, query.base64())
+        .await
+        .map_err(fail)?;
     runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, 1)
         .await
         .map_err(fail)?;
@@ -208,7 +214,11 @@ async fn show(
     let fields = query.fields()?;
     let not_found = || fail(Error::NotFound("not found"));
     let id: Uuid = token.parse().map_err(|_| not_found())?;
-    let row = load(&ctx, &user, &[id]).await.map_err(fail)?.pop().ok_or_else(not_found)?;
+    let row = load(&ctx, &user, &[id])
+        .await
+        .map_err(fail)?
+        .pop()
+        .ok_or_else(not_found)?;
     let fleet = runs::fleet(&ctx).await.map_err(fail)?;
     render(row, &fleet, &fields, query.base64())
         .map(Json)
@@ -239,7 +249,9 @@ async fn batch_create(
         )));
     }
     if body.submissions.is_empty() {
-        return Err(bad_request("there should be at least one submission in a batch"));
+        return Err(bad_request(
+            "there should be at least one submission in a batch",
+        ));
     }
     let fleet = runs::fleet(&ctx).await.map_err(fail)?;
     let mut converted = Vec::with_capacity(body.submissions.len());
@@ -248,9 +260,14 @@ async fn batch_create(
     }
     let valid = converted.iter().filter(|r| r.is_ok()).count();
     if valid > 0 {
-        runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, valid as i64)
-            .await
-            .map_err(fail)?;
+        runs::check_quotas(
+            &ctx,
+            user.id,
+            ctx.config.compat.max_backlog_per_user,
+            valid as i64,
+        )
+        .await
+        .map_err(fail)?;
     }
     let mut answers = Vec::with_capacity(converted.len());
     for run in converted {
@@ -309,7 +326,9 @@ async fn batch_show(
         )));
     }
     if tokens.is_empty() {
-        return Err(bad_request("there should be at least one submission in a batch"));
+        return Err(bad_request(
+            "there should be at least one submission in a batch",
+        ));
     }
     let ids: Vec<Option<Uuid>> = tokens.iter().map(|t| t.parse().ok()).collect();
     let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
@@ -331,4 +350,3 @@ async fn batch_show(
     }
     Ok(Json(BatchAnswer { submissions }))
 }
-

@@ -152,7 +152,12 @@ pub(crate) async fn to_run(
     let limits = limits(ctx);
     let mut problems = Problems::default();
     let source = utf8(
-        field_bytes(body.source_code.as_ref(), base64, "source_code", &mut problems),
+        field_bytes(
+            body.source_code.as_ref(),
+            base64,
+            "source_code",
+            &mut problems,
+        ),
         "source_code",
         &mut problems,
     )
@@ -160,9 +165,15 @@ pub(crate) async fn to_run(
     if source.is_none() {
         problems.add("source_code", "can't be blank");
     }
-    let stdin = field_bytes(body.stdin.as_ref(), base64, "stdin", &mut problems).unwrap_or_default();
+    let stdin =
+        field_bytes(body.stdin.as_ref(), base64, "stdin", &mut problems).unwrap_or_default();
     let expected = utf8(
-        field_bytes(body.expected_output.as_ref(), base64, "expected_output", &mut problems),
+        field_bytes(
+            body.expected_output.as_ref(),
+            base64,
+            "expected_output",
+            &mut problems,
+        ),
         "expected_output",
         &mut problems,
     );
@@ -177,53 +188,124 @@ pub(crate) async fn to_run(
             match found {
                 Some(l) if l.version(fleet).is_some() => Some(l),
                 _ => {
-                    problems.add("language_id", format!("language with id {id} doesn't exist"));
+                    problems.add(
+                        "language_id",
+                        format!("language with id {id} doesn't exist"),
+                    );
                     None
                 }
             }
         }
     };
-    let mut number = |value: &Option<Number>, name: &str, min: f64, max: f64, default: f64| -> f64 {
-        match value.as_ref().map(Number::value) {
-            None => default,
-            Some(Some(n)) if (min..=max).contains(&n) => n,
-            Some(_) => {
-                problems.add(
-                    name,
-                    format!("must be greater than or equal to {min} and less than or equal to {max}"),
-                );
-                default
+    let mut number =
+        |value: &Option<Number>, name: &str, min: f64, max: f64, default: f64| -> f64 {
+            match value.as_ref().map(Number::value) {
+                None => default,
+                Some(Some(n)) if (min..=max).contains(&n) => n,
+                Some(_) => {
+                    problems.add(
+                        name,
+                        format!(
+                            "must be greater than or equal to {min} and less than or equal to {max}"
+                        ),
+                    );
+                    default
+                }
             }
-        }
-    };
+        };
     let number_of_runs = number(&body.number_of_runs, "number_of_runs", 1.0, 1.0, 1.0);
-    let cpu_time_limit = number(&body.cpu_time_limit, "cpu_time_limit", 0.0, limits.max_cpu_time_limit, limits.cpu_time_limit);
-    let cpu_extra_time = number(&body.cpu_extra_time, "cpu_extra_time", 0.0, MAX_CPU_EXTRA_TIME_S, CPU_EXTRA_TIME_S);
-    let wall_time_limit = number(&body.wall_time_limit, "wall_time_limit", 1.0, limits.max_wall_time_limit, limits.wall_time_limit);
-    let memory_limit = number(&body.memory_limit, "memory_limit", 2048.0, f64::from(limits.max_memory_limit), f64::from(limits.memory_limit));
-    let stack_limit = number(&body.stack_limit, "stack_limit", 0.0, f64::from(MAX_STACK_LIMIT_KB), f64::from(STACK_LIMIT_KB));
-    let max_processes = number(&body.max_processes_and_or_threads, "max_processes_and_or_threads", 1.0, f64::from(MAX_MAX_PROCESSES), f64::from(MAX_PROCESSES));
-    let max_file_size = number(&body.max_file_size, "max_file_size", 0.0, f64::from(MAX_MAX_FILE_SIZE_KB), f64::from(MAX_FILE_SIZE_KB));
+    let cpu_time_limit = number(
+        &body.cpu_time_limit,
+        "cpu_time_limit",
+        0.0,
+        limits.max_cpu_time_limit,
+        limits.cpu_time_limit,
+    );
+    let cpu_extra_time = number(
+        &body.cpu_extra_time,
+        "cpu_extra_time",
+        0.0,
+        MAX_CPU_EXTRA_TIME_S,
+        CPU_EXTRA_TIME_S,
+    );
+    let wall_time_limit = number(
+        &body.wall_time_limit,
+        "wall_time_limit",
+        1.0,
+        limits.max_wall_time_limit,
+        limits.wall_time_limit,
+    );
+    let memory_limit = number(
+        &body.memory_limit,
+        "memory_limit",
+        2048.0,
+        f64::from(limits.max_memory_limit),
+        f64::from(limits.memory_limit),
+    );
+    let stack_limit = number(
+        &body.stack_limit,
+        "stack_limit",
+        0.0,
+        f64::from(MAX_STACK_LIMIT_KB),
+        f64::from(STACK_LIMIT_KB),
+    );
+    let max_processes = number(
+        &body.max_processes_and_or_threads,
+        "max_processes_and_or_threads",
+        1.0,
+        f64::from(MAX_MAX_PROCESSES),
+        f64::from(MAX_PROCESSES),
+    );
+    let max_file_size = number(
+        &body.max_file_size,
+        "max_file_size",
+        0.0,
+        f64::from(MAX_MAX_FILE_SIZE_KB),
+        f64::from(MAX_FILE_SIZE_KB),
+    );
     let flag = |f: &Option<Flag>| f.as_ref().is_some_and(Flag::value);
     for (set, name) in [
-        (flag(&body.enable_per_process_and_thread_time_limit), "enable_per_process_and_thread_time_limit"),
-        (flag(&body.enable_per_process_and_thread_memory_limit), "enable_per_process_and_thread_memory_limit"),
+        (
+            flag(&body.enable_per_process_and_thread_time_limit),
+            "enable_per_process_and_thread_time_limit",
+        ),
+        (
+            flag(&body.enable_per_process_and_thread_memory_limit),
+            "enable_per_process_and_thread_memory_limit",
+        ),
     ] {
         if set {
             problems.add(name, "this option cannot be enabled");
         }
     }
-    if body.compiler_options.as_deref().is_some_and(|o| !o.trim().is_empty()) {
-        problems.add("compiler_options", "setting compiler options is not allowed");
+    if body
+        .compiler_options
+        .as_deref()
+        .is_some_and(|o| !o.trim().is_empty())
+    {
+        problems.add(
+            "compiler_options",
+            "setting compiler options is not allowed",
+        );
     }
-    if body.additional_files.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-        problems.add("additional_files", "setting additional files is not allowed");
+    if body
+        .additional_files
+        .as_deref()
+        .is_some_and(|f| !f.trim().is_empty())
+    {
+        problems.add(
+            "additional_files",
+            "setting additional files is not allowed",
+        );
     }
     if flag(&body.enable_network) {
         problems.add("enable_network", "enabling network is not allowed");
     }
     let arguments = body.command_line_arguments.filter(|a| !a.trim().is_empty());
-    if arguments.as_ref().is_some_and(|a| a.chars().count() > MAX_COMMAND_LINE_CHARS) {
+    if arguments
+        .as_ref()
+        .is_some_and(|a| a.chars().count() > MAX_COMMAND_LINE_CHARS)
+    {
         problems.add(
             "command_line_arguments",
             format!("is too long (maximum is {MAX_COMMAND_LINE_CHARS} characters)"),
@@ -233,7 +315,9 @@ pub(crate) async fn to_run(
     if let Some(url) = &callback_url {
         if !ctx.config.compat.callbacks_enabled {
             problems.add("callback_url", "setting callback is not allowed");
-        } else if let Err(reason) = super::ssrf::check_url(url, &ctx.config.compat.callback_allowed_hosts).await {
+        } else if let Err(reason) =
+            super::ssrf::check_url(url, &ctx.config.compat.callback_allowed_hosts).await
+        {
             problems.add("callback_url", reason);
         }
     }
@@ -243,7 +327,9 @@ pub(crate) async fn to_run(
     };
 
     let stdin_text = String::from_utf8_lossy(&stdin).into_owned();
-    let time_ms = (cpu_time_limit.min(wall_time_limit) * 1000.0).round().max(100.0) as u32;
+    let time_ms = (cpu_time_limit.min(wall_time_limit) * 1000.0)
+        .round()
+        .max(100.0) as u32;
     let memory_mb = ((memory_limit / 1024.0).ceil() as u32).max(32);
     let request = CreateRun {
         language: language.id.to_owned(),
@@ -293,4 +379,3 @@ pub(crate) async fn to_run(
     run.callback_url = callback_url;
     Ok(run)
 }
-

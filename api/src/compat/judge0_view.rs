@@ -227,10 +227,15 @@ fn signal_number(name: &str) -> i32 {
 }
 
 /// Status id, message and exit signal of a finished run, as Judge0 decides them.
-pub fn judge0_status(result: &RunResult, expected: Option<&str>) -> (u8, Option<String>, Option<i32>) {
+pub fn judge0_status(
+    result: &RunResult,
+    expected: Option<&str>,
+) -> (u8, Option<String>, Option<i32>) {
     match result.verdict {
         Verdict::Accepted | Verdict::WrongAnswer => match expected {
-            Some(expected) if judge0_strip(expected) != judge0_strip(&result.stdout) => (4, None, None),
+            Some(expected) if judge0_strip(expected) != judge0_strip(&result.stdout) => {
+                (4, None, None)
+            }
             _ => (3, None, None),
         },
         Verdict::TimeLimitExceeded => (5, Some("Time limit exceeded".into()), None),
@@ -244,7 +249,11 @@ pub fn judge0_status(result: &RunResult, expected: Option<&str>) -> (u8, Option<
                     6 => 10,
                     _ => 12,
                 };
-                (id, Some(format!("Caught fatal signal {signal}")), Some(signal))
+                (
+                    id,
+                    Some(format!("Caught fatal signal {signal}")),
+                    Some(signal),
+                )
             }
             None => (
                 11,
@@ -334,7 +343,9 @@ pub fn render(
     let mut submission = Submission {
         source_code: text(source)?,
         language_id: params.language_id,
-        stdin: non_empty(row.stdin).map(|b| encode(&b, base64)).transpose()?,
+        stdin: non_empty(row.stdin)
+            .map(|b| encode(&b, base64))
+            .transpose()?,
         expected_output: text(expected.clone())?,
         stdout: None,
         status_id: match status {
@@ -397,7 +408,10 @@ pub fn render(
             .filter(|c| !c.is_empty())
             .map(|c| encode(c.as_bytes(), base64))
             .transpose()?;
-        if !matches!(result.verdict, Verdict::CompileError | Verdict::InternalError) {
+        if !matches!(
+            result.verdict,
+            Verdict::CompileError | Verdict::InternalError
+        ) {
             submission.time = Some(seconds(result.cpu_ms));
             submission.wall_time = Some(seconds(result.time_ms));
             submission.memory = Some(result.memory_kb);
@@ -463,7 +477,13 @@ mod tests {
     fn fields_default_star_and_unknown() {
         assert_eq!(parse_fields(None).ok(), Some(DEFAULT_FIELDS.to_vec()));
         assert_eq!(parse_fields(Some("*")).ok(), Some(ALL_FIELDS.to_vec()));
-        assert_eq!(parse_fields(Some("stdout,token")).ok(), Some(vec!["stdout", "token"]));
-        assert_eq!(parse_fields(Some("stdout,nope")).err(), Some(vec!["nope".to_owned()]));
+        assert_eq!(
+            parse_fields(Some("stdout,token")).ok(),
+            Some(vec!["stdout", "token"])
+        );
+        assert_eq!(
+            parse_fields(Some("stdout,nope")).err(),
+            Some(vec!["nope".to_owned()])
+        );
     }
 }

@@ -240,7 +240,11 @@ mod tests {
 
     #[test]
     fn judge0_ids_and_piston_names_are_unique() {
-        let mut ids: Vec<u32> = LANGUAGES.iter().flat_map(|l| l.judge0_ids).copied().collect();
+        let mut ids: Vec<u32> = LANGUAGES
+            .iter()
+            .flat_map(|l| l.judge0_ids)
+            .copied()
+            .collect();
         let count = ids.len();
         ids.sort_unstable();
         ids.dedup();
@@ -251,7 +255,10 @@ mod tests {
                 Some(language.id)
             );
             for alias in language.piston_aliases {
-                assert_eq!(Language::by_piston_name(alias).map(|l| l.id), Some(language.id));
+                assert_eq!(
+                    Language::by_piston_name(alias).map(|l| l.id),
+                    Some(language.id)
+                );
             }
         }
     }

@@ -162,13 +162,25 @@ fn decode(file: &PistonFile, index: usize) -> Result<String> {
         "base64" => STANDARD.decode(content).ok(),
         "hex" => (0..content.len())
             .step_by(2)
-            .map(|i| content.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                content
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect(),
-        other => return Err(bad_request(format!("files[{index}].encoding `{other}` is unknown"))),
+        other => {
+            return Err(bad_request(format!(
+                "files[{index}].encoding `{other}` is unknown"
+            )));
+        }
     };
     bytes
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| bad_request(format!("files[{index}].content is not valid UTF-8 once decoded")))
+        .ok_or_else(|| {
+            bad_request(format!(
+                "files[{index}].content is not valid UTF-8 once decoded"
+            ))
+        })
 }
 
 /// Executes code and answers when it finished.
@@ -204,7 +216,9 @@ async fn execute(
         .filter(|(_, v)| version_matches(requested, v))
         .ok_or_else(|| bad_request(format!("{name}-{requested} runtime is unknown")))?;
     if files.is_empty() {
-        return Err(bad_request("files must include at least one utf8 encoded file"));
+        return Err(bad_request(
+            "files must include at least one utf8 encoded file",
+        ));
     }
     let mut bodies = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
@@ -221,7 +235,9 @@ async fn execute(
     }
     let positive = |value: Option<f64>, name: &str| -> Result<Option<f64>> {
         match value {
-            Some(v) if v < 0.0 && v != -1.0 => Err(bad_request(format!("{name} must be non-negative"))),
+            Some(v) if v < 0.0 && v != -1.0 => {
+                Err(bad_request(format!("{name} must be non-negative")))
+            }
             Some(v) if v > 0.0 => Ok(Some(v)),
             _ => Ok(None),
         }
@@ -276,7 +292,11 @@ async fn execute(
         .await
         .map_err(fail)?
         .and_then(|r| serde_json::from_value::<RunResult>(r).ok())
-        .ok_or_else(|| fail(Error::Internal(anyhow::anyhow!("finished run {id} has no result"))))?;
+        .ok_or_else(|| {
+            fail(Error::Internal(anyhow::anyhow!(
+                "finished run {id} has no result"
+            )))
+        })?;
     Ok(Json(executed(language, version, result)))
 }
 
@@ -286,10 +306,22 @@ fn executed(language: &'static Language, version: String, result: RunResult) -> 
         let output = result.compile_output.clone().unwrap_or_default();
         let failed = result.verdict == Verdict::CompileError;
         Stage {
-            stdout: if failed { String::new() } else { output.clone() },
-            stderr: if failed { output.clone() } else { String::new() },
+            stdout: if failed {
+                String::new()
+            } else {
+                output.clone()
+            },
+            stderr: if failed {
+                output.clone()
+            } else {
+                String::new()
+            },
             output,
-            code: Some(if failed { result.exit_code.unwrap_or(1) } else { 0 }),
+            code: Some(if failed {
+                result.exit_code.unwrap_or(1)
+            } else {
+                0
+            }),
             signal: None,
             message: None,
             status: failed.then(|| "RE".to_owned()),
@@ -330,7 +362,11 @@ fn executed(language: &'static Language, version: String, result: RunResult) -> 
         output: format!("{}{}", result.stdout, result.stderr),
         stdout: result.stdout,
         stderr: result.stderr,
-        code: if signal.is_some() { None } else { result.exit_code },
+        code: if signal.is_some() {
+            None
+        } else {
+            result.exit_code
+        },
         signal,
         message,
         status: status.map(str::to_owned),

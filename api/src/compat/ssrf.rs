@@ -56,11 +56,14 @@ pub async fn resolve(url: Url, allowed: &[String]) -> Result<Target, String> {
     let port = url.port_or_known_default().unwrap_or(80);
     let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
-            .await
-            .map_err(|_| format!("`{host}` did not resolve in time"))?
-            .map_err(|_| format!("`{host}` does not resolve"))?
-            .collect(),
+        Err(_) => tokio::time::timeout(
+            RESOLVE_TIMEOUT,
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| format!("`{host}` did not resolve in time"))?
+        .map_err(|_| format!("`{host}` does not resolve"))?
+        .collect(),
     };
     if addresses.is_empty() {
         return Err(format!("`{host}` does not resolve"));
@@ -70,9 +73,7 @@ pub async fn resolve(url: Url, allowed: &[String]) -> Result<Target, String> {
         let ip = address.ip();
         if !host_allowed && !allowed.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)) {
             if let Some(kind) = forbidden(ip) {
-                return Err(format!(
-                    "is not allowed: `{host}` is {kind} address ({ip})"
-                ));
+                return Err(format!("is not allowed: `{host}` is {kind} address ({ip})"));
             }
         }
     }
@@ -176,7 +177,12 @@ mod tests {
         ] {
             assert!(refused(ip), "{ip} must be refused");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "::ffff:1.1.1.1"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
             assert!(!refused(ip), "{ip} is public");
         }
     }

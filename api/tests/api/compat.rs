@@ -156,7 +156,8 @@ fn compat_python() -> PathBuf {
     let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compat-venv");
     let python = venv.join("bin/python");
-    let requirements = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/requirements.txt");
+    let requirements =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/requirements.txt");
     let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
     let stamp = venv.join(".requirements");
     if !*ready && std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
@@ -171,7 +172,10 @@ fn compat_python() -> PathBuf {
             .arg(&requirements)
             .status()
             .is_ok_and(|s| s.success());
-        assert!(installed, "pip could not install {requirements:?} (PyPI unreachable?)");
+        assert!(
+            installed,
+            "pip could not install {requirements:?} (PyPI unreachable?)"
+        );
         std::fs::write(&stamp, &wanted).expect("stamp");
     }
     *ready = true;
@@ -181,7 +185,9 @@ fn compat_python() -> PathBuf {
 /// Runs one of the client scripts; panics with its output unless it passed.
 async fn run_client(script: &str, args: &[String], passed: &str) {
     let python = compat_python();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compat")
+        .join(script);
     let output = tokio::process::Command::new(python)
         .arg(path)
         .args(args)
@@ -202,12 +208,18 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
     fake_fleet(&app).await;
     let owner = user(&app).await;
     let (id, secret) = api_token(&app, &owner).await;
-    assert!(secret.starts_with("ccpat_") && secret.len() == 54, "{secret}");
+    assert!(
+        secret.starts_with("ccpat_") && secret.len() == 54,
+        "{secret}"
+    );
 
     let listed = json_body(call(&app, Some(&owner), Method::GET, "/api/tokens", None).await).await;
     assert_eq!(listed["tokens"][0]["id"], id.as_str());
     assert_eq!(listed["tokens"][0]["prefix"], &secret[..12]);
-    assert!(!listed.to_string().contains(&secret), "the secret is never listed again");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is never listed again"
+    );
     let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
         .fetch_one(&app.db)
         .await
@@ -219,16 +231,31 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         ..owner.clone()
     };
     let me = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
-    assert_eq!(me.status().as_u16(), 200, "REST accepts it as a bearer token");
-    let languages = judge0(&app, &secret, Method::GET, "/languages").send().await.expect("sent");
-    assert_eq!(languages.status().as_u16(), 200, "Judge0 accepts it as X-Auth-Token");
+    assert_eq!(
+        me.status().as_u16(),
+        200,
+        "REST accepts it as a bearer token"
+    );
+    let languages = judge0(&app, &secret, Method::GET, "/languages")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        languages.status().as_u16(),
+        200,
+        "Judge0 accepts it as X-Auth-Token"
+    );
     let runtimes = app
         .client
         .get(app.url(&format!("/piston/{secret}/api/v2/runtimes")))
         .send()
         .await
         .expect("sent");
-    assert_eq!(runtimes.status().as_u16(), 200, "Piston accepts it in the path");
+    assert_eq!(
+        runtimes.status().as_u16(),
+        200,
+        "Piston accepts it in the path"
+    );
 
     // A submission through the door is a run of the owner's, counted by the
     // native quota (3 unfinished): the fourth native run is refused.
@@ -239,8 +266,18 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
             .await
             .expect("sent");
         assert_eq!(created.status().as_u16(), 201);
-        let token = json_body(created).await["token"].as_str().expect("token").to_owned();
-        let run = call(&app, Some(&owner), Method::GET, &format!("/api/runs/{token}"), None).await;
+        let token = json_body(created).await["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let run = call(
+            &app,
+            Some(&owner),
+            Method::GET,
+            &format!("/api/runs/{token}"),
+            None,
+        )
+        .await;
         assert_eq!(run.status().as_u16(), 200, "in the owner's runs");
     }
     let native = call(
@@ -251,7 +288,11 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         Some(json!({"language": "python", "source": "print(1)"})),
     )
     .await;
-    assert_eq!(native.status().as_u16(), 429, "quotas count per user whatever the door");
+    assert_eq!(
+        native.status().as_u16(),
+        429,
+        "quotas count per user whatever the door"
+    );
 
     for (method, path, body) in [
         (Method::POST, "/api/tokens", Some(json!({"name": "more"}))),
@@ -265,18 +306,39 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         ),
     ] {
         let refused = call(&app, Some(&as_token), method, path, body).await;
-        assert_eq!(refused.status().as_u16(), 403, "{path} refuses an API token");
+        assert_eq!(
+            refused.status().as_u16(),
+            403,
+            "{path} refuses an API token"
+        );
     }
     let still = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
-    assert_eq!(still.status().as_u16(), 200, "nothing was changed by the refused calls");
+    assert_eq!(
+        still.status().as_u16(),
+        200,
+        "nothing was changed by the refused calls"
+    );
 
-    let revoked = call(&app, Some(&owner), Method::DELETE, &format!("/api/tokens/{id}"), None).await;
+    let revoked = call(
+        &app,
+        Some(&owner),
+        Method::DELETE,
+        &format!("/api/tokens/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(revoked.status().as_u16(), 204);
     let me = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
     assert_eq!(me.status().as_u16(), 401);
-    let languages = judge0(&app, &secret, Method::GET, "/languages").send().await.expect("sent");
+    let languages = judge0(&app, &secret, Method::GET, "/languages")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(languages.status().as_u16(), 401);
-    assert!(json_body(languages).await["error"].is_string(), "Judge0's error shape");
+    assert!(
+        json_body(languages).await["error"].is_string(),
+        "Judge0's error shape"
+    );
     let runtimes = app
         .client
         .get(app.url(&format!("/piston/{secret}/api/v2/runtimes")))
@@ -284,7 +346,10 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         .await
         .expect("sent");
     assert_eq!(runtimes.status().as_u16(), 401);
-    assert!(json_body(runtimes).await["message"].is_string(), "Piston's error shape");
+    assert!(
+        json_body(runtimes).await["message"].is_string(),
+        "Piston's error shape"
+    );
     let listed = json_body(call(&app, Some(&owner), Method::GET, "/api/tokens", None).await).await;
     assert_eq!(listed["tokens"], json!([]));
 }
@@ -313,12 +378,19 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
             .find(|l| l["id"] == *id)
             .unwrap_or_else(|| panic!("language {id} listed"));
         let family = |name: &str| name.split(" (").next().unwrap_or_default().to_owned();
-        assert_eq!(family(ours["name"].as_str().expect("name")), family(documented), "{id}");
+        assert_eq!(
+            family(ours["name"].as_str().expect("name")),
+            family(documented),
+            "{id}"
+        );
     }
     let python = json_body(get("/languages/71").await.expect("sent")).await;
     assert_eq!(python["source_file"], "main.py");
     assert_eq!(python["is_archived"], false);
-    assert_eq!(get("/languages/70").await.expect("sent").status().as_u16(), 404);
+    assert_eq!(
+        get("/languages/70").await.expect("sent").status().as_u16(),
+        404
+    );
 
     let config = json_body(get("/config_info").await.expect("sent")).await;
     for field in CONFIG_INFO_FIELDS {
@@ -336,13 +408,31 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
             .send()
     };
     for (body, field) in [
-        (json!({"source_code": "x", "language_id": 999}), "language_id"),
+        (
+            json!({"source_code": "x", "language_id": 999}),
+            "language_id",
+        ),
         (json!({"language_id": 71}), "source_code"),
-        (json!({"source_code": "x", "language_id": 71, "compiler_options": "-O3"}), "compiler_options"),
-        (json!({"source_code": "x", "language_id": 71, "enable_network": true}), "enable_network"),
-        (json!({"source_code": "x", "language_id": 71, "memory_limit": 10}), "memory_limit"),
-        (json!({"source_code": "x", "language_id": 71, "number_of_runs": 3}), "number_of_runs"),
-        (json!({"source_code": "x", "language_id": 71, "additional_files": "UEsDBA=="}), "additional_files"),
+        (
+            json!({"source_code": "x", "language_id": 71, "compiler_options": "-O3"}),
+            "compiler_options",
+        ),
+        (
+            json!({"source_code": "x", "language_id": 71, "enable_network": true}),
+            "enable_network",
+        ),
+        (
+            json!({"source_code": "x", "language_id": 71, "memory_limit": 10}),
+            "memory_limit",
+        ),
+        (
+            json!({"source_code": "x", "language_id": 71, "number_of_runs": 3}),
+            "number_of_runs",
+        ),
+        (
+            json!({"source_code": "x", "language_id": 71, "additional_files": "UEsDBA=="}),
+            "additional_files",
+        ),
     ] {
         let refused = submit(body).await.expect("sent");
         assert_eq!(refused.status().as_u16(), 422);
@@ -353,7 +443,10 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
         .await
         .expect("sent");
     assert_eq!(bad_fields.status().as_u16(), 400);
-    assert_eq!(json_body(bad_fields).await["error"], "invalid fields: [nope]");
+    assert_eq!(
+        json_body(bad_fields).await["error"],
+        "invalid fields: [nope]"
+    );
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
         .fetch_one(&app.db)
         .await
@@ -416,19 +509,38 @@ async fn the_official_judge0_sdk_passes_against_a_real_worker() {
     .await;
 
     // `wait=true` (the SDK polls instead), without base64, every field.
-    let waited = judge0(&app, &secret, Method::POST, "/submissions?wait=true&fields=*")
-        .json(&json!({"source_code": "print(input() * 2)", "language_id": 71, "stdin": "ab",
-                      "expected_output": "abab\n"}))
-        .send()
-        .await
-        .expect("sent");
+    let waited = judge0(
+        &app,
+        &secret,
+        Method::POST,
+        "/submissions?wait=true&fields=*",
+    )
+    .json(
+        &json!({"source_code": "print(input() * 2)", "language_id": 71, "stdin": "ab",
+                      "expected_output": "abab\n"}),
+    )
+    .send()
+    .await
+    .expect("sent");
     assert_eq!(waited.status().as_u16(), 201);
     let waited = json_body(waited).await;
-    assert_eq!(waited["status"], json!({"id": 3, "description": "Accepted"}), "{waited}");
+    assert_eq!(
+        waited["status"],
+        json!({"id": 3, "description": "Accepted"}),
+        "{waited}"
+    );
     assert_eq!(waited["stdout"], "abab\n");
     assert_eq!(waited["expected_output"], "abab\n");
-    assert!(waited["time"].as_str().is_some_and(|t| t.parse::<f64>().is_ok()), "{waited}");
-    assert!(waited["memory"].as_u64().is_some_and(|kb| kb > 0), "{waited}");
+    assert!(
+        waited["time"]
+            .as_str()
+            .is_some_and(|t| t.parse::<f64>().is_ok()),
+        "{waited}"
+    );
+    assert!(
+        waited["memory"].as_u64().is_some_and(|kb| kb > 0),
+        "{waited}"
+    );
     // Output that is not UTF-8 asks for base64, as Judge0 does.
     let raw = judge0(&app, &secret, Method::POST, "/submissions?wait=true")
         .json(&json!({"source_code": "import sys\nsys.stdout.buffer.write(b'\\xff')", "language_id": 71}))
@@ -437,13 +549,23 @@ async fn the_official_judge0_sdk_passes_against_a_real_worker() {
         .expect("sent");
     assert_eq!(raw.status().as_u16(), 201);
     let raw = json_body(raw).await;
-    assert!(raw["error"].as_str().is_some_and(|e| e.contains("base64_encoded=true")), "{raw}");
+    assert!(
+        raw["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("base64_encoded=true")),
+        "{raw}"
+    );
     let token = raw["token"].as_str().expect("token");
     let encoded = json_body(
-        judge0(&app, &secret, Method::GET, &format!("/submissions/{token}?base64_encoded=true"))
-            .send()
-            .await
-            .expect("sent"),
+        judge0(
+            &app,
+            &secret,
+            Method::GET,
+            &format!("/submissions/{token}?base64_encoded=true"),
+        )
+        .send()
+        .await
+        .expect("sent"),
     )
     .await;
     assert_eq!(encoded["stdout"], "/w==", "the byte 0xff, base64");
@@ -484,25 +606,34 @@ async fn listener(ip: &str, reply: String) -> Listener {
             let mut read = 0;
             // Headers, then as much body as Content-Length says.
             loop {
-                let Ok(n) = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer[read..]))
-                    .await
-                    .unwrap_or(Ok(0))
+                let Ok(n) =
+                    tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer[read..]))
+                        .await
+                        .unwrap_or(Ok(0))
                 else {
                     break;
                 };
                 read += n;
                 let text = String::from_utf8_lossy(&buffer[..read]).to_string();
-                if n == 0 || text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
-                        .unwrap_or(0);
-                    body.len() >= length
-                }) {
+                if n == 0
+                    || text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        body.len() >= length
+                    })
+                {
                     break;
                 }
             }
-            b.lock().expect("lock").push(String::from_utf8_lossy(&buffer[..read]).to_string());
+            b.lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(&buffer[..read]).to_string());
             let _ = stream.write_all(reply.as_bytes()).await;
             let _ = stream.shutdown().await;
         }
@@ -513,7 +644,11 @@ async fn listener(ip: &str, reply: String) -> Listener {
 #[tokio::test]
 async fn callbacks_to_internal_addresses_are_refused_and_nothing_is_sent() {
     // 127.0.0.2 stands for an operator's allowed receiver.
-    let trap = listener("127.0.0.1", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".into()).await;
+    let trap = listener(
+        "127.0.0.1",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".into(),
+    )
+    .await;
     let redirector = listener(
         "127.0.0.2",
         format!("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{}/stolen\r\nContent-Length: 0\r\n\r\n", trap.port),
@@ -549,16 +684,26 @@ async fn callbacks_to_internal_addresses_are_refused_and_nothing_is_sent() {
     ] {
         let refused = submit(callback.clone()).await.expect("sent");
         assert_eq!(refused.status().as_u16(), 422, "{callback}");
-        assert!(json_body(refused).await["callback_url"][0].is_string(), "{callback}");
+        assert!(
+            json_body(refused).await["callback_url"][0].is_string(),
+            "{callback}"
+        );
     }
 
     // Allowed targets: one redirects to loopback (refused at the hop), one
     // receives the result. The runs are finished by hand (no worker here).
     let mut tokens = Vec::new();
     for target in [&redirector, &receiver] {
-        let created = submit(format!("http://127.0.0.2:{}/cb", target.port)).await.expect("sent");
+        let created = submit(format!("http://127.0.0.2:{}/cb", target.port))
+            .await
+            .expect("sent");
         assert_eq!(created.status().as_u16(), 201);
-        tokens.push(json_body(created).await["token"].as_str().expect("token").to_owned());
+        tokens.push(
+            json_body(created).await["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
     }
     let result = json!({"verdict": "accepted", "exitCode": 0, "signal": null, "stdout": "1\n",
         "stderr": "", "stdoutTruncated": false, "stderrTruncated": false, "compileOutput": null,
@@ -595,16 +740,25 @@ async fn callbacks_to_internal_addresses_are_refused_and_nothing_is_sent() {
                 .expect("state")
         }
     };
-    assert_eq!(state_of(&tokens[0]).await, "failed", "a redirect to loopback is refused");
+    assert_eq!(
+        state_of(&tokens[0]).await,
+        "failed",
+        "a redirect to loopback is refused"
+    );
     assert_eq!(state_of(&tokens[1]).await, "done", "{states:?}");
     assert_eq!(redirector.hits.load(Ordering::SeqCst), 1);
     assert_eq!(receiver.hits.load(Ordering::SeqCst), 1, "sent once");
     let delivered = receiver.bodies.lock().expect("lock")[0].clone();
     assert!(delivered.starts_with("PUT /cb HTTP/1.1"), "{delivered}");
-    let body: Value = serde_json::from_str(delivered.split_once("\r\n\r\n").expect("body").1).expect("JSON");
+    let body: Value =
+        serde_json::from_str(delivered.split_once("\r\n\r\n").expect("body").1).expect("JSON");
     assert_eq!(body["token"], tokens[1].as_str());
     assert_eq!(body["status"]["id"], 3);
     assert_eq!(body["stdout"], "MQo=", "base64, as Judge0 sends callbacks");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(trap.hits.load(Ordering::SeqCst), 0, "nothing reached the loopback trap");
+    assert_eq!(
+        trap.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the loopback trap"
+    );
 }

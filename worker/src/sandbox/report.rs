@@ -155,7 +155,10 @@ pub fn assemble(
         let [stdout, stderr] = collected.outputs.remove(&index).unwrap_or_default();
         if std::str::from_utf8(&stdout).is_err() {
             use base64::Engine as _;
-            raw_stdout.insert(index, base64::engine::general_purpose::STANDARD.encode(&stdout));
+            raw_stdout.insert(
+                index,
+                base64::engine::general_purpose::STANDARD.encode(&stdout),
+            );
         }
         let (stdout, stderr) = (
             String::from_utf8_lossy(&stdout).into_owned(),
