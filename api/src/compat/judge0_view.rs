@@ -302,7 +302,7 @@ pub fn render(
     base64: bool,
 ) -> Result<serde_json::Map<String, serde_json::Value>, NotUtf8> {
     let params: Option<Params> = row.judge0.and_then(|p| serde_json::from_value(p).ok());
-    let params = params.unwrap_or_else(|| Params {
+    let params = params.unwrap_or(Params {
         language_id: fallback_language_id,
         number_of_runs: 1,
         cpu_time_limit: 0.0,

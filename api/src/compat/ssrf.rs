@@ -68,13 +68,14 @@ pub async fn resolve(url: Url, allowed: &[String]) -> Result<Target, String> {
     if addresses.is_empty() {
         return Err(format!("`{host}` does not resolve"));
     }
-    let host_allowed = allowed.iter().any(|a| *a == host);
+    let host_allowed = allowed.contains(&host);
     for address in &addresses {
         let ip = address.ip();
-        if !host_allowed && !allowed.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)) {
-            if let Some(kind) = forbidden(ip) {
-                return Err(format!("is not allowed: `{host}` is {kind} address ({ip})"));
-            }
+        if !host_allowed
+            && !allowed.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip))
+            && let Some(kind) = forbidden(ip)
+        {
+            return Err(format!("is not allowed: `{host}` is {kind} address ({ip})"));
         }
     }
     Ok(Target {
