@@ -188,12 +188,18 @@ async fn run_client(script: &str, args: &[String], passed: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/compat")
         .join(script);
-    let output = tokio::process::Command::new(python)
-        .arg(path)
-        .args(args)
-        .output()
-        .await
-        .expect("python runs");
+    // A client that polls a run which never finishes must fail, not hang CI.
+    let output = tokio::time::timeout(
+        Duration::from_secs(600),
+        tokio::process::Command::new(python)
+            .arg(path)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{script} did not finish within 10 minutes"))
+    .expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

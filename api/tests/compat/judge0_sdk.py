@@ -44,8 +44,9 @@ for alias, source in HELLO.items():
     check(f"{alias.name} reports time and memory", result.time is not None and result.memory is not None, result)
 
 echo = "import sys\nprint(sys.stdin.read().strip()[::-1])"
-result = judge0.run(client=client, source_code=echo, stdin="stressed", language=LanguageAlias.PYTHON)
-check("stdin reaches the program", result.stdout == "desserts\n", result.stdout)
+# (Not a valid base64 word: the SDK would decode such a stdin itself.)
+result = judge0.run(client=client, source_code=echo, stdin="stressed out", language=LanguageAlias.PYTHON)
+check("stdin reaches the program", result.stdout == "tuo desserts\n", result.stdout)
 
 add = "a, b = map(int, input().split())\nprint(a + b)"
 result = judge0.run(client=client, source_code=add, test_cases=("2 3", "5"), language=LanguageAlias.PYTHON)
