@@ -44,6 +44,8 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub sockets: SocketSettings,
     pub runs: RunSettings,
+    pub api_tokens: ApiTokenSettings,
+    pub compat: CompatSettings,
     pub retention: RetentionSettings,
     pub feedback: FeedbackSettings,
     pub log: LogSettings,
@@ -109,6 +111,36 @@ pub struct RunSettings {
     /// a rolling restart is not an outage. With no worker seen for longer,
     /// runs get 503 `no_workers`.
     pub worker_grace: std::time::Duration,
+}
+
+/// Personal API tokens.
+#[derive(Debug, Clone)]
+pub struct ApiTokenSettings {
+    /// `API_TOKENS_MAX_PER_USER` (20): unrevoked, unexpired tokens a user may hold.
+    pub max_per_user: i64,
+}
+
+/// The Judge0 and Piston compatibility doors.
+#[derive(Debug, Clone)]
+pub struct CompatSettings {
+    /// `RUN_MAX_BACKLOG_PER_USER` (40): unfinished runs a user may have when
+    /// submitting through the compatibility doors (a Judge0 batch is 20).
+    /// Runs over `RUN_MAX_CONCURRENT_PER_USER` wait in the queue: workers
+    /// execute at most `WORKER_MAX_RUNNING_PER_USER` of one user's runs at once.
+    pub max_backlog_per_user: i64,
+    /// `JUDGE0_MAX_BATCH_SIZE` (20): submissions per Judge0 batch.
+    pub max_batch_size: usize,
+    /// `CALLBACKS_ENABLED` (true): whether Judge0 `callback_url` is accepted.
+    pub callbacks_enabled: bool,
+    /// `CALLBACK_TIMEOUT` (`5s`): one callback attempt, connect to answer.
+    pub callback_timeout: Duration,
+    /// `CALLBACK_MAX_TRIES` (3): attempts per callback (1 s, 2 s … apart).
+    pub callback_max_tries: u32,
+    /// `CALLBACK_ALLOWED_HOSTS` (empty): host names or IP addresses a
+    /// callback may go to even though they resolve to a loopback, private or
+    /// link-local address (an operator's internal receiver). Every other
+    /// callback to such an address is refused.
+    pub callback_allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +403,21 @@ impl Config {
                 queue_max_depth: env.parsed("RUN_QUEUE_MAX_DEPTH", 1000)?,
                 wait_max: env.duration("RUN_WAIT_MAX", "30s")?,
                 worker_grace: env.duration("RUN_WORKER_GRACE", "5m")?,
+            },
+            api_tokens: ApiTokenSettings {
+                max_per_user: env.parsed("API_TOKENS_MAX_PER_USER", 20)?,
+            },
+            compat: CompatSettings {
+                max_backlog_per_user: env.parsed("RUN_MAX_BACKLOG_PER_USER", 40)?,
+                max_batch_size: env.parsed("JUDGE0_MAX_BATCH_SIZE", 20)?,
+                callbacks_enabled: env.parsed("CALLBACKS_ENABLED", true)?,
+                callback_timeout: env.duration("CALLBACK_TIMEOUT", "5s")?,
+                callback_max_tries: env.positive("CALLBACK_MAX_TRIES", 3)?,
+                callback_allowed_hosts: env
+                    .list("CALLBACK_ALLOWED_HOSTS")
+                    .into_iter()
+                    .map(|h| h.to_lowercase())
+                    .collect(),
             },
             retention: RetentionSettings {
                 run_retention: env.duration("RUN_RETENTION", "30d")?,

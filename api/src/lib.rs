@@ -22,13 +22,18 @@
 //! - [`queue`]: publishing room events on Redis.
 //! - [`retention`]: purging old runs' bodies and the per-user storage cap.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
+//! - [`api_tokens`]: personal API tokens for programs.
+//! - [`compat`]: the Judge0 CE and Piston v2 compatible APIs (and Judge0's
+//!   callbacks), translated onto runs.
 //! - [`admin`]: queue monitoring (JSON and a dashboard page) for admins.
 //! - [`openapi`]: the OpenAPI document (`/api/openapi.json`, `/api/docs`).
 //! - [`prometheus`]: Prometheus `/metrics` and the request metrics middleware.
 //! - [`telemetry`]: tracing set-up.
 
 pub mod admin;
+pub mod api_tokens;
 pub mod auth;
+pub mod compat;
 pub mod config;
 pub mod documents;
 pub mod error;

@@ -6,7 +6,7 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
 #[derive(OpenApi)]
@@ -28,7 +28,10 @@ use utoipa::{
         (name = "problems", description = "Interview problems, attaching one to a session, submissions"),
         (name = "feedback", description = "Feedback after an interview, and a session's review document"),
         (name = "rooms", description = "Real-time WebSockets"),
-        (name = "admin", description = "Queue monitoring (admins)")
+        (name = "admin", description = "Queue monitoring (admins)"),
+        (name = "tokens", description = "Personal API tokens (for programs; refused on credential changes)"),
+        (name = "judge0", description = "Judge0 CE 1.13.1-compatible API (base URL `/judge0`, a personal API token as `X-Auth-Token`); errors are Judge0's `{error}` or `{field: [problem]}`"),
+        (name = "piston", description = "Piston v2-compatible API (base URL `/piston/{token}/api/v2`); errors are Piston's `{message}`")
     )
 )]
 pub struct ApiDoc;
@@ -44,9 +47,13 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .bearer_format("JWT or personal API token")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "judge0_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Auth-Token"))),
         );
     }
 }

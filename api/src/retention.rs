@@ -67,7 +67,7 @@ pub async fn purge_old_runs(db: &PgPool, retention: Duration) -> Result<u64> {
             r#"
             UPDATE runs SET
                 files = '[]', stdin = '\x', args = '[]', tests = '[]',
-                result = CASE WHEN result IS NULL THEN NULL ELSE result || jsonb_build_object(
+                result = CASE WHEN result IS NULL THEN NULL ELSE (result - 'stdoutBase64') || jsonb_build_object(
                     'stdout', '', 'stderr', '', 'compileOutput', NULL,
                     'stdoutTruncated', coalesce(result->>'stdout', '') <> ''
                         OR coalesce((result->>'stdoutTruncated')::boolean, false),

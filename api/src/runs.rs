@@ -95,7 +95,7 @@ impl Fleet {
     /// one did within the grace period (it is queued and runs when a worker
     /// is back). No worker seen for longer than the grace → 503
     /// `no_workers`; a language no worker knows → 422.
-    fn admit(&self, language: &str, problems: &mut Problems) -> Result<()> {
+    pub(crate) fn admit(&self, language: &str, problems: &mut Problems) -> Result<()> {
         if self.live.contains_key(language) || self.recent.contains_key(language) {
             return Ok(());
         }
@@ -135,45 +135,45 @@ async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Val
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FileBody {
+pub(crate) struct FileBody {
     #[serde(default)]
-    name: String,
-    content: String,
+    pub(crate) name: String,
+    pub(crate) content: String,
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TestBody {
     #[serde(default)]
-    pub stdin: String,
-    pub expected_output: String,
+    pub(crate) stdin: String,
+    pub(crate) expected_output: String,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LimitsBody {
-    time_ms: Option<u32>,
-    memory_mb: Option<u32>,
+pub(crate) struct LimitsBody {
+    pub(crate) time_ms: Option<u32>,
+    pub(crate) memory_mb: Option<u32>,
 }
 
 /// Exactly one of `source` and `files`; with `sessionId` and neither, the
 /// session's shared document is run.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreateRun {
+pub(crate) struct CreateRun {
     #[serde(default)]
-    language: String,
-    source: Option<String>,
-    files: Option<Vec<FileBody>>,
+    pub(crate) language: String,
+    pub(crate) source: Option<String>,
+    pub(crate) files: Option<Vec<FileBody>>,
     #[serde(default)]
-    stdin: String,
+    pub(crate) stdin: String,
     #[serde(default)]
-    args: Vec<String>,
-    session_id: Option<Uuid>,
+    pub(crate) args: Vec<String>,
+    pub(crate) session_id: Option<Uuid>,
     #[serde(default)]
-    tests: Vec<TestBody>,
+    pub(crate) tests: Vec<TestBody>,
     #[serde(default)]
-    limits: LimitsBody,
+    pub(crate) limits: LimitsBody,
 }
 
 #[derive(Deserialize)]
@@ -183,17 +183,21 @@ struct CreateParams {
 }
 
 /// A validated run, ready to store.
-struct NewRun {
-    language: String,
+pub(crate) struct NewRun {
+    pub(crate) language: String,
     files: Vec<serde_json::Value>,
     stdin: Vec<u8>,
     args: Vec<String>,
     tests: Vec<TestBody>,
     time_ms: u32,
     memory_mb: u32,
+    /// The Judge0 submission's parameters (Judge0 door only).
+    pub(crate) judge0: Option<serde_json::Value>,
+    /// Where the result is PUT when the run finishes (Judge0 door only).
+    pub(crate) callback_url: Option<String>,
 }
 
-fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Result<NewRun> {
+pub(crate) fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Result<NewRun> {
     let limits = &ctx.config.runs;
     let mut problems = Problems::default();
     fleet.admit(&req.language, &mut problems)?;
@@ -299,6 +303,8 @@ fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Result<NewRun> {
         tests: req.tests,
         time_ms,
         memory_mb,
+        judge0: None,
+        callback_url: None,
     })
 }
 
@@ -359,11 +365,10 @@ async fn create(
     }
     let fleet = fleet(&ctx).await?;
     let run = validate(&ctx, req, &fleet)?;
-    check_quotas(&ctx, user.id).await?;
-    let id = insert(&ctx, user.id, session_id, run, RunKind::Run, None).await?;
+    check_quotas(&ctx, user.id, ctx.config.runs.max_concurrent_per_user, 1).await?;
+    let id = store(&ctx, user.id, session_id, run, RunKind::Run, None).await?;
 
     if params.wait {
-        // Answer before the request timeout would cut the wait off with a 408.
         let view = wait_finished(&ctx, id, wait_budget(&ctx)).await?;
         let status = if view.status == run_contract::RunStatus::Finished {
             StatusCode::OK
@@ -379,8 +384,9 @@ async fn create(
         .into_response())
 }
 
-/// Stores a validated run (the enqueue) and announces it on its room.
-async fn insert(
+/// Stores a validated run (`queued`: the workers are woken by the insert's
+/// trigger) and announces it on its room; its id.
+pub(crate) async fn store(
     ctx: &ApiContext,
     user_id: Uuid,
     session_id: Option<Uuid>,
@@ -391,8 +397,10 @@ async fn insert(
     let id = Uuid::new_v4();
     let row = sqlx::query!(
         r#"INSERT INTO runs (id, user_id, session_id, language, files, stdin, args, tests,
-                             time_limit_ms, memory_limit_mb, kind, problem_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                             time_limit_ms, memory_limit_mb, kind, problem_id,
+                             judge0, callback_url, callback_state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                   CASE WHEN $14::text IS NULL THEN NULL ELSE 'pending' END)
            RETURNING created_at"#,
         id,
         user_id,
@@ -406,6 +414,8 @@ async fn insert(
         i32::try_from(run.memory_mb).unwrap_or(i32::MAX),
         kind.as_str(),
         problem_id,
+        run.judge0,
+        run.callback_url,
     )
     .fetch_one(&ctx.db)
     .await?;
@@ -453,8 +463,8 @@ pub(crate) async fn queue_problem_run(
     };
     let fleet = fleet(ctx).await?;
     let new_run = validate(ctx, request, &fleet)?;
-    check_quotas(ctx, user_id).await?;
-    insert(
+    check_quotas(ctx, user_id, ctx.config.runs.max_concurrent_per_user, 1).await?;
+    store(
         ctx,
         user_id,
         Some(run.session_id),
@@ -465,9 +475,28 @@ pub(crate) async fn queue_problem_run(
     .await
 }
 
-/// 429 when the user has too many unfinished runs or started too many this
-/// minute; 503 when the queue is over its depth.
-async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
+/// How long a `?wait=true` request may wait: `RUN_WAIT_MAX`, but answering
+/// before the request timeout would cut the wait off with a 408.
+pub(crate) fn wait_budget(ctx: &ApiContext) -> Duration {
+    ctx.config.runs.wait_max.min(
+        ctx.config
+            .http
+            .request_timeout
+            .saturating_sub(Duration::from_secs(1)),
+    )
+}
+
+/// 429 when the user would have more than `unfinished_cap` unfinished runs
+/// with these `count` new ones, or start too many this minute; 503 when the
+/// queue is over its depth. The native API's cap is
+/// `RUN_MAX_CONCURRENT_PER_USER`; the compatibility doors' is
+/// `RUN_MAX_BACKLOG_PER_USER` (their clients send batches).
+pub(crate) async fn check_quotas(
+    ctx: &ApiContext,
+    user_id: Uuid,
+    unfinished_cap: i64,
+    count: i64,
+) -> Result<()> {
     crate::retention::check_stored_bytes(ctx, user_id).await?;
     let limits = &ctx.config.runs;
     let counts = sqlx::query!(
@@ -479,7 +508,7 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
     .fetch_one(&ctx.db)
     .await?;
     let (unfinished, queued) = (counts.unfinished, counts.queued);
-    if unfinished >= limits.max_concurrent_per_user {
+    if unfinished + count > unfinished_cap {
         return Err(Error::TooManyRequests {
             message: "too many runs in progress; wait for one to finish",
             retry_after: Duration::from_secs(1),
@@ -487,9 +516,9 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
     }
     let key = format!("{}runs-per-minute:{user_id}", ctx.config.redis.key_prefix);
     let mut redis = ctx.redis.clone();
-    let (count, ttl): (u32, i64) = redis::pipe()
+    let (minute_count, ttl): (u32, i64) = redis::pipe()
         .atomic()
-        .incr(&key, 1)
+        .incr(&key, count)
         .cmd("EXPIRE")
         .arg(&key)
         .arg(60)
@@ -499,13 +528,13 @@ async fn check_quotas(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
         .query_async(&mut redis)
         .await
         .map_err(unavailable)?;
-    if count > limits.max_per_minute {
+    if minute_count > limits.max_per_minute {
         return Err(Error::TooManyRequests {
             message: "too many runs this minute",
             retry_after: Duration::from_secs(u64::try_from(ttl.max(1)).unwrap_or(60)),
         });
     }
-    if queued >= limits.queue_max_depth {
+    if queued + count > limits.queue_max_depth {
         return Err(Error::Unavailable {
             code: "queue_full",
             message: "the run queue is full; try again shortly".into(),
@@ -542,17 +571,6 @@ pub(crate) async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> 
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
-}
-
-/// How long a `?wait=true` request may wait: `RUN_WAIT_MAX`, cut short of
-/// the request timeout (which would answer 408).
-pub(crate) fn wait_budget(ctx: &ApiContext) -> Duration {
-    ctx.config.runs.wait_max.min(
-        ctx.config
-            .http
-            .request_timeout
-            .saturating_sub(Duration::from_secs(1)),
-    )
 }
 
 /// GET's body: the run's fields at the top level, plus `success`.

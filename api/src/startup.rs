@@ -26,8 +26,9 @@ use tower_http::{
 };
 
 use crate::{
-    admin,
+    admin, api_tokens,
     auth::{self, password::Passwords, throttle::LoginThrottle, tokens::TokenKeys},
+    compat,
     config::Config,
     documents,
     error::Error,
@@ -119,6 +120,7 @@ impl Application {
         retention::spawn_sweeper(ctx.clone());
         rooms::lifetime::spawn(&ctx);
         rooms::presence::spawn(&ctx);
+        compat::callbacks::spawn(ctx.clone());
         Ok(Application {
             listener,
             router: router(ctx),
@@ -235,6 +237,8 @@ pub fn router(ctx: ApiContext) -> Router {
         // A problem carries its tests: the same limit as a run.
         .merge(problems::router().layer(DefaultBodyLimit::max(http.body_limit_bytes)))
         .merge(feedback::router())
+        .merge(api_tokens::router())
+        .merge(compat::router().layer(DefaultBodyLimit::max(http.body_limit_bytes)))
         .merge(rooms::router())
         .merge(documents::router())
         .merge(admin::router())
@@ -264,11 +268,12 @@ pub fn router(ctx: ApiContext) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                // The path only: query strings may carry tokens (`?token=`).
+                // The path only: query strings may carry tokens (`?token=`),
+                // and so does the Piston door's path (redacted).
                 tracing::info_span!(
                     "request",
                     method = %request.method(),
-                    path = %request.uri().path(),
+                    path = %compat::piston::redact(request.uri().path()),
                     request_id,
                 )
             }),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{AuthUser, Problems, UserBody, validate_name, validate_password},
+    auth::{AuthUser, LoginUser, Problems, UserBody, validate_name, validate_password},
     error::{ApiJson, Error, ErrorBody, Result},
     rooms::lifetime::{Revocation, revoke},
     startup::ApiContext,
@@ -97,7 +97,7 @@ struct ChangePassword {
     (status = 422, description = "Wrong current password or invalid new one", body = ErrorBody)))]
 async fn change_password(
     State(ctx): State<ApiContext>,
-    user: AuthUser,
+    LoginUser(user): LoginUser,
     ApiJson(req): ApiJson<ChangePassword>,
 ) -> Result<StatusCode> {
     let mut problems = Problems::default();

@@ -83,6 +83,11 @@ pub struct RunResult {
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
     pub compile_output: Option<String>,
+    /// `stdout` byte for byte, base64-encoded, when it is not valid UTF-8
+    /// (`stdout` then holds it lossily). The Judge0 door's `base64_encoded`
+    /// answers serve these bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_base64: Option<String>,
     pub time_ms: u64,
     pub cpu_ms: u64,
     pub memory_kb: u64,
@@ -101,6 +106,7 @@ impl RunResult {
             stdout_truncated: false,
             stderr_truncated: false,
             compile_output: None,
+            stdout_base64: None,
             time_ms: 0,
             cpu_ms: 0,
             memory_kb: 0,

@@ -38,6 +38,11 @@ pub struct Config {
     /// `RUN_MAX_ATTEMPTS` (default 3): executions of one run before it ends as
     /// `internal_error` (only infrastructure failures are retried).
     pub max_attempts: i32,
+    /// `WORKER_MAX_RUNNING_PER_USER` (default 3): one user's runs executing
+    /// at once across the fleet. The native API lets a user have only this
+    /// many unfinished runs anyway; a compatibility-door backlog (a Judge0
+    /// batch) waits in the queue beyond it, so it cannot take every slot.
+    pub max_running_per_user: i64,
     /// `RUN_STUCK_AFTER` (default `20m`): a run queued or running for longer is
     /// ended as `internal_error` by the reaper (its job was lost).
     pub stuck_after: Duration,
@@ -124,6 +129,8 @@ impl Config {
             recheck_interval: duration("WORKER_RECHECK_INTERVAL", Duration::from_secs(2))?,
             janitor_interval: duration("SANDBOX_JANITOR_INTERVAL", Duration::from_secs(30))?,
             max_attempts: i32::try_from(number("RUN_MAX_ATTEMPTS", 3)?.max(1)).unwrap_or(3),
+            max_running_per_user: i64::try_from(number("WORKER_MAX_RUNNING_PER_USER", 3)?.max(1))
+                .unwrap_or(3),
             stuck_after: duration("RUN_STUCK_AFTER", Duration::from_secs(20 * 60))?,
             shutdown_timeout: duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,
             startup_timeout: duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,

@@ -87,6 +87,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         key_prefix: config.key_prefix.clone(),
         worker_id: config.worker_id.clone(),
         max_attempts: config.max_attempts,
+        max_running_per_user: config.max_running_per_user,
         lease: config.lease,
         running: Default::default(),
         done: Default::default(),

@@ -52,6 +52,8 @@ pub struct Pipeline {
     pub key_prefix: String,
     pub worker_id: String,
     pub max_attempts: i32,
+    /// `WORKER_MAX_RUNNING_PER_USER`: one user's runs executing at once.
+    pub max_running_per_user: i64,
     /// `RUN_LEASE`: how long a claim holds without renewal.
     pub lease: Duration,
     pub running: AtomicU64,
@@ -113,7 +115,11 @@ impl Pipeline {
     /// whose time has come, or a running one whose lease expired (its worker
     /// died). Fair order: runs of the users with the fewest runs executing
     /// now go first, then the oldest — so one user's backlog cannot hold
-    /// every slot while another user's run waits.
+    /// every slot while another user's run waits. A user with
+    /// `WORKER_MAX_RUNNING_PER_USER` runs executing gets no more until one
+    /// ends (their backlog waits queued). The cap is checked per claim, so
+    /// claims racing on several workers may exceed it by their number for
+    /// a moment; never by a backlog.
     pub async fn claim(&self, languages: &[String]) -> sqlx::Result<Option<ClaimedRun>> {
         sqlx::query_as!(
             ClaimedRun,
@@ -125,6 +131,7 @@ impl Pipeline {
                  SELECT r.id FROM runs r
                  LEFT JOIN busy b ON b.user_id = r.user_id
                  WHERE r.language = ANY($2)
+                   AND (r.status = 'running' OR COALESCE(b.n, 0) < $4)
                    AND ((r.status = 'queued' AND r.available_at <= now())
                         OR (r.status = 'running' AND r.lease_expires_at <= now()))
                  ORDER BY COALESCE(b.n, 0), r.created_at
@@ -142,6 +149,7 @@ impl Pipeline {
             self.worker_id,
             languages,
             self.lease.as_secs_f64(),
+            self.max_running_per_user,
         )
         .fetch_optional(&self.db)
         .await

@@ -29,6 +29,9 @@ pub struct AuthUser {
     pub login_id: Uuid,
     /// The token's `exp` (Unix seconds): a socket it opens closes then.
     pub token_expires_at: u64,
+    /// Authenticated by a personal API token (then `login_id` is the
+    /// token's id): refused where credentials change ([`LoginUser`]).
+    pub api_token: bool,
 }
 
 impl FromRequestParts<ApiContext> for AuthUser {
@@ -36,7 +39,26 @@ impl FromRequestParts<ApiContext> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, Error> {
         let token = bearer_token(parts)?;
-        AuthUser::from_token(ctx, token).await
+        AuthUser::from_bearer(ctx, token).await
+    }
+}
+
+/// [`AuthUser`] for the routes that change credentials (password,
+/// logout-all, API tokens): a signed-in login's access token only — a
+/// personal API token is refused with 403 `login_required`.
+pub struct LoginUser(pub AuthUser);
+
+impl FromRequestParts<ApiContext> for LoginUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, Error> {
+        let token = bearer_token(parts)?;
+        if token.starts_with(crate::api_tokens::TOKEN_PREFIX) {
+            return Err(Error::Forbidden(
+                "an API token cannot change credentials; sign in and use an access token",
+            ));
+        }
+        Ok(LoginUser(AuthUser::from_token(ctx, token).await?))
     }
 }
 
@@ -67,6 +89,14 @@ impl FromRequestParts<ApiContext> for SocketUser {
 }
 
 impl AuthUser {
+    /// An access token or a personal API token (told apart by its prefix).
+    pub async fn from_bearer(ctx: &ApiContext, token: &str) -> Result<Self, Error> {
+        if token.starts_with(crate::api_tokens::TOKEN_PREFIX) {
+            return crate::api_tokens::authenticate(ctx, token).await;
+        }
+        AuthUser::from_token(ctx, token).await
+    }
+
     /// Verifies an access token and loads its (unrevoked) login's user.
     pub async fn from_token(ctx: &ApiContext, token: &str) -> Result<Self, Error> {
         let claims = ctx.tokens.verify(token, TokenType::Access)?;
@@ -97,6 +127,7 @@ impl AuthUser {
             },
             login_id: claims.sid,
             token_expires_at: claims.exp,
+            api_token: false,
         })
     }
 }

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub use self::extractor::{AuthUser, Role, SocketUser};
+pub use self::extractor::{AuthUser, LoginUser, Role, SocketUser};
 use self::tokens::{Issued, TokenType, hash_token};
 use crate::{
     error::{ApiJson, Error, ErrorBody, Result, ResultExt},
@@ -377,7 +377,10 @@ async fn logout(
 #[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])), responses(
     (status = 204, description = "Signed out everywhere"),
     (status = 401, description = "Not authenticated", body = ErrorBody)))]
-async fn logout_all(State(ctx): State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
+async fn logout_all(
+    State(ctx): State<ApiContext>,
+    LoginUser(user): LoginUser,
+) -> Result<StatusCode> {
     let revoked = sqlx::query!(
         r#"UPDATE logins SET revoked_at = now(), revoked_reason = 'logout_all'
            WHERE user_id = $1 AND revoked_at IS NULL"#,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod clock;
+mod compat;
 mod dependencies;
 mod document_integrity;
 mod documents;

@@ -140,6 +140,7 @@ pub fn assemble(
             stdout_truncated: false,
             stderr_truncated: false,
             compile_output: Some(output),
+            stdout_base64: None,
             time_ms: 0,
             cpu_ms: 0,
             memory_kb: 0,
@@ -148,8 +149,17 @@ pub fn assemble(
     }
 
     let mut tests = Vec::with_capacity(expected.len());
+    // Output that is not UTF-8, byte for byte (the text fields hold it lossily).
+    let mut raw_stdout = BTreeMap::new();
     for (index, expected) in expected.iter().enumerate() {
         let [stdout, stderr] = collected.outputs.remove(&index).unwrap_or_default();
+        if std::str::from_utf8(&stdout).is_err() {
+            use base64::Engine as _;
+            raw_stdout.insert(
+                index,
+                base64::engine::general_purpose::STANDARD.encode(&stdout),
+            );
+        }
         let (stdout, stderr) = (
             String::from_utf8_lossy(&stdout).into_owned(),
             String::from_utf8_lossy(&stderr).into_owned(),
@@ -229,6 +239,7 @@ pub fn assemble(
         verdict: decider.verdict,
         exit_code: decider.exit_code,
         signal: decider.signal,
+        stdout_base64: raw_stdout.remove(&deciding),
         stdout: decider.stdout,
         stderr: decider.stderr,
         stdout_truncated: decider.stdout_truncated,
