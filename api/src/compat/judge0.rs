@@ -169,7 +169,9 @@ async fn create(
     runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, 1)
         .await
         .map_err(fail)?;
-    let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None).await.map_err(fail)?;
+    let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
+        .await
+        .map_err(fail)?;
     if query.wait.as_deref() != Some("true") {
         return Ok((StatusCode::CREATED, Json(TokenBody { token: id })).into_response());
     }
@@ -273,7 +275,9 @@ async fn batch_create(
     for run in converted {
         answers.push(match run {
             Ok(run) => {
-                let token = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None).await.map_err(fail)?;
+                let token = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
+                    .await
+                    .map_err(fail)?;
                 serde_json::to_value(TokenBody { token }).unwrap_or_default()
             }
             Err(e) => {

@@ -277,7 +277,9 @@ async fn execute(
     runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, 1)
         .await
         .map_err(fail)?;
-    let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None).await.map_err(fail)?;
+    let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
+        .await
+        .map_err(fail)?;
     let view = runs::wait_finished(&ctx, id, runs::wait_budget(&ctx))
         .await
         .map_err(fail)?;

@@ -211,6 +211,30 @@ async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
 }
 
 #[tokio::test]
+async fn a_program_printing_nul_bytes_gets_its_result_stored_at_once() {
+    require_docker!();
+    let app = spawn_app().await;
+    let _worker = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    // PostgreSQL's jsonb refuses U+0000: this result used to be retried for
+    // minutes, then executed again.
+    let body = json!({"language": "python",
+        "source": "import sys\nsys.stdout.write('a\\0b\\n')\nsys.stderr.write('c\\0d')"});
+    let response = post_run(&app, &me, body, true).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let run = json_body(response).await;
+    assert_eq!(run["verdict"], "accepted", "{run}");
+    assert_eq!(run["stdout"], "a\u{FFFD}b\n");
+    assert_eq!(run["stderr"], "c\u{FFFD}d");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(run["id"].as_str().expect("id"))
+        .fetch_one(&app.db)
+        .await
+        .expect("row");
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
 async fn tests_get_per_test_verdicts_and_every_language_runs_end_to_end() {
     require_docker!();
     let app = spawn_app_with(&[("RUN_MAX_CONCURRENT_PER_USER", "20")]).await;
