@@ -344,13 +344,14 @@ impl Pipeline {
     /// PostgreSQL does not answer), then announces it on the room.
     async fn finish(&self, run_id: Uuid, room: &Room, result: RunResult) {
         let verdict = result.verdict.as_str();
-        let json = match serde_json::to_value(&result) {
+        let mut json = match serde_json::to_value(&result) {
             Ok(json) => json,
             Err(e) => {
                 tracing::error!(%run_id, error = %e, "result does not serialise");
                 return;
             }
         };
+        without_nul(&mut json);
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(100);
         // The update commits the result and, by trigger, the
@@ -417,6 +418,21 @@ impl Pipeline {
                 }
             }
         });
+    }
+}
+
+/// Replaces U+0000 in every string of a result with U+FFFD: PostgreSQL's
+/// `jsonb` refuses it, and a program printing a NUL byte would otherwise
+/// make its result unstorable (retried for minutes, then run again). The
+/// raw bytes of such stdout stay in `stdoutBase64`.
+fn without_nul(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => {
+            *text = text.replace('\0', "\u{FFFD}");
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_nul),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(without_nul),
+        _ => {}
     }
 }
 

@@ -120,11 +120,11 @@ pub fn assemble(
     if let Some(message) = collected.error.take() {
         return Err(EngineError::Runner(message));
     }
-    let compile_output = collected.compiled.as_ref().map(|(_, out)| without_nul(out));
+    let compile_output = collected.compiled.as_ref().map(|(_, out)| out.clone());
     if let Some((outcome, output)) = &collected.compiled
         && *outcome != (Outcome::Exited { code: 0 })
     {
-        let mut output = without_nul(output);
+        let mut output = output.clone();
         if *outcome == Outcome::TimeLimit {
             output.push_str("\n[compilation exceeded its time limit]");
         }
@@ -149,7 +149,8 @@ pub fn assemble(
     }
 
     let mut tests = Vec::with_capacity(expected.len());
-    // Output that is not UTF-8, byte for byte (the text fields hold it lossily).
+    // Output that is not UTF-8 or holds NUL (which the stored result cannot
+    // keep), byte for byte (the text fields hold it lossily).
     let mut raw_stdout = BTreeMap::new();
     for (index, expected) in expected.iter().enumerate() {
         let [stdout, stderr] = collected.outputs.remove(&index).unwrap_or_default();
@@ -160,7 +161,10 @@ pub fn assemble(
                 base64::engine::general_purpose::STANDARD.encode(&stdout),
             );
         }
-        let (stdout, stderr) = (stored_text(&stdout), stored_text(&stderr));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        );
         let Some(done) = collected.done.remove(&index) else {
             // The runner stopped before this test ended.
             if oom_killed {
@@ -247,18 +251,6 @@ pub fn assemble(
         memory_kb: tests.iter().map(|t| t.memory_kb).max().unwrap_or(0),
         tests: if with_tests { tests } else { Vec::new() },
     })
-}
-
-/// Output as the result stores it: UTF-8 (invalid sequences become U+FFFD)
-/// without NUL, which PostgreSQL's `jsonb` refuses — a program printing a NUL
-/// byte would otherwise make its result unstorable. NUL becomes U+FFFD too;
-/// the raw bytes stay in `stdout_base64`.
-fn stored_text(bytes: &[u8]) -> String {
-    without_nul(&String::from_utf8_lossy(bytes))
-}
-
-fn without_nul(text: &str) -> String {
-    text.replace('\0', "\u{FFFD}")
 }
 
 fn missing(index: usize, verdict: Verdict, stdout: String, stderr: String) -> TestResult {
