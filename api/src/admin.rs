@@ -1,4 +1,4 @@
-//! Queue monitoring for admins (SPEC §9):
+//! Queue monitoring for admins:
 //!
 //! - `GET /api/admin/queue` → runs pending / running / finished / failed,
 //!   throughput, the oldest pending run's age, dispatch counters (leases

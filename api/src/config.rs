@@ -1,9 +1,11 @@
 //! Typed configuration, read once from the environment at start-up.
 //!
-//! Names and defaults follow the seed (`PORT`, `DATABASE_URL`, `JWT_*`) plus the
-//! new settings; `.env.example` lists every one. Nothing else in the crate reads
-//! the environment. Secrets are wrapped in [`Secret`] so they never reach a log
-//! line through `Debug`. Each secret (`JWT_ACCESS_SECRET`, `JWT_REFRESH_SECRET`,
+//! `PORT`, `DATABASE_URL` and the `JWT_*` variables keep the names and
+//! defaults of the original Node backend, so its environment files still work.
+//! The README's Configuration section documents every variable; `.env.example`
+//! shows the common ones. Nothing else in the crate reads the environment.
+//! Secrets are wrapped in [`Secret`] so they never reach a log line through
+//! `Debug`. Each secret (`JWT_ACCESS_SECRET`, `JWT_REFRESH_SECRET`,
 //! `DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the path
 //! of a file holding it (Docker and Kubernetes secrets), so the value never
 //! sits in the process environment.
@@ -68,7 +70,8 @@ pub struct RetentionSettings {
     /// `RUN_RETENTION_SWEEP_INTERVAL` (default `1h`): how often to look.
     pub sweep_interval: Duration,
     /// `RUN_MAX_STORED_BYTES_PER_USER` (default 128 MiB): stored run bodies
-    /// (not yet purged) a user may have; over it, new runs are refused.
+    /// (not yet purged) a user may have; once they reach it, new runs get 409
+    /// `run_storage_full`.
     pub max_stored_bytes_per_user: i64,
     /// `SESSION_HISTORY_RETENTION` (default `90d`): this long after a session
     /// ends, its edit history and role changes are deleted (swept every
@@ -79,8 +82,8 @@ pub struct RetentionSettings {
     pub history_max_bytes: i64,
 }
 
-/// Code-run limits (SPEC §7): defaults a request gets, maxima it may ask
-/// for (over a maximum: 422), and per-user quotas.
+/// Code-run limits: defaults a request gets, maxima it may ask for (over a
+/// maximum: 422), and per-user quotas.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     /// `RUN_DEFAULT_TIME_MS` (5000) / `RUN_MAX_TIME_MS` (15000): wall time per execution.
@@ -104,7 +107,8 @@ pub struct RunSettings {
     /// `RUN_QUEUE_MAX_DEPTH` (1000): queued runs over which new ones get 503.
     pub queue_max_depth: i64,
     /// `RUN_WAIT_MAX` (`30s`): how long `?wait=true` waits before answering
-    /// with the current state.
+    /// with the current state (at most a second less than `REQUEST_TIMEOUT`,
+    /// so the wait is never cut off by a 408).
     pub wait_max: std::time::Duration,
     /// `RUN_WORKER_GRACE` (`5m`): runs in a language some worker announced
     /// this recently are accepted (and queued) even while no worker is up —
@@ -132,14 +136,16 @@ pub struct CompatSettings {
     pub max_batch_size: usize,
     /// `CALLBACKS_ENABLED` (true): whether Judge0 `callback_url` is accepted.
     pub callbacks_enabled: bool,
-    /// `CALLBACK_TIMEOUT` (`5s`): one callback attempt, connect to answer.
+    /// `CALLBACK_TIMEOUT` (`5s`): each HTTP request of a callback attempt
+    /// (every redirect hop gets its own), connect to answer.
     pub callback_timeout: Duration,
     /// `CALLBACK_MAX_TRIES` (3): attempts per callback (1 s, 2 s … apart).
     pub callback_max_tries: u32,
     /// `CALLBACK_ALLOWED_HOSTS` (empty): host names or IP addresses a
-    /// callback may go to even though they resolve to a loopback, private or
-    /// link-local address (an operator's internal receiver). Every other
-    /// callback to such an address is refused.
+    /// callback may go to even though they resolve to a non-public address
+    /// (loopback, private, link-local and the others `compat::ssrf` refuses:
+    /// an operator's internal receiver). Every other callback to such an
+    /// address is refused.
     pub callback_allowed_hosts: Vec<String>,
 }
 
@@ -227,18 +233,20 @@ pub struct JwtSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// `REQUEST_TIMEOUT` (default `30s`): a request still running after this
-    /// answers 503 `request_timeout`, so a slow client cannot hold a task.
+    /// answers 408 `request_timeout`, so a slow client cannot hold a task.
     pub request_timeout: Duration,
     /// `BODY_LIMIT_BYTES` (default 16 MiB: a run's 256 KiB source, 1 MiB of
     /// stdin and 8 MiB of tests, with room for JSON escaping): the largest
-    /// body any route accepts, and `POST /api/runs`'s limit. Larger bodies get
+    /// body any route accepts, and the limit of the routes that carry code and
+    /// tests (runs, problems, the Judge0 and Piston doors). Larger bodies get
     /// 413; each field has its own, smaller limit (422).
     pub body_limit_bytes: usize,
     /// `AUTH_BODY_LIMIT_BYTES` (default 16 KiB, at most `BODY_LIMIT_BYTES`):
     /// `/auth/*`, `/api/auth/*` and `/api/users/*`, whose fields are all small.
     pub auth_body_limit_bytes: usize,
     /// `SMALL_BODY_LIMIT_BYTES` (default 64 KiB, at most `BODY_LIMIT_BYTES`):
-    /// every other route (sessions, invites, friends, admin).
+    /// every other route (sessions, invites, friends, feedback, API tokens,
+    /// admin, …).
     pub small_body_limit_bytes: usize,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser. Empty (the default) allows none.
@@ -250,8 +258,9 @@ pub struct HttpSettings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// `PASSWORD_HASH_CONCURRENCY` (default: number of CPUs): at most this many
-    /// argon2 hashes run at once; each takes ~19 MiB and tens of ms of CPU.
+    /// `PASSWORD_HASH_CONCURRENCY` (default: number of CPUs, 2 when that
+    /// cannot be read): at most this many argon2 hashes run at once; each
+    /// takes ~19 MiB and tens of ms of CPU.
     pub password_hash_concurrency: usize,
     /// Failed-login throttling, all counted over `LOGIN_THROTTLE_WINDOW`
     /// (default `15m`) in Redis, so the limits hold across replicas:
@@ -265,7 +274,9 @@ pub struct AuthSettings {
     pub max_failures_per_address: u32,
     pub throttle_window: Duration,
     /// `TRUST_FORWARDED_FOR` (default false): take the client address from
-    /// the first `X-Forwarded-For` hop. Only enable behind a proxy that sets it.
+    /// the last `X-Forwarded-For` entry (the one the trusted proxy appended;
+    /// earlier entries are client-controlled). Only enable behind a proxy that
+    /// sets it.
     pub trust_forwarded_for: bool,
     /// `REGISTER_MAX_PER_ADDRESS` (default 10) registrations from one client
     /// address per `REGISTER_THROTTLE_WINDOW` (default `1h`), counted in Redis.
@@ -565,8 +576,8 @@ impl Env<'_> {
     }
 }
 
-/// Parses the seed's duration notation (`15m`, `7d`, as jsonwebtoken's
-/// `expiresIn` accepts) plus `ms`, `s`, `h`; a bare number means seconds.
+/// Parses a duration: a whole number with the unit `ms`, `s`, `m`, `h` or `d`
+/// (`250ms`, `30s`, `15m`, `12h`, `7d`); a bare number means seconds.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());

@@ -219,7 +219,7 @@ impl Error {
     }
 }
 
-/// The body of every error response (SPEC §2).
+/// The body of every error response: `{success: false, error: {code, message, fields?}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub success: bool,

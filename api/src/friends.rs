@@ -1,4 +1,4 @@
-//! Users and friends (SPEC §4).
+//! Users and friends.
 //!
 //! - `GET /api/users/search?q=` — exact email or name prefix; never the caller.
 //! - `POST /api/friends/requests {userId | email}` → 201. If the other user had

@@ -1,9 +1,10 @@
 //! Liveness and readiness.
 //!
-//! `GET /health` answers 200 while the process serves requests (the seed's
-//! endpoint). `GET /ready` answers 200 only when PostgreSQL and Redis both
-//! answer within [`CHECK_TIMEOUT`]; otherwise 503 with the §2 error body
-//! naming what is down, plus a `checks` map a load balancer or operator can read.
+//! `GET /health` answers 200 while the process serves requests, checking
+//! nothing else. `GET /ready` answers 200 only when PostgreSQL and Redis both
+//! answer within [`CHECK_TIMEOUT`]; otherwise 503 with the usual error body
+//! (`{success: false, error: {code, message}}`) naming what is down, plus a
+//! `checks` map a load balancer or operator can read.
 
 use std::time::Duration;
 

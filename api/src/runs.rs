@@ -1,11 +1,13 @@
-//! Code runs (SPEC §7).
+//! Code runs: source files, stdin, arguments and optional tests, executed by
+//! a worker in a sandbox.
 //!
 //! - `GET /api/languages` — what the live workers can run (each worker
-//!   announces its languages in Redis with a heartbeat; a language no live
-//!   worker has is not listed).
+//!   announces its languages in its `workers` row in PostgreSQL, renewed
+//!   every heartbeat; a language no live worker has is not listed).
 //! - `POST /api/runs` → 202 `{id, status: "queued"}`; with `?wait=true` it
 //!   answers when the run finishes (200, the run) or after `RUN_WAIT_MAX`
-//!   with its current state (202).
+//!   (capped a second short of `REQUEST_TIMEOUT`) with its current state
+//!   (202).
 //! - `GET /api/runs/{id}` — the author, or members of its session.
 //! - `GET /api/sessions/{id}/runs` — the session's runs, newest first.
 //!

@@ -302,8 +302,9 @@ async fn tag_instance(State(id): State<HeaderValue>, request: Request, next: Nex
     response
 }
 
-/// Bounds the time a request may take (SPEC §2: a slow client cannot hold a
-/// task). WebSocket upgrades return at once, so long-lived sockets are unaffected.
+/// Bounds the time a request may take: past `REQUEST_TIMEOUT` it answers 408
+/// `request_timeout`, so a slow client cannot hold a task. WebSocket upgrades
+/// return at once, so long-lived sockets are unaffected.
 async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

@@ -1,6 +1,6 @@
-//! The caller's own account, and the seed's protected test route.
+//! The caller's own account, and a protected test route for checking a token.
 //!
-//! - `GET /api/test/protected` (seed): `{"success": true, "message", "user": {"userId", "email"}}`.
+//! - `GET /api/test/protected`: `{"success": true, "message", "user": {"userId", "email"}}`.
 //! - `GET /api/users/me`, `PATCH /api/users/me {name}`.
 //! - `POST /api/users/me/password {currentPassword, newPassword}` → 204; every
 //!   other login of the user is revoked, the current one stays.
@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(change_password))
 }
 
-/// The seed's JWT test route.
+/// Checks an access token: 200 with the caller's id and email, else 401.
 #[utoipa::path(get, path = "/api/test/protected", tag = "users", security(("bearer" = [])), responses(
     (status = 200, description = "`{success, message, user: {userId, email}}`", body = Object),
     (status = 401, description = "Not authenticated", body = ErrorBody)))]

@@ -20,7 +20,8 @@ pub const RUNS_QUEUED_CHANNEL: &str = "codecall_runs_queued";
 /// (payload: its id), by the same trigger. `?wait=true` callers wait on it.
 pub const RUN_FINISHED_CHANNEL: &str = "codecall_run_finished";
 
-/// How a run (or one of its tests) ended — SPEC §7's list, in its spelling.
+/// How a run (or one of its tests) ended. Serialised in snake_case
+/// (`wrong_answer`, `time_limit_exceeded`, …), the spelling clients see.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

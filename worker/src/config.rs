@@ -1,7 +1,8 @@
 //! The worker's typed configuration, read once from the environment.
-//! `.env.example` and the README list every variable. The secrets
-//! (`DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the
-//! path of a file holding the value (Docker and Kubernetes secrets).
+//! The README's Configuration section lists every variable; `.env.example`
+//! shows the common ones. The secrets (`DATABASE_URL`, `REDIS_URL`) may
+//! instead be given as `<NAME>_FILE`, the path of a file holding the value
+//! (Docker and Kubernetes secrets).
 
 use std::time::Duration;
 
@@ -39,9 +40,10 @@ pub struct Config {
     /// `internal_error` (only infrastructure failures are retried).
     pub max_attempts: i32,
     /// `WORKER_MAX_RUNNING_PER_USER` (default 3): one user's runs executing
-    /// at once across the fleet. The native API lets a user have only this
-    /// many unfinished runs anyway; a compatibility-door backlog (a Judge0
-    /// batch) waits in the queue beyond it, so it cannot take every slot.
+    /// at once across the fleet. The native API already caps a user's
+    /// unfinished runs (the api's `RUN_MAX_CONCURRENT_PER_USER`, also 3 by
+    /// default); a compatibility-door backlog (a Judge0 batch) waits in the
+    /// queue beyond this limit, so it cannot take every slot.
     pub max_running_per_user: i64,
     /// `RUN_STUCK_AFTER` (default `20m`): a run queued or running for longer is
     /// ended as `internal_error` by the reaper (its job was lost).
@@ -49,8 +51,9 @@ pub struct Config {
     /// `WORKER_SHUTDOWN_TIMEOUT` (default `60s`): after SIGTERM, how long
     /// in-flight runs get to finish.
     pub shutdown_timeout: Duration,
-    /// `STARTUP_TIMEOUT` (default `10s`): how long Redis and Docker each get
-    /// to answer at start-up before the worker gives up with a non-zero exit.
+    /// `STARTUP_TIMEOUT` (default `10s`): how long PostgreSQL, Redis and
+    /// Docker each get to answer at start-up before the worker gives up with
+    /// a non-zero exit.
     pub startup_timeout: Duration,
     /// `SANDBOX_POOL_SIZE` (default 2): pre-started containers per language
     /// kept even when idle (the pool's floor; 0 disables the pool).
@@ -75,8 +78,10 @@ pub struct Config {
     /// `LOG_FORMAT` (`pretty` | `json`) and `RUST_LOG` (default `info`).
     pub log_json: bool,
     pub log_filter: String,
-    // The Docker engine is found the way the `docker` CLI finds it: `DOCKER_HOST`,
-    // else the local socket (read by bollard itself).
+    // The Docker engine is not configured here: bollard's
+    // `connect_with_local_defaults` uses `DOCKER_HOST` when it is a `unix://`
+    // socket and `/var/run/docker.sock` otherwise (unlike the `docker` CLI, a
+    // `tcp://` or `ssh://` `DOCKER_HOST` is ignored).
 }
 
 impl Config {

@@ -47,8 +47,10 @@ pub async fn redis(url: &str, timeout: Duration) -> anyhow::Result<redis::aio::C
     Ok(conn)
 }
 
-/// Connects to the local Docker engine (or `DOCKER_HOST`), negotiating the
-/// API version: the engine may be older than bollard's default (1.53).
+/// Connects to the local Docker engine (`/var/run/docker.sock`, or the
+/// `unix://` socket `DOCKER_HOST` names; other `DOCKER_HOST` schemes are
+/// ignored), negotiating the API version: the engine may be older than
+/// bollard's default (1.53).
 pub async fn docker(timeout: Duration) -> anyhow::Result<(Docker, EngineInfo)> {
     let unreachable = "cannot reach the Docker engine (is the daemon running, and is \
                        /var/run/docker.sock or DOCKER_HOST reachable by this user?)";

@@ -1,5 +1,5 @@
-//! Accounts and authentication (SPEC §3), served under `/auth/*` as the seed
-//! documents it and under `/api/auth/*`.
+//! Accounts and authentication, served identically under `/auth/*` (the
+//! original Node backend's paths) and `/api/auth/*`.
 //!
 //! - `POST /auth/register` → 201 with the new user.
 //! - `POST /auth/login` → `{"success": true, "accessToken", "refreshToken"}`.
@@ -41,9 +41,10 @@ use crate::{
     startup::ApiContext,
 };
 
-/// Name length in characters (SPEC §3).
+/// Longest accepted name, in characters (after trimming; an empty one is
+/// refused too).
 pub const NAME_MAX_CHARS: usize = 100;
-/// Password length in characters (SPEC §3). Longer input is refused before any hashing.
+/// Accepted password lengths, in characters. Longer input is refused before any hashing.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
 /// RFC 5321's limit on a forward path, in bytes.
@@ -84,7 +85,7 @@ struct RegisterRequest {
     password: String,
 }
 
-/// Creates an account (the seed's endpoint).
+/// Creates an account: 201 `{success, message, user}`.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "`{success, message, user}`", body = Object),
     (status = 409, description = "`email_taken`", body = ErrorBody),
@@ -166,7 +167,7 @@ struct LoginRequest {
     password: String,
 }
 
-/// Signs in: `{success, accessToken, refreshToken}` (the seed's shape).
+/// Signs in: `{success, accessToken, refreshToken}`, exactly these keys.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
     (status = 401, description = "`invalid_credentials`", body = ErrorBody),

@@ -1,10 +1,10 @@
 //! JSON Web Tokens: short-lived access tokens and rotating refresh tokens.
 //!
 //! Both are HS256 JWTs, signed with different secrets (`JWT_ACCESS_SECRET`,
-//! `JWT_REFRESH_SECRET`, as in the seed) and carrying a `typ` claim, so one
-//! can never pass for the other even if the secrets were equal. Both carry `sid`,
-//! the login (refresh-token family) they belong to: revoking the login ends
-//! both. Refresh tokens are stored server-side only as SHA-256 hashes.
+//! `JWT_REFRESH_SECRET`) and carrying a `typ` claim, so one can never pass
+//! for the other even if the secrets were equal. Both carry `sid`, the login
+//! (refresh-token family) they belong to: revoking the login ends both.
+//! Refresh tokens are stored server-side only as SHA-256 hashes.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +32,8 @@ pub enum TokenType {
 pub struct Claims {
     /// The user id.
     pub sub: Uuid,
-    /// The user's email at issue time (the seed's `email` claim).
+    /// The user's email at issue time, for clients that read the token (the
+    /// server reads the current email from the database instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub iat: u64,

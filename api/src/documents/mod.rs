@@ -1,4 +1,4 @@
-//! The session's shared documents (SPEC §6): `GET /api/sessions/{id}/doc`
+//! The session's shared documents: `GET /api/sessions/{id}/doc`
 //! (the code, every member) and `GET /api/sessions/{id}/notes` (the
 //! interviewer's notes: the session's interviewer and its host only), each a
 //! WebSocket speaking the y-websocket protocol, so an off-the-shelf Yjs

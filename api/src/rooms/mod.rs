@@ -1,4 +1,4 @@
-//! Real-time rooms (SPEC §6): `GET /api/sessions/{id}/events`, a WebSocket of
+//! Real-time rooms: `GET /api/sessions/{id}/events`, a WebSocket of
 //! JSON text frames `{"type": …}`.
 //!
 //! Server → client: `presence.snapshot {users, chat}` (on join),

@@ -1,4 +1,4 @@
-//! Interview sessions (SPEC §5): the room lifecycle, members and roles.
+//! Interview sessions: the room lifecycle, members and roles.
 //!
 //! - `POST /api/sessions {title, language?, scheduledFor?, inviteeIds?}` → 201;
 //!   the creator is the host and a member with role `interviewer`.

@@ -1,5 +1,5 @@
-//! Accounts and authentication (SPEC §2 seed endpoints, §3), against real
-//! PostgreSQL and Redis.
+//! Accounts and authentication, the original Node backend's endpoints and
+//! response shapes included, against real PostgreSQL and Redis.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! The shared editor document (SPEC §6, `GET /api/sessions/{id}/doc`) with
+//! The shared editor document (`GET /api/sessions/{id}/doc`) with
 //! the reference JavaScript client: Debian's yjs and y-websocket packages,
 //! driven through `tests/js/ydoc-client.cjs`, against two api replicas.
 

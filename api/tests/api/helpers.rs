@@ -210,7 +210,9 @@ pub async fn json_body(response: reqwest::Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
 }
 
-/// Asserts the SPEC §2 error body and returns its `error` object.
+/// Asserts the status and the error body every failure answers with
+/// (`{success: false, error: {code, message}}`, with this `code`), and
+/// returns its `error` object.
 pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
     let body = json_body(response).await;

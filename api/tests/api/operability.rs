@@ -1,4 +1,4 @@
-//! Queue monitoring and Prometheus metrics (SPEC §9).
+//! Queue monitoring and Prometheus metrics.
 
 use std::collections::BTreeMap;
 
@@ -293,7 +293,8 @@ async fn the_openapi_document_is_valid_and_every_documented_route_exists() {
             );
         }
     }
-    // The seed's endpoints and a few of each area are there.
+    // The original Node backend's endpoints (health, `/auth/*`, the
+    // protected test route) and a few of each area are there.
     for path in [
         "/health",
         "/auth/register",

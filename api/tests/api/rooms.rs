@@ -1,5 +1,5 @@
-//! Real-time rooms over two api replicas sharing PostgreSQL and Redis
-//! (SPEC §6): presence, chat, session updates and live run output.
+//! Real-time rooms over two api replicas sharing PostgreSQL and Redis:
+//! presence, chat, session updates and live run output.
 
 use std::time::Duration;
 

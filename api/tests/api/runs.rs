@@ -1,5 +1,5 @@
 //! The run pipeline end to end: the api in-process, real `codecall-worker`
-//! processes, real PostgreSQL, Redis and Docker (SPEC §7, §9).
+//! processes, real PostgreSQL, Redis and Docker.
 
 use std::{
     process::Stdio,

@@ -1,5 +1,5 @@
-//! Friends (SPEC §4) and interview sessions (SPEC §5): the whole flows, the
-//! edge cases, and an authorization matrix over every endpoint.
+//! Friends and interview sessions: the whole flows, the edge cases, and an
+//! authorization matrix over every endpoint.
 
 use std::time::Duration;
 

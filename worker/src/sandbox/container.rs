@@ -1,5 +1,8 @@
-//! One sandbox container: the hardened configuration (every knob of SPEC §8
-//! is set here, explicitly) and the Docker calls to start, attach and remove it.
+//! One sandbox container: the hardened configuration (every isolation and
+//! resource setting — network, mounts, capabilities, read-only root, tmpfs,
+//! memory, CPU, pids, ulimits, IPC, logging, user — is set here explicitly,
+//! never left to the engine's defaults) and the Docker calls to start, attach
+//! and remove it.
 
 use std::{
     collections::HashMap,

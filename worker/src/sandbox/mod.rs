@@ -2,10 +2,11 @@
 //! container and reports what happened.
 //!
 //! [`Engine::execute`] takes an [`ExecutionRequest`] and a callback that sees
-//! output as it happens, and returns an [`ExecutionResult`] with SPEC §7's
-//! verdicts. The program is compiled once and run once per test inside one
-//! container by `codecall-runner` (see the `sandbox-runner` crate); expected
-//! outputs stay here and are compared here.
+//! output as it happens, and returns an [`ExecutionResult`] with a verdict
+//! (`run_contract::Verdict`) for the run and for each test. The program is
+//! compiled once and run once per test inside one container by
+//! `codecall-runner` (see the `sandbox-runner` crate); expected outputs stay
+//! here and are compared here.
 //!
 //! - [`container`]: the hardened container configuration and Docker calls.
 //! - [`pool`]: pre-started containers (each still used exactly once).
@@ -39,24 +40,36 @@ use self::{
 /// Under gVisor compilation gets this many times `compile_time_ms`.
 pub const GVISOR_COMPILE_TIME_FACTOR: u64 = 3;
 
-/// Defaults and maxima; the operator sets them through the worker's
-/// configuration.
+/// The engine's limits and pool settings. The worker binary sets
+/// `worker_id`, `runtime`, the pool sizes and `max_total_ms` from its
+/// configuration (`WORKER_ID`, `SANDBOX_RUNTIME`, `SANDBOX_POOL_SIZE`,
+/// `SANDBOX_POOL_MAX`, `SANDBOX_POOL_DEMAND_WINDOW`, `RUN_MAX_TOTAL_TIME`),
+/// detects `gvisor` from the engine, and takes every other field from
+/// `EngineConfig::default()`: those limits are fixed in code, and no
+/// environment variable changes them.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub worker_id: String,
-    /// Wall time per execution (`SANDBOX_TIME_LIMIT_MS`, default 5000).
+    /// Wall time per execution when the request gives none (default 5000).
+    /// The worker always gives the run's own limit, which the api chose
+    /// (`RUN_DEFAULT_TIME_MS`, at most `RUN_MAX_TIME_MS`).
     pub default_time_ms: u64,
-    /// Memory per container (`SANDBOX_MEMORY_MB`, default 256).
+    /// Memory per container when the request gives none (default 256); also
+    /// the memory of pre-started containers, so only executions asking for
+    /// exactly this use the pool. The worker always gives the run's own
+    /// limit (the api's `RUN_DEFAULT_MEMORY_MB`, at most `RUN_MAX_MEMORY_MB`).
     pub default_memory_mb: u64,
-    /// Compilation wall time (`SANDBOX_COMPILE_TIME_LIMIT_MS`, default 10000).
+    /// Compilation wall time (default 10000; under gVisor,
+    /// `GVISOR_COMPILE_TIME_FACTOR` times this).
     pub compile_time_ms: u64,
-    /// Kept per stream per execution (`SANDBOX_OUTPUT_LIMIT_BYTES`, 64 KiB).
+    /// Kept per stream per execution (default 64 KiB).
     pub output_limit_bytes: usize,
-    /// Processes and threads (`SANDBOX_PIDS_LIMIT`, default 64).
+    /// Processes and threads (default 64).
     pub pids_limit: i64,
-    /// CPU share in thousandths of a CPU (`SANDBOX_CPU_MILLIS`, default 1000).
+    /// CPU limit in thousandths of a CPU (Docker's `NanoCpus`, a hard cap;
+    /// default 1000, one CPU).
     pub cpu_millis: u64,
-    /// Writable work dir size (`SANDBOX_TMPFS_MB`, default 64) and /tmp (16).
+    /// Writable work dir size in MiB (default 64) and /tmp's (16).
     pub tmpfs_mb: u64,
     pub tmp_mb: u64,
     /// `nofile` and `fsize` ulimits (256 files, 64 MiB per file).
@@ -82,7 +95,8 @@ pub struct EngineConfig {
     /// How far back demand counts (`SANDBOX_POOL_DEMAND_WINDOW`, 60 s); also
     /// how often the pool is trimmed back and stale containers replaced.
     pub pool_demand_window: Duration,
-    /// A pre-started container older than this is replaced (`SANDBOX_POOL_MAX_AGE`, 10 min).
+    /// A pre-started container older than this is replaced (default 10 min;
+    /// also its `codecall.expires` lifetime).
     pub pool_max_age: Duration,
 }
 
