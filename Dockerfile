@@ -54,6 +54,12 @@ COPY Cargo.lock vendo[r] /opt/cargo-vendor/
 COPY scripts/docker/cargo-source.sh /usr/local/bin/cargo-source.sh
 RUN sh /usr/local/bin/cargo-source.sh
 
+# The api's allocator (jemalloc) is built from C sources with make, which the
+# slim Rust image does not have (the offline one built here does).
+RUN command -v make >/dev/null || { apt-get update -qq \
+      && apt-get install -y -qq --no-install-recommends make >/dev/null \
+      && rm -rf /var/lib/apt/lists/*; }
+
 # Dependencies only (the workspace's own crates are stubs here).
 COPY --from=sources /skeleton/ ./
 RUN cargo build --release --locked --bin codecall-api --bin codecall-worker

@@ -7,7 +7,7 @@
 # tag, so the same Dockerfile / compose file work online and offline:
 #
 #   debian:bookworm-slim      minbase + ca-certificates
-#   rust:1.95-slim-bookworm   + gcc libc6-dev pkg-config + the host's rustup
+#   rust:1.95-slim-bookworm   + gcc libc6-dev make pkg-config + the host's rustup
 #                             toolchain 1.95.0 (rustc, cargo, rust-std only)
 #   postgres:15-bookworm      Debian's postgresql-15 + an entrypoint that
 #                             mimics the official image (POSTGRES_* env, PGDATA)
@@ -231,7 +231,7 @@ pack_toolchain() {
 build_rust() {
     export TOOLCHAIN_TAR=$WORK/toolchain.tar
     pack_toolchain "$TOOLCHAIN_TAR"
-    bootstrap "$WORK/rust.tar" --include=ca-certificates,gcc,libc6-dev,pkg-config \
+    bootstrap "$WORK/rust.tar" --include=ca-certificates,gcc,libc6-dev,make,pkg-config \
         --customize-hook='tar -C "$1" -xf "$TOOLCHAIN_TAR"' \
         --customize-hook='chroot "$1" env RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo /usr/local/cargo/bin/rustc -V' \
         --customize-hook='chroot "$1" env RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo /usr/local/cargo/bin/cargo -V'

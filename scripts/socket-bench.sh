@@ -4,9 +4,9 @@
 # and run-event fan-out latency over two replicas against the bare Redis
 # pub/sub hop.
 #
-#   bash scripts/socket-bench.sh                 # N = 1,000 and 10,000, mimalloc
+#   bash scripts/socket-bench.sh                 # N = 1,000 and 10,000, jemalloc
 #   ALLOCATOR=system bash scripts/socket-bench.sh
-#   ALLOCATOR=jemalloc SOCKETS=1000 bash scripts/socket-bench.sh
+#   ALLOCATOR=mimalloc SOCKETS=1000 bash scripts/socket-bench.sh
 #   PROFILE=dev bash scripts/socket-bench.sh     # no release build: see below
 #
 # It builds the release api (with the chosen global allocator) and the
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/servers.sh
 . scripts/servers.sh
 
-ALLOCATOR="${ALLOCATOR:-mimalloc}"
+ALLOCATOR="${ALLOCATOR:-jemalloc}"
 PROFILE="${PROFILE:-release}"
 SOCKETS="${SOCKETS:-1000,10000}"
 export SQLX_OFFLINE=true
@@ -43,9 +43,14 @@ if [ "$(ulimit -n)" -lt $((largest + 1000)) ]; then
   exit 1
 fi
 
+# The build selects the whole workspace, as the test build does, so the
+# dependencies are shared with it (a narrower selection unifies features
+# differently and compiles them again). `mimalloc` and `system` turn default
+# features off everywhere, which does compile some dependencies again.
+# MIMALLOC_* and _RJEM_MALLOC_CONF variables reach the api processes.
 case "$ALLOCATOR" in
-  mimalloc) features=() ;;
-  jemalloc) features=(--no-default-features --features jemalloc) ;;
+  jemalloc) features=() ;;
+  mimalloc) features=(--no-default-features --features api/mimalloc) ;;
   system) features=(--no-default-features) ;;
   *) echo "ALLOCATOR is mimalloc, jemalloc or system" >&2; exit 2 ;;
 esac
@@ -56,9 +61,7 @@ case "$PROFILE" in
   *) echo "PROFILE is release or dev" >&2; exit 2 ;;
 esac
 log "building the api ($PROFILE, $ALLOCATOR) and the benchmark"
-# One command: building the example alone would unify features differently
-# and build the api library a second time.
-cargo build --profile "$PROFILE" --locked -p api --bin codecall-api --example socket_bench "${features[@]}"
+cargo build --profile "$PROFILE" --locked --workspace --bins --examples "${features[@]}"
 mkdir -p "$target/socket-bench"
 # Replaced, not overwritten: another run may be executing the old copy.
 cp "$out/codecall-api" "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR.new"
@@ -85,6 +88,7 @@ start_replica() {
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" DATABASE_URL="$DATABASE_URL" \
     REDIS_URL="$REDIS_URL" JWT_ACCESS_SECRET="$access" JWT_REFRESH_SECRET="$refresh" \
     JWT_ACCESS_EXPIRES_IN=2h DATABASE_MAX_CONNECTIONS=20 RUST_LOG=warn \
+    $(env | grep -E '^(MIMALLOC_|_RJEM_MALLOC_CONF=)' | tr '\n' ' ') \
     SOCKET_MAX_PER_USER=100000 SOCKET_MAX_PER_USER_SESSION=100000 \
     "$target/socket-bench/codecall-api-$PROFILE-$ALLOCATOR" >"$logs/api-$port.log" 2>&1 &
   pids+=($!)

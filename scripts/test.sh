@@ -68,7 +68,9 @@ cargo test --workspace --locked --no-fail-fast
 if docker info >/dev/null 2>&1; then
   if bash scripts/runsc-setup.sh; then
     log "sandbox suite under gVisor (SANDBOX_TEST_RUNTIME=runsc)"
-    SANDBOX_TEST_RUNTIME=runsc cargo test -p worker --locked --test sandbox
+    # The same selection as the run above (`--workspace`): `-p worker` would
+    # unify features differently and compile the dependencies again.
+    SANDBOX_TEST_RUNTIME=runsc cargo test --workspace --locked --test sandbox
   elif [ -n "${CI:-}" ]; then
     echo "test.sh: CI is set and runsc could not be set up (see the line above)" >&2
     exit 1

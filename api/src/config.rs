@@ -190,7 +190,7 @@ pub struct SocketSettings {
     /// `SOCKET_AWARENESS_PER_USER_PER_SECOND` (default 50, bursts of twice
     /// that): awareness messages (cursors, selections) one user may send.
     pub awareness_per_second: u32,
-    /// `SOCKET_READ_BUFFER_BYTES` (default 4096, at least 256): each socket's
+    /// `SOCKET_READ_BUFFER_BYTES` (default 1024, at least 256): each socket's
     /// read buffer, allocated when it opens. Client frames are small (a
     /// ping, a chat line, a keystroke's update); a larger one, up to the
     /// socket's frame limit, is read into a buffer grown for it.
@@ -391,7 +391,7 @@ impl Config {
                 doc_updates_per_second: env
                     .positive("SOCKET_DOC_UPDATES_PER_USER_PER_SECOND", 100)?,
                 awareness_per_second: env.positive("SOCKET_AWARENESS_PER_USER_PER_SECOND", 50)?,
-                read_buffer_bytes: match env.parsed("SOCKET_READ_BUFFER_BYTES", 4096)? {
+                read_buffer_bytes: match env.parsed("SOCKET_READ_BUFFER_BYTES", 1024)? {
                     n if n < 256 => {
                         return Err(ConfigError(
                             "SOCKET_READ_BUFFER_BYTES must be at least 256".into(),
@@ -659,7 +659,7 @@ mod tests {
         assert_eq!(config.sockets.max_per_user, 16);
         assert_eq!(config.sockets.max_per_user_session, 8);
         assert_eq!(config.feedback.edit_window, Duration::from_secs(7 * 86_400));
-        assert_eq!(config.sockets.read_buffer_bytes, 4096);
+        assert_eq!(config.sockets.read_buffer_bytes, 1024);
     }
 
     #[test]

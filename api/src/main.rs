@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use codecall_api::{config::Config, startup::Application, telemetry};
 
-/// mimalloc gives memory back to the system after a burst of sockets closes
-/// (glibc's allocator keeps it: see the README's socket benchmark, which also
-/// measured jemalloc). Features pick another: `jemalloc`, or
+/// jemalloc with its background thread gives memory back to the system a few
+/// seconds after a burst of sockets closes, even while the api is idle (the
+/// README's *Sockets at scale* measured it against mimalloc, which keeps
+/// freed pages until the thread that owns them allocates again). Features
+/// pick another: `--no-default-features --features mimalloc`, or
 /// `--no-default-features` for the system allocator.
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]

@@ -85,10 +85,20 @@ impl Payload {
     }
 }
 
-/// Messages buffered per room for slow sockets before they lag. Allocated
-/// up front per room (a pointer and a few counters per message, ~4 KiB a
-/// room), not per socket.
+/// Messages buffered per room for slow sockets before they lag. tokio's
+/// broadcast allocates every slot when the room opens (32 bytes a slot:
+/// 8 KiB a room, ~4 KiB a socket at two per room), not per socket. Fewer
+/// would save memory but let a socket that keeps up fall behind during a
+/// burst of output published back to back (64 did, in the lag test).
 pub const ROOM_BUFFER: usize = 256;
+
+/// Gives a map's spare capacity back once it is mostly empty: a burst of
+/// sockets grows the per-replica maps, and a `HashMap` never shrinks alone.
+pub(crate) fn shrink_when_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
 
 pub struct Hub {
     subscriber: ConnectionManager,
@@ -204,6 +214,7 @@ impl Hub {
         room.sockets = room.sockets.saturating_sub(1);
         if room.sockets == 0 {
             rooms.remove(channel);
+            shrink_when_sparse(&mut rooms);
             if let Err(e) = self.subscriber.clone().unsubscribe(channel).await {
                 tracing::warn!(channel, error = %e, "could not unsubscribe");
             }

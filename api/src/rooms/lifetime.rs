@@ -299,7 +299,11 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.sockets.lock().remove(&self.id);
+        {
+            let mut open = self.sockets.lock();
+            open.remove(&self.id);
+            super::hub::shrink_when_sparse(&mut open);
+        }
         let mut redis = self.redis.clone();
         let (user_key, session_key) = (
             user_key(&self.prefix, self.user),

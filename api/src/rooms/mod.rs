@@ -272,26 +272,27 @@ impl Socket {
     ) {
         let (mut tx, mut rx) = socket.split();
 
-        let (present, joined) = self
-            .ctx
-            .presence
-            .join(&self.ctx, self.session, self.user.user_id, self.connection)
-            .await;
+        // The joins, the snapshot and the leave are boxed: they run once, and
+        // unboxed their futures would size the state machine every idle
+        // socket keeps for its whole life.
+        let (present, joined) = Box::pin(self.ctx.presence.join(
+            &self.ctx,
+            self.session,
+            self.user.user_id,
+            self.connection,
+        ))
+        .await;
         match joined {
             Ok(true) => {
-                publish(
-                    &self.ctx,
-                    self.session,
-                    &ServerEvent::PresenceJoined {
-                        user: self.user.clone(),
-                    },
-                )
-                .await;
+                let joined = ServerEvent::PresenceJoined {
+                    user: self.user.clone(),
+                };
+                Box::pin(publish(&self.ctx, self.session, &joined)).await;
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
         }
-        let end = match self.snapshot().await {
+        let end = match Box::pin(self.snapshot()).await {
             Ok(snapshot) if send(&mut tx, &snapshot).await => {
                 self.serve(&mut tx, &mut rx, &mut subscription, &mut lease)
                     .await
@@ -299,25 +300,22 @@ impl Socket {
             _ => End::Gone,
         };
         if let End::Close(code, reason) = end {
-            let _ = tx
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                })))
-                .await;
+            // Bounded like every send: a client that stopped reading does
+            // not hold the task.
+            let close = Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }));
+            send_frame(&mut tx, close).await;
         }
         // The socket's buffers go now, not after the presence round trip.
         drop((tx, rx, subscription));
-        match self.ctx.presence.leave(&self.ctx, present).await {
+        match Box::pin(self.ctx.presence.leave(&self.ctx, present)).await {
             Ok(true) => {
-                publish(
-                    &self.ctx,
-                    self.session,
-                    &ServerEvent::PresenceLeft {
-                        user_id: self.user.user_id,
-                    },
-                )
-                .await;
+                let left = ServerEvent::PresenceLeft {
+                    user_id: self.user.user_id,
+                };
+                Box::pin(publish(&self.ctx, self.session, &left)).await;
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
@@ -367,7 +365,10 @@ impl Socket {
                     refused = 0;
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Ping) => Some(ServerEvent::Pong),
-                        Ok(ClientMessage::ChatSend { text }) => self.chat(text, &mut chat_rate).await.err(),
+                        // Boxed, like the snapshot below: an idle socket's
+                        // state machine then holds a pointer, not these
+                        // database futures (most of its size otherwise).
+                        Ok(ClientMessage::ChatSend { text }) => Box::pin(self.chat(text, &mut chat_rate)).await.err(),
                         Err(e) => Some(error("invalid_message", &format!("unknown or malformed message: {e}"))),
                     };
                     if let Some(reply) = reply
@@ -394,7 +395,7 @@ impl Socket {
                         // Too slow for the room: say so and resync.
                         let message = format!("{missed} events were dropped; state resent");
                         if !send(tx, &error("lagged", &message)).await { return End::Gone; }
-                        match self.snapshot().await {
+                        match Box::pin(self.snapshot()).await {
                             Ok(snapshot) if send(tx, &snapshot).await => {}
                             _ => return End::Gone,
                         }

@@ -207,7 +207,9 @@ pub struct Presence {
 
 impl Drop for Presence {
     fn drop(&mut self) {
-        self.local.lock().remove(&self.connection);
+        let mut entries = self.local.lock();
+        entries.remove(&self.connection);
+        super::hub::shrink_when_sparse(&mut entries);
     }
 }
 

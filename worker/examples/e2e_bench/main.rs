@@ -9,17 +9,24 @@
 //! 2. a hardened `docker run` of the same image (the CLI baseline);
 //! 3. the engine's warm path alone (in this process: pool → program → result);
 //! 4. `POST /api/runs?wait=true` sequentially (each run posted 50 ms after
-//!    the previous answered), open loop (one run every 50 ms), and at
+//!    the previous answered), open loop (one run every 300 ms, below what
+//!    one worker executes, as in the measurement that opened the work), and at
 //!    concurrency 4, against a raw create-start-wait-remove Docker loop at
 //!    concurrency 4 with the same image and hardening;
-//! 5. lost and duplicated runs (from PostgreSQL: unfinished, `attempts` > 1);
-//! 6. where a run's time went, from the worker's phase histograms;
-//! 7. the goal's ratios.
+//! 5. the room load ([`room_load`]): live sessions of two members on the
+//!    events socket, each member posting a run every 6 s, at 10 and at 30
+//!    sessions: POST → the other member's `run.finished`, and whether every
+//!    run reached both members complete and in order;
+//! 6. lost and duplicated runs (from PostgreSQL: unfinished, `attempts` > 1);
+//! 7. where a run's time went, from the worker's phase histograms;
+//! 8. the goals' ratios.
 //!
 //! Users rotate over four accounts (and the script raises the per-user
 //! quotas), so quotas never shape the figures.
 
+#[path = "../bench_support/mod.rs"]
 mod bench_support;
+mod room_load;
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -39,8 +46,16 @@ const PACED: usize = 60;
 const CONCURRENT: usize = 120;
 const CONCURRENCY: usize = 4;
 const GAP: Duration = Duration::from_millis(50);
+/// The open loop's period: steady load below one worker's execution rate, so
+/// its figures are the run path's, not a queue's.
+const PACE: Duration = Duration::from_millis(300);
 const CLI_RUNS: usize = 20;
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
+/// The room load: sessions (the measured load, then three times it), how
+/// often each member posts, for how long.
+const ROOM_LOAD_SESSIONS: [usize; 2] = [10, 30];
+const ROOM_LOAD_PERIOD: Duration = Duration::from_secs(6);
+const ROOM_LOAD_DURATION: Duration = Duration::from_secs(30);
 
 /// What the script passes.
 struct Setup {
@@ -266,9 +281,9 @@ async fn main() -> anyhow::Result<()> {
     report("sequential", &seq);
     slowest(&sequential);
 
-    println!("== POST /api/runs?wait=true, one every 50 ms (open loop)");
+    println!("== POST /api/runs?wait=true, one every 300 ms (open loop)");
     let mut tasks = Vec::new();
-    let mut tick = tokio::time::interval(GAP);
+    let mut tick = tokio::time::interval(PACE);
     for n in 0..PACED {
         tick.tick().await;
         let api = api.clone();
@@ -280,7 +295,7 @@ async fn main() -> anyhow::Result<()> {
     }
     ids.extend(paced_runs.iter().map(|a| a.run.id));
     let paced = sorted(&paced_runs);
-    report("every 50 ms", &paced);
+    report("every 300 ms", &paced);
     slowest(&paced_runs);
 
     println!(
@@ -321,6 +336,37 @@ async fn main() -> anyhow::Result<()> {
     println!("  api + worker                 {e2e_rate:8.1} runs/s");
     println!("  raw create-start-wait-remove {raw_rate:8.1} runs/s");
 
+    let mut room_loads = Vec::new();
+    for sessions in ROOM_LOAD_SESSIONS {
+        let load = room_load::Load {
+            sessions,
+            period: ROOM_LOAD_PERIOD,
+            duration: ROOM_LOAD_DURATION,
+        };
+        println!(
+            "== room load: {sessions} live sessions × 2 members on the events socket, each member posting every {} s for {} s",
+            ROOM_LOAD_PERIOD.as_secs(),
+            ROOM_LOAD_DURATION.as_secs()
+        );
+        let outcome = room_load::run(&api.http, &setup.api, &load).await?;
+        println!(
+            "  {} runs posted ({:.1} runs/s), {} complete and in order at both members",
+            outcome.posted,
+            outcome.posted as f64 / ROOM_LOAD_DURATION.as_secs_f64(),
+            outcome.complete
+        );
+        report("POST → other's run.finished", &outcome.latencies);
+        if !outcome.deliveries.is_empty() {
+            report("  of which stored → socket", &outcome.deliveries);
+        }
+        println!(
+            "    p95 {:.1} ms, took {:.1} s in all",
+            p(&outcome.latencies, 95),
+            outcome.elapsed.as_secs_f64()
+        );
+        room_loads.push((sessions, outcome));
+    }
+
     println!("== every run posted ({} with the warm-up)", ids.len());
     let distinct: HashSet<Uuid> = ids.iter().copied().collect();
     let (finished, reexecuted): (i64, i64) = sqlx::query_as(
@@ -350,7 +396,7 @@ async fn main() -> anyhow::Result<()> {
             true,
         ),
         (
-            "e2e p50 / engine warm p50 (every 50 ms)",
+            "e2e p50 / engine warm p50 (every 300 ms)",
             p(&paced, 50) / engine_p50,
             1.3,
             true,
@@ -362,7 +408,7 @@ async fn main() -> anyhow::Result<()> {
             true,
         ),
         (
-            "p99 / p50, every 50 ms",
+            "p99 / p50, every 300 ms",
             p(&paced, 99) / p(&paced, 50),
             2.0,
             true,
@@ -407,6 +453,20 @@ async fn main() -> anyhow::Result<()> {
             "MISSED"
         }
     );
+    for (sessions, outcome) in &room_loads {
+        let ratio = p(&outcome.latencies, 99) / p(&outcome.latencies, 50);
+        println!(
+            "  room load {sessions:>2} sessions: p99 / p50        {ratio:6.2}  (≤ 2: {})",
+            if ratio <= 2.0 { "met" } else { "MISSED" }
+        );
+        let whole = outcome.complete == outcome.posted;
+        println!(
+            "  room load {sessions:>2} sessions: complete, in order {:>3}/{:<3} ({})",
+            outcome.complete,
+            outcome.posted,
+            if whole { "met" } else { "MISSED" }
+        );
+    }
     println!("  Redis commands/s while idle             {redis_rate:6.2}");
     Ok(())
 }
