@@ -80,6 +80,10 @@ struct Seen {
 
 type Sightings = Arc<Mutex<HashMap<Uuid, Seen>>>;
 
+/// A posted run: its id, its room's index, its author's index in the room,
+/// when the POST left.
+type Post = (Uuid, usize, usize, Instant);
+
 pub async fn run(http: &reqwest::Client, base: &str, load: &Load) -> anyhow::Result<Outcome> {
     let ws_base = base.replacen("http", "ws", 1);
     // Sessions with two members each, both sockets open and past their snapshot.
@@ -108,7 +112,7 @@ pub async fn run(http: &reqwest::Client, base: &str, load: &Load) -> anyhow::Res
 
     // Every member posts every `period`, members spread evenly over it.
     let members = load.sessions * 2;
-    let posts: Arc<Mutex<Vec<(Uuid, usize, usize, Instant)>>> = Arc::default();
+    let posts: Arc<Mutex<Vec<Post>>> = Arc::default();
     let started = Instant::now();
     let mut posters = Vec::new();
     for (r, (session, pair, _)) in rooms.iter().enumerate() {
@@ -162,11 +166,10 @@ pub async fn run(http: &reqwest::Client, base: &str, load: &Load) -> anyhow::Res
     loop {
         let missing = posts.iter().any(|(id, r, _, _)| {
             rooms[*r].2.iter().any(|(seen, _)| {
-                !seen
-                    .lock()
+                seen.lock()
                     .expect("seen")
                     .get(id)
-                    .is_some_and(|s| s.finished.is_some())
+                    .is_none_or(|s| s.finished.is_none())
             })
         });
         if !missing || Instant::now() > deadline {
