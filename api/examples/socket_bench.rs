@@ -85,7 +85,10 @@ impl Options {
         Ok(Options {
             replicas: [replica(1)?, replica(2)?],
             redis: get("redis", None)?,
-            prefix: get("prefix", Some("codecall:"))?,
+            prefix: get(
+                "prefix",
+                Some(run_contract::config::DEFAULT_REDIS_KEY_PREFIX),
+            )?,
             sockets: get("sockets", Some("1000,10000"))?
                 .split(',')
                 .map(str::parse)

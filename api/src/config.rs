@@ -8,11 +8,13 @@
 //! `Debug`. Each secret (`JWT_ACCESS_SECRET`, `JWT_REFRESH_SECRET`,
 //! `DATABASE_URL`, `REDIS_URL`) may instead be given as `<NAME>_FILE`, the path
 //! of a file holding it (Docker and Kubernetes secrets), so the value never
-//! sits in the process environment.
+//! sits in the process environment. Durations are written as the worker's
+//! ([`run_contract::config::parse_duration`]).
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use axum::http::HeaderValue;
+use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, parse_duration};
 
 /// Shortest accepted JWT secret, in bytes. HS256 keys shorter than the hash
 /// output (32 bytes) weaken the signature.
@@ -336,7 +338,7 @@ impl Config {
                     env.secret_value("REDIS_URL")?
                         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
                 ),
-                key_prefix: env.string("REDIS_KEY_PREFIX", "codecall:"),
+                key_prefix: env.string("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX),
             },
             jwt: JwtSettings {
                 access_secret,
@@ -574,24 +576,6 @@ impl Env<'_> {
             })
             .collect()
     }
-}
-
-/// Parses a duration: a whole number with the unit `ms`, `s`, `m`, `h` or `d`
-/// (`250ms`, `30s`, `15m`, `12h`, `7d`); a bare number means seconds.
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => return Some(Duration::from_millis(n)),
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(seconds))
 }
 
 /// A value that must never be printed: `Debug` shows `[redacted]`.

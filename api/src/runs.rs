@@ -27,7 +27,10 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use run_contract::{LanguageInfo, RunEvent, RunKind, RunView};
+use run_contract::{
+    LanguageInfo, RunEvent, RunKind, RunView,
+    input::{RunFile, RunInput, RunTest, valid_file_name},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -135,6 +138,8 @@ async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Val
     Ok(Json(json!({ "success": true, "languages": languages })))
 }
 
+/// A file as posted (the request's shape; stored as a
+/// [`run_contract::input::RunFile`]).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FileBody {
@@ -143,12 +148,32 @@ pub(crate) struct FileBody {
     pub(crate) content: String,
 }
 
-#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+impl From<FileBody> for RunFile {
+    fn from(file: FileBody) -> Self {
+        RunFile {
+            name: file.name,
+            content: file.content,
+        }
+    }
+}
+
+/// A test as posted (the request's shape; stored as a
+/// [`run_contract::input::RunTest`]).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TestBody {
     #[serde(default)]
     pub(crate) stdin: String,
     pub(crate) expected_output: String,
+}
+
+impl From<TestBody> for RunTest {
+    fn from(test: TestBody) -> Self {
+        RunTest {
+            stdin: test.stdin,
+            expected_output: test.expected_output,
+        }
+    }
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -187,10 +212,9 @@ struct CreateParams {
 /// A validated run, ready to store.
 pub(crate) struct NewRun {
     pub(crate) language: String,
-    files: Vec<serde_json::Value>,
+    /// Its files, arguments and tests (the row's `jsonb` columns).
+    input: RunInput,
     stdin: Vec<u8>,
-    args: Vec<String>,
-    tests: Vec<TestBody>,
     time_ms: u32,
     memory_mb: u32,
     /// The Judge0 submission's parameters (Judge0 door only).
@@ -221,7 +245,7 @@ pub(crate) fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Resul
         problems.add("files", format!("at most {MAX_FILES} files"));
     }
     for file in &files {
-        if !file.name.is_empty() && !sandbox_file_name(&file.name) {
+        if !file.name.is_empty() && !valid_file_name(&file.name) {
             problems.add(
                 "files",
                 format!(
@@ -296,29 +320,17 @@ pub(crate) fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Resul
     problems.into_result()?;
     Ok(NewRun {
         language: req.language,
-        files: files
-            .into_iter()
-            .map(|f| json!({ "name": f.name, "content": f.content }))
-            .collect(),
+        input: RunInput {
+            files: files.into_iter().map(RunFile::from).collect(),
+            args: req.args,
+            tests: req.tests.into_iter().map(RunTest::from).collect(),
+        },
         stdin: req.stdin.into_bytes(),
-        args: req.args,
-        tests: req.tests,
         time_ms,
         memory_mb,
         judge0: None,
         callback_url: None,
     })
-}
-
-/// The sandbox's file-name rule (a plain name, no directories).
-fn sandbox_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// "Run the session's code": the shared document's text (422 when empty).
@@ -397,6 +409,7 @@ pub(crate) async fn store(
     problem_id: Option<Uuid>,
 ) -> Result<Uuid> {
     let id = Uuid::new_v4();
+    let input = run.input.to_columns();
     let row = sqlx::query!(
         r#"INSERT INTO runs (id, user_id, session_id, language, files, stdin, args, tests,
                              time_limit_ms, memory_limit_mb, kind, problem_id,
@@ -408,10 +421,10 @@ pub(crate) async fn store(
         user_id,
         session_id,
         run.language,
-        serde_json::Value::Array(run.files),
+        input.files,
         run.stdin,
-        json!(run.args),
-        json!(run.tests),
+        input.args,
+        input.tests,
         i32::try_from(run.time_ms).unwrap_or(i32::MAX),
         i32::try_from(run.memory_mb).unwrap_or(i32::MAX),
         kind.as_str(),

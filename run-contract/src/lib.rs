@@ -1,10 +1,17 @@
-//! The contract between the api and the worker — and nothing else.
+//! The contract between the api and the worker.
 //!
 //! Neither binary depends on the other; both depend on this crate. It holds the
 //! names both sides must agree on (the PostgreSQL notification channels of
-//! run dispatch, the Redis channels of room events) and the shapes both read. Changing anything here is a protocol change: old workers
-//! and new api replicas run side by side during a deploy, so add fields with
-//! `#[serde(default)]` rather than renaming them.
+//! run dispatch, the Redis channels of room events), the shapes both read
+//! (a run's stored input in [`input`], its result, its events), and the
+//! configuration notation both binaries share ([`config`]). The sandbox runner
+//! depends on it for one rule only: which file names a run may carry
+//! ([`input::valid_file_name`]). Changing anything here is a protocol change:
+//! old workers and new api replicas run side by side during a deploy, so add
+//! fields with `#[serde(default)]` rather than renaming them.
+
+pub mod config;
+pub mod input;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

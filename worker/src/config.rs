@@ -2,9 +2,12 @@
 //! The README's Configuration section lists every variable; `.env.example`
 //! shows the common ones. The secrets (`DATABASE_URL`, `REDIS_URL`) may
 //! instead be given as `<NAME>_FILE`, the path of a file holding the value
-//! (Docker and Kubernetes secrets).
+//! (Docker and Kubernetes secrets). Durations are written as the api's
+//! ([`run_contract::config::parse_duration`]).
 
 use std::time::Duration;
+
+use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, parse_duration};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,7 +99,9 @@ impl Config {
             match var(name) {
                 None => Ok(default),
                 Some(raw) => parse_duration(&raw).ok_or_else(|| {
-                    anyhow::anyhow!("{name} is invalid: `{raw}` is not like `100ms`, `10s` or `5m`")
+                    anyhow::anyhow!(
+                        "{name} is invalid: `{raw}` is not a duration like 100ms, 10s, 5m, 12h or 7d"
+                    )
                 }),
             }
         };
@@ -122,7 +127,7 @@ impl Config {
             })?,
             redis_url: secret(&var, "REDIS_URL")?
                 .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| "codecall:".into()),
+            key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
             concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
             heartbeat,
@@ -175,22 +180,6 @@ fn secret(var: &dyn Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Op
         }
         (None, None) => Ok(None),
     }
-}
-
-/// `100ms`, `10s`, `5m`, or bare seconds.
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    if let Some(ms) = raw.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    if let Some(m) = raw.strip_suffix('m') {
-        return m.parse::<u64>().ok().map(|m| Duration::from_secs(m * 60));
-    }
-    raw.strip_suffix('s')
-        .unwrap_or(raw)
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 fn default_worker_id() -> String {

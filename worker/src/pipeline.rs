@@ -8,6 +8,8 @@
 //! executed twice finishes once. The user's program failing is a verdict;
 //! only infrastructure failures (Docker, the runner) are retried, with
 //! backoff, up to `RUN_MAX_ATTEMPTS`, then the run ends as `internal_error`.
+//! A run whose stored input this version cannot read
+//! ([`run_contract::input`]) ends as `internal_error` without executing.
 //!
 //! Redis carries only the room events: an execution does not need it, and
 //! a `run.finished` that cannot be published is retried until Redis is back.
@@ -29,8 +31,10 @@ use std::{
 };
 
 use redis::aio::ConnectionManager;
-use run_contract::{Audience, RunEvent, RunKind, RunResult, RunRow, RunView};
-use serde::Deserialize;
+use run_contract::{
+    Audience, RunEvent, RunKind, RunResult, RunRow, RunView,
+    input::{InputColumns, RunInput},
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -93,21 +97,6 @@ impl Room {
             Audience::Everyone
         }
     }
-}
-
-#[derive(Deserialize)]
-struct StoredFile {
-    #[serde(default)]
-    name: String,
-    content: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredTest {
-    #[serde(default)]
-    stdin: String,
-    expected_output: String,
 }
 
 impl Pipeline {
@@ -223,12 +212,29 @@ impl Pipeline {
                 }
             }
         }
-        let files: Vec<StoredFile> = serde_json::from_value(run.files).unwrap_or_default();
-        let tests: Vec<StoredTest> = serde_json::from_value(run.tests).unwrap_or_default();
-        let args: Vec<String> = serde_json::from_value(run.args).unwrap_or_default();
+        // An input this version cannot read ends the run at once: executing
+        // it anyway would run an empty program, or drop its tests.
+        let input = match RunInput::from_columns(InputColumns {
+            files: run.files,
+            args: run.args,
+            tests: run.tests,
+        }) {
+            Ok(input) => input,
+            Err(e) => {
+                tracing::error!(%run_id, error = %e, "unreadable run input; not executed");
+                let message = format!(
+                    "the platform could not read this run's {}; it was not executed",
+                    e.column.as_str()
+                );
+                return self
+                    .finish(run_id, &room, RunResult::internal_error(&message))
+                    .await;
+            }
+        };
         let request = ExecutionRequest {
             language: run.language,
-            files: files
+            files: input
+                .files
                 .into_iter()
                 .map(|f| SourceFile {
                     name: f.name,
@@ -236,8 +242,9 @@ impl Pipeline {
                 })
                 .collect(),
             stdin: run.stdin,
-            args,
-            tests: tests
+            args: input.args,
+            tests: input
+                .tests
                 .into_iter()
                 .map(|t| TestCase {
                     stdin: t.stdin.into_bytes(),

@@ -5,7 +5,7 @@
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
-use run_contract::{RunResult, RunStatus, Verdict};
+use run_contract::{RunResult, RunStatus, Verdict, input};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -280,17 +280,6 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-#[derive(Deserialize)]
-struct StoredFile {
-    content: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredTest {
-    expected_output: String,
-}
-
 /// The submission, restricted to `fields` (already validated), encoded as
 /// asked. `Err(NotUtf8)` when a text field is not UTF-8 and base64 was not
 /// asked for (Judge0 answers that with an error).
@@ -319,12 +308,14 @@ pub fn render(
         command_line_arguments: None,
         has_expected_output: false,
     });
-    let source: Option<String> = serde_json::from_value::<Vec<StoredFile>>(row.files)
+    // A stored input this version cannot read shows as absent (the worker
+    // ends such a run as `internal_error`).
+    let source: Option<String> = input::read_files(row.files)
         .ok()
         .and_then(|files| files.into_iter().next())
         .map(|f| f.content);
     let expected: Option<String> = if params.has_expected_output {
-        serde_json::from_value::<Vec<StoredTest>>(row.tests)
+        input::read_tests(row.tests)
             .ok()
             .and_then(|tests| tests.into_iter().next())
             .map(|t| t.expected_output)

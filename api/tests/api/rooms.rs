@@ -459,7 +459,7 @@ async fn a_slow_client_lags_alone_and_is_told_and_resynced() {
 
     // Far more events than a room buffers, published straight to the channel
     // (as a worker would), while `slow` reads nothing.
-    let channel = format!("{}session:{session}", one.redis_prefix);
+    let channel = run_contract::session_channel(&one.redis_prefix, session);
     let mut redis = redis::Client::open(one.redis_url.as_str())
         .expect("url")
         .get_multiplexed_async_connection()

@@ -712,6 +712,137 @@ async fn docker_failures_are_retried_then_end_as_internal_error() {
     assert!(attempts >= 2, "retried: {attempts}");
 }
 
+/// A python run of `who` queued by writing its row directly, the way a
+/// drifted writer (or an older or newer api) would: `files` and `tests` are
+/// stored exactly as given.
+async fn queue_stored_run(app: &TestApp, who: &User, files: Value, tests: Value) -> String {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO runs (id, user_id, language, files, tests, time_limit_ms, memory_limit_mb)
+         VALUES ($1, $2, 'python', $3, $4, 5000, 256)",
+    )
+    .bind(id)
+    .bind(who.id)
+    .bind(files)
+    .bind(tests)
+    .execute(&app.db)
+    .await
+    .expect("insert run");
+    id.to_string()
+}
+
+/// How many sandbox containers were created for run `id` since `since`
+/// (Unix seconds), from the Docker engine's event log.
+fn containers_created_for(id: &str, since: u64) -> usize {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 1;
+    let output = std::process::Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--filter",
+            &format!("label=codecall.sandbox={id}"),
+            "--format",
+            "{{.ID}}",
+        ])
+        .output()
+        .expect("docker events");
+    assert!(output.status.success(), "docker events failed");
+    String::from_utf8_lossy(&output.stdout).lines().count()
+}
+
+#[tokio::test]
+async fn a_run_whose_stored_input_is_unreadable_ends_as_internal_error_unexecuted() {
+    require_docker!();
+    let app = spawn_app().await;
+    let me = user(&app).await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 1;
+    // Today's stored shape, written by hand: it runs (optional fields may
+    // be left out).
+    let readable = queue_stored_run(
+        &app,
+        &me,
+        json!([{"name": "", "content": "print('ran')"}]),
+        json!([{"expectedOutput": "ran"}]),
+    )
+    .await;
+    // A file without `content`: read leniently, this was an empty program.
+    let bad_files = queue_stored_run(
+        &app,
+        &me,
+        json!([{"name": "main.py", "source": "print('ran')"}]),
+        json!([]),
+    )
+    .await;
+    // A test without `expectedOutput`: read leniently, the tests were
+    // dropped and the program ran (and was accepted) without them.
+    let bad_tests = queue_stored_run(
+        &app,
+        &me,
+        json!([{"name": "", "content": "print('ran')"}]),
+        json!([{"stdin": "", "expected": "wrong"}]),
+    )
+    .await;
+    // A later version's shape (an object in place of the array).
+    let other_shape = queue_stored_run(
+        &app,
+        &me,
+        json!({"v": 2, "files": [{"name": "", "content": "print('ran')"}]}),
+        json!([]),
+    )
+    .await;
+    // Without a pool (`Worker::start`'s default) every execution creates its
+    // own container, labelled with the run's id.
+    let _worker = Worker::start(&app, &[]).await;
+
+    let run = wait_finished(&app, &me, &readable).await;
+    assert_eq!(run["verdict"], "accepted", "{run}");
+    assert_eq!(run["stdout"], "ran\n");
+    assert_eq!(run["tests"].as_array().map(Vec::len), Some(1), "{run}");
+    assert!(containers_created_for(&readable, since) >= 1);
+
+    for (id, column) in [
+        (&bad_files, "files"),
+        (&bad_tests, "tests"),
+        (&other_shape, "files"),
+    ] {
+        let run = wait_finished(&app, &me, id).await;
+        assert_eq!(run["verdict"], "internal_error", "{run}");
+        let stderr = run["stderr"].as_str().expect("stderr");
+        assert!(
+            stderr.contains(column) && stderr.contains("not executed"),
+            "{run}"
+        );
+        assert_eq!(run["stdout"], "", "{run}");
+        assert_eq!(run["tests"], json!([]), "{run}");
+        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("attempts");
+        assert_eq!(attempts, 1, "not retried");
+        assert_eq!(
+            containers_created_for(id, since),
+            0,
+            "no sandbox was started for {id}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
     require_docker!();
