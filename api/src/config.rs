@@ -14,6 +14,7 @@
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use axum::http::HeaderValue;
+pub use run_contract::config::Secret;
 use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, parse_duration};
 
 /// Shortest accepted JWT secret, in bytes. HS256 keys shorter than the hash
@@ -329,12 +330,12 @@ impl Config {
             host: env.parsed("HOST", "0.0.0.0".parse().expect("valid literal"))?,
             port: env.parsed("PORT", 5000)?,
             database: DatabaseSettings {
-                url: Secret(env.required_secret("DATABASE_URL")?),
+                url: Secret::new(env.required_secret("DATABASE_URL")?),
                 max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
                 acquire_timeout: env.duration("DATABASE_ACQUIRE_TIMEOUT", "3s")?,
             },
             redis: RedisSettings {
-                url: Secret(
+                url: Secret::new(
                     env.secret_value("REDIS_URL")?
                         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
                 ),
@@ -522,7 +523,7 @@ impl Env<'_> {
                  sign tokens with it: generate your own (e.g. `openssl rand -hex 32`)"
             )));
         }
-        Ok(Secret(value))
+        Ok(Secret::new(value))
     }
 
     fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
@@ -575,27 +576,6 @@ impl Env<'_> {
                     .map_err(|_| ConfigError(format!("{name} has an invalid origin `{origin}`")))
             })
             .collect()
-    }
-}
-
-/// A value that must never be printed: `Debug` shows `[redacted]`.
-#[derive(Clone)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
-        Secret(value)
-    }
-
-    /// The wrapped value, for the one place that needs it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 

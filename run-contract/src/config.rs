@@ -2,7 +2,7 @@
 //! read some of the same variables (`REDIS_KEY_PREFIX`) and write durations
 //! the same way, so an operator can copy a value from one to the other.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 /// `REDIS_KEY_PREFIX`'s default: every Redis key and channel of both
 /// binaries starts with it, so they find each other's channels.
@@ -33,6 +33,29 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(seconds))
+}
+
+/// A value that must never be printed, such as a URL carrying a password:
+/// `Debug` shows `[redacted]`, so a configuration can derive `Debug` and be
+/// logged whole.
+#[derive(Clone)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The wrapped value, for the one place that needs it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 #[cfg(test)]

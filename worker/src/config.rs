@@ -7,15 +7,16 @@
 
 use std::time::Duration;
 
-use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, parse_duration};
+use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, Secret, parse_duration};
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL` (required): runs are read from and written to PostgreSQL.
-    pub database_url: String,
+    /// `DATABASE_URL` (required): runs are read from and written to
+    /// PostgreSQL. Redacted when the configuration is printed.
+    pub database_url: Secret<String>,
     /// `REDIS_URL` (default `redis://127.0.0.1:6379`): the rooms' pub/sub,
-    /// where run events are published.
-    pub redis_url: String,
+    /// where run events are published. Redacted when printed.
+    pub redis_url: Secret<String>,
     /// `REDIS_KEY_PREFIX` (default `codecall:`): as the api's.
     pub key_prefix: String,
     /// `WORKER_ID` (default: host name plus a random suffix, unique per
@@ -122,11 +123,12 @@ impl Config {
         let heartbeat = duration("WORKER_HEARTBEAT", Duration::from_secs(5))?;
         let missed_heartbeats = number("WORKER_MISSED_HEARTBEATS", 3)?.max(1);
         Ok(Config {
-            database_url: secret(&var, "DATABASE_URL")?.ok_or_else(|| {
+            database_url: Secret::new(secret(&var, "DATABASE_URL")?.ok_or_else(|| {
                 anyhow::anyhow!("DATABASE_URL (or DATABASE_URL_FILE) is required but not set")
-            })?,
-            redis_url: secret(&var, "REDIS_URL")?
-                .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            })?),
+            redis_url: Secret::new(
+                secret(&var, "REDIS_URL")?.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            ),
             key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.into()),
             worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
             concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
@@ -229,8 +231,20 @@ mod tests {
             ("REDIS_URL_FILE", redis.as_str()),
         ]))
         .expect("valid");
-        assert_eq!(config.database_url, "postgres://from-file/x");
-        assert_eq!(config.redis_url, "redis://from-file:6379");
+        assert_eq!(config.database_url.expose(), "postgres://from-file/x");
+        assert_eq!(config.redis_url.expose(), "redis://from-file:6379");
+    }
+
+    #[test]
+    fn printing_the_configuration_never_shows_the_urls() {
+        let config = Config::from_lookup(lookup(&[
+            ("DATABASE_URL", "postgres://codecall:hunter2-db@db/x"),
+            ("REDIS_URL", "redis://:hunter2-redis@redis:6379"),
+        ]))
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 
     #[test]

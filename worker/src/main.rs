@@ -35,7 +35,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if config.metrics_port != 0 {
         prometheus::serve(config.metrics_port).await?;
     }
-    let db = connect::postgres(&config.database_url, config.startup_timeout).await?;
+    let db = connect::postgres(config.database_url.expose(), config.startup_timeout).await?;
     // The api applies the same migrations; whichever starts first does it
     // (sqlx serialises them with an advisory lock), so start order is free.
     // Migrations newer than this binary are fine: during a rolling deploy an
@@ -47,7 +47,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("applying database migrations failed: {e}"))?;
     tracing::info!("connected to PostgreSQL");
-    let redis = connect::redis(&config.redis_url, config.startup_timeout).await?;
+    let redis = connect::redis(config.redis_url.expose(), config.startup_timeout).await?;
     tracing::info!("connected to Redis");
     let (docker, engine_info) = connect::docker(config.startup_timeout).await?;
     tracing::info!(
@@ -135,7 +135,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         concurrency = config.concurrency,
         "worker ready"
     );
-    dispatcher.run(&config.database_url, stop_rx).await?;
+    dispatcher
+        .run(config.database_url.expose(), stop_rx)
+        .await?;
 
     reaper.abort();
     janitor.abort();
