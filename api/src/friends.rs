@@ -15,15 +15,15 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, normalize_email},
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result, ResultExt},
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     startup::ApiContext,
 };
 
@@ -53,15 +53,20 @@ pub async fn are_friends(db: &mut PgConnection, a: Uuid, b: Uuid) -> Result<bool
     .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
+    /// An exact email or a name prefix.
     #[serde(default)]
+    #[param(required = true)]
     q: String,
+    /// Documented as [`PageParams`] itself.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageParams,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SearchHit {
     id: Uuid,
@@ -72,16 +77,22 @@ struct SearchHit {
     is_friend: bool,
 }
 
+/// A page of user search hits.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SearchHitList {
+    users: Vec<SearchHit>,
+}
+
 /// Users by exact email or name prefix (never the caller).
 #[utoipa::path(get, path = "/api/users/search", tag = "friends", security(("bearer" = [])),
-    params(("q" = String, Query, description = "An exact email or a name prefix"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Object),
+    params(SearchParams, PageParams),
+    responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Success<Page<SearchHitList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn search(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<SearchParams>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<Page<SearchHitList>>>> {
     let q = params.q.trim();
     if q.is_empty() || q.chars().count() > SEARCH_MAX_CHARS {
         return Err(Error::invalid_field(
@@ -134,9 +145,7 @@ async fn search(
         })
         .collect();
     let (users, next) = pagination::finish(hits, limit, |h| (h.name.clone(), h.id));
-    Ok(Json(
-        json!({ "success": true, "users": users, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(SearchHitList { users }, next))))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -164,9 +173,15 @@ struct NewRequest {
     email: Option<String>,
 }
 
+/// 201's body beside `success`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct FriendRequestAnswer {
+    request: FriendRequestBody,
+}
+
 /// Sends a friend request; if the other user had asked already, you are friends.
 #[utoipa::path(post, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])), request_body = NewRequest, responses(
-    (status = 201, description = "`{success, request}` (`status`: pending or accepted)", body = FriendRequestBody),
+    (status = 201, description = "`{success, request}` (`status`: pending or accepted)", body = Success<FriendRequestAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such user", body = ErrorBody),
     (status = 409, description = "`request_exists` or `already_friends`", body = ErrorBody),
@@ -175,7 +190,7 @@ async fn send_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiJson(req): ApiJson<NewRequest>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Success<FriendRequestAnswer>>)> {
     let mut tx = ctx.db.begin().await?;
     let target = match (req.user_id, req.email) {
         (Some(id), None) => sqlx::query!("SELECT id, name FROM users WHERE id = $1", id)
@@ -262,7 +277,7 @@ async fn send_request(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "success": true, "request": body })),
+        Json(Success::new(FriendRequestAnswer { request: body })),
     ))
 }
 
@@ -278,7 +293,7 @@ async fn befriend(tx: &mut PgConnection, a: Uuid, b: Uuid) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+#[derive(Deserialize, Clone, Copy, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Direction {
     #[default]
@@ -286,24 +301,35 @@ enum Direction {
     Outgoing,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RequestListParams {
+    /// `incoming` (default) or `outgoing`.
     #[serde(default)]
+    #[param(inline)]
     direction: Direction,
+    /// Documented as [`PageParams`] itself.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageParams,
+}
+
+/// A page of pending friend requests.
+#[derive(Serialize, utoipa::ToSchema)]
+struct FriendRequestList {
+    requests: Vec<FriendRequestBody>,
 }
 
 /// Pending requests to (`incoming`, default) or from (`outgoing`) the caller.
 #[utoipa::path(get, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])),
-    params(("direction" = Option<String>, Query, description = "`incoming` (default) or `outgoing`"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "`{success, requests: [FriendRequestBody], nextCursor}`", body = Object),
+    params(RequestListParams, PageParams),
+    responses((status = 200, description = "`{success, requests: [FriendRequestBody], nextCursor}`", body = Success<Page<FriendRequestList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_requests(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<RequestListParams>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<Page<FriendRequestList>>>> {
     let limit = params.page.limit()?;
     let (after_at, after_id) = params.page.time_cursor()?;
     let incoming = matches!(params.direction, Direction::Incoming);
@@ -345,21 +371,36 @@ async fn list_requests(
         })
         .collect();
     let (requests, next) = pagination::finish(requests, limit, |r| (time_key(r.created_at), r.id));
-    Ok(Json(
-        json!({ "success": true, "requests": requests, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(
+        FriendRequestList { requests },
+        next,
+    ))))
+}
+
+/// The new friend, as accepting a request answers it.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewFriend {
+    id: Uuid,
+    name: String,
+    email: String,
+}
+
+/// The body of an accepted friend request, beside `success`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AcceptedRequest {
+    friend: NewFriend,
 }
 
 /// Accepts a request (the receiver only).
 #[utoipa::path(post, path = "/api/friends/requests/{id}/accept", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The request")), responses(
-    (status = 200, description = "`{success, friend}`", body = Object),
+    (status = 200, description = "`{success, friend}`", body = Success<AcceptedRequest>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request for you", body = ErrorBody)))]
 async fn accept_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<AcceptedRequest>>> {
     let mut tx = ctx.db.begin().await?;
     let request = sqlx::query!(
         "DELETE FROM friend_requests WHERE id = $1 AND receiver_id = $2 RETURNING sender_id",
@@ -377,9 +418,12 @@ async fn accept_request(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({
-        "success": true,
-        "friend": { "id": friend.id, "name": friend.name, "email": friend.email },
+    Ok(Json(Success::new(AcceptedRequest {
+        friend: NewFriend {
+            id: friend.id,
+            name: friend.name,
+            email: friend.email,
+        },
     })))
 }
 
@@ -442,15 +486,21 @@ struct Friend {
     since: DateTime<Utc>,
 }
 
+/// A page of the caller's friends.
+#[derive(Serialize, utoipa::ToSchema)]
+struct FriendList {
+    friends: Vec<Friend>,
+}
+
 /// The caller's friends, with their online flag.
-#[utoipa::path(get, path = "/api/friends", tag = "friends", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "`{success, friends: [Friend], nextCursor}`", body = Object),
+#[utoipa::path(get, path = "/api/friends", tag = "friends", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, description = "`{success, friends: [Friend], nextCursor}`", body = Success<Page<FriendList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_friends(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<Page<FriendList>>>> {
     let limit = page.limit()?;
     let (after_at, after_id) = page.time_cursor()?;
     let rows = sqlx::query!(
@@ -484,9 +534,7 @@ async fn list_friends(
         })
         .collect();
     let (friends, next) = pagination::finish(friends, limit, |f| (time_key(f.since), f.id));
-    Ok(Json(
-        json!({ "success": true, "friends": friends, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(FriendList { friends }, next))))
 }
 
 /// Ends a friendship.

@@ -4,7 +4,8 @@
 //! - [`config`]: the typed configuration, read once from the environment.
 //! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve,
 //!   shut down) and the router with its middleware.
-//! - [`error`]: the one error type and the `{"success": false, "error": …}` body.
+//! - [`error`]: the one error type and the `{"success": false, "error": …}` body;
+//!   [`envelope`]: the `{"success": true, …}` one.
 //! - feature modules, each returning its own `Router`: [`health`], [`auth`]
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
 //!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
@@ -36,6 +37,7 @@ pub mod auth;
 pub mod compat;
 pub mod config;
 pub mod documents;
+pub mod envelope;
 pub mod error;
 pub mod feedback;
 pub mod friends;

@@ -3,10 +3,14 @@
 //! `nextCursor`). Lists are ordered by a sort key and the row id, so the
 //! order is stable even when sort keys tie, and a page never repeats or skips
 //! rows inserted meanwhile.
+//!
+//! A page answers [`Page`]: the rows under the list's own key and
+//! `nextCursor` (`null` on the last page); the query parameters are
+//! [`PageParams`], listed in the OpenAPI document through `IntoParams`.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -14,12 +18,36 @@ use crate::error::Error;
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// A string, parsed in [`PageParams::limit`]: query strings are untyped,
-    /// and serde's `flatten` (used to embed these params) loses number hints.
+    // A string, parsed in `PageParams::limit`: query strings are untyped,
+    // and serde's `flatten` (used to embed these params) loses number hints.
+    // The document says integer.
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The previous page's `nextCursor`.
     pub cursor: Option<String>,
+}
+
+/// One page of a list: the rows under the list's own key, and `nextCursor`.
+// `T` is a struct of one field (e.g. `sessions: Vec<SessionSummary>`),
+// flattened: each list keeps its own key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    #[serde(flatten)]
+    pub items: T,
+    /// The next page's `cursor`; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: T, next_cursor: Option<String>) -> Self {
+        Page { items, next_cursor }
+    }
 }
 
 impl PageParams {

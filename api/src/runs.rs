@@ -21,25 +21,20 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use run_contract::{
     LanguageInfo, RunEvent, RunKind, RunView,
     input::{RunFile, RunInput, RunTest, valid_file_name},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, Problems},
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     run_access::{StoredRun, for_viewer, is_interviewer},
     sessions::{Status, membership},
     startup::ApiContext,
@@ -129,13 +124,18 @@ fn unavailable(e: redis::RedisError) -> Error {
     }
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct LanguageList {
+    languages: Vec<LanguageInfo>,
+}
+
 /// What the live workers can run.
 #[utoipa::path(get, path = "/api/languages", tag = "runs", responses(
-    (status = 200, description = "`{success, languages: [LanguageInfo]}`", body = Object),
+    (status = 200, description = "`{success, languages: [LanguageInfo]}`", body = Success<LanguageList>),
     (status = 503, description = "PostgreSQL unavailable", body = ErrorBody)))]
-async fn languages(State(ctx): State<ApiContext>) -> Result<Json<serde_json::Value>> {
+async fn languages(State(ctx): State<ApiContext>) -> Result<Json<Success<LanguageList>>> {
     let languages: Vec<LanguageInfo> = fleet(&ctx).await?.live.into_values().collect();
-    Ok(Json(json!({ "success": true, "languages": languages })))
+    Ok(Json(Success::new(LanguageList { languages })))
 }
 
 /// A file as posted (the request's shape; stored as a
@@ -345,11 +345,29 @@ async fn session_code(conn: &mut sqlx::PgConnection, session: Uuid) -> Result<St
     Ok(code)
 }
 
+/// A run just queued.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RunQueued {
+    id: Uuid,
+    /// `queued`.
+    status: &'static str,
+}
+
+/// What `POST /api/runs` answers: the run queued (without `wait`), or the
+/// run itself (with `wait`: finished, or as it stands when the wait ran out).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one per response, serialised at once
+enum CreateAnswer {
+    Queued(Success<RunQueued>),
+    Run(Success<RunView>),
+}
+
 /// Queues a run; with `?wait=true` answers when it finishes (or after `RUN_WAIT_MAX`).
 #[utoipa::path(post, path = "/api/runs", tag = "runs", security(("bearer" = [])), request_body = CreateRun,
     params(("wait" = Option<bool>, Query, description = "Wait for the result")), responses(
-    (status = 200, description = "Finished (with `wait=true`): the run", body = RunView),
-    (status = 202, description = "`{success, id, status: \"queued\"}`, or the run's current state after a bounded wait", body = Object),
+    (status = 200, description = "Finished (with `wait=true`): the run", body = Success<RunView>),
+    (status = 202, description = "`{success, id, status: \"queued\"}`, or the run's current state after a bounded wait", body = CreateAnswer),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "Not a member of `sessionId`", body = ErrorBody),
     (status = 409, description = "`session_not_live`", body = ErrorBody),
@@ -362,7 +380,7 @@ async fn create(
     user: AuthUser,
     ApiQuery(params): ApiQuery<CreateParams>,
     ApiJson(mut req): ApiJson<CreateRun>,
-) -> Result<Response> {
+) -> Result<(StatusCode, Json<CreateAnswer>)> {
     let session_id = req.session_id;
     if let Some(session) = session_id {
         let mut conn = ctx.db.acquire().await?;
@@ -389,13 +407,15 @@ async fn create(
         } else {
             StatusCode::ACCEPTED
         };
-        return Ok((status, Json(RunBody::from(view))).into_response());
+        return Ok((status, Json(CreateAnswer::Run(Success::new(view)))));
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "success": true, "id": id, "status": "queued" })),
-    )
-        .into_response())
+        Json(CreateAnswer::Queued(Success::new(RunQueued {
+            id,
+            status: "queued",
+        }))),
+    ))
 }
 
 /// Stores a validated run (`queued`: the workers are woken by the insert's
@@ -588,20 +608,6 @@ pub(crate) async fn wait_finished(ctx: &ApiContext, id: Uuid, max: Duration) -> 
     }
 }
 
-/// GET's body: the run's fields at the top level, plus `success`.
-#[derive(Serialize)]
-pub(crate) struct RunBody {
-    success: bool,
-    #[serde(flatten)]
-    run: RunView,
-}
-
-impl From<RunView> for RunBody {
-    fn from(run: RunView) -> Self {
-        RunBody { success: true, run }
-    }
-}
-
 pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
     let run = sqlx::query_as!(
         StoredRun,
@@ -619,14 +625,14 @@ pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
 /// A run (its author, or members of its session).
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The run")), responses(
-    (status = 200, description = "The run, with `success: true`", body = RunView),
+    (status = 200, description = "The run, with `success: true`", body = Success<RunView>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such run, or not yours", body = ErrorBody)))]
 async fn show(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<RunBody>> {
+) -> Result<Json<Success<RunView>>> {
     let allowed = sqlx::query_scalar!(
         r#"SELECT EXISTS (
              SELECT 1 FROM runs r
@@ -644,13 +650,19 @@ async fn show(
     let view = load_run(&ctx, id).await?;
     let mut conn = ctx.db.acquire().await?;
     let interviewer = is_interviewer(&mut conn, view.session_id, user.id).await?;
-    Ok(Json(RunBody::from(for_viewer(view, interviewer))))
+    Ok(Json(Success::new(for_viewer(view, interviewer))))
+}
+
+/// A page of a session's runs.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RunList {
+    runs: Vec<RunView>,
 }
 
 /// A session's runs, newest first (members).
 #[utoipa::path(get, path = "/api/sessions/{id}/runs", tag = "runs", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The session"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")), responses(
-    (status = 200, description = "`{success, runs: [RunView], nextCursor}`", body = Object),
+    params(("id" = Uuid, Path, description = "The session"), PageParams), responses(
+    (status = 200, description = "`{success, runs: [RunView], nextCursor}`", body = Success<Page<RunList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn session_runs(
@@ -658,7 +670,7 @@ async fn session_runs(
     user: AuthUser,
     ApiPath(session_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Success<Page<RunList>>>> {
     let mut conn = ctx.db.acquire().await?;
     let member = membership(&mut conn, session_id, user.id, false).await?;
     let interviewer = member.role == crate::sessions::Role::Interviewer;
@@ -685,7 +697,5 @@ async fn session_runs(
         .map(|r| for_viewer(r.view(), interviewer))
         .collect();
     let (runs, next) = pagination::finish(runs, limit, |r| (time_key(r.created_at), r.id));
-    Ok(Json(
-        json!({ "success": true, "runs": runs, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(RunList { runs }, next))))
 }

@@ -6,12 +6,13 @@
 //!   other login of the user is revoked, the current one stays.
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, LoginUser, Problems, UserBody, validate_name, validate_password},
+    envelope::Success,
     error::{ApiJson, Error, ErrorBody, Result},
     rooms::lifetime::{Revocation, revoke},
     startup::ApiContext,
@@ -24,23 +25,46 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(change_password))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct Protected {
+    /// `Protected route accessed`.
+    message: &'static str,
+    user: TokenOwner,
+}
+
+/// Whom the presented token names.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TokenOwner {
+    user_id: Uuid,
+    email: String,
+}
+
 /// Checks an access token: 200 with the caller's id and email, else 401.
 #[utoipa::path(get, path = "/api/test/protected", tag = "users", security(("bearer" = [])), responses(
-    (status = 200, description = "`{success, message, user: {userId, email}}`", body = Object),
+    (status = 200, description = "`{success, message, user: {userId, email}}`", body = Success<Protected>),
     (status = 401, description = "Not authenticated", body = ErrorBody)))]
-async fn protected(user: AuthUser) -> Json<Value> {
-    Json(json!({
-        "success": true,
-        "message": "Protected route accessed",
-        "user": { "userId": user.id, "email": user.email },
+async fn protected(user: AuthUser) -> Json<Success<Protected>> {
+    Json(Success::new(Protected {
+        message: "Protected route accessed",
+        user: TokenOwner {
+            user_id: user.id,
+            email: user.email,
+        },
     }))
+}
+
+/// The caller's account, beside `success`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct UserAnswer {
+    user: UserBody,
 }
 
 /// The caller's account.
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])), responses(
-    (status = 200, description = "`{success, user}`", body = UserBody),
+    (status = 200, description = "`{success, user}`", body = Success<UserAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody)))]
-async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Value>> {
+async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Success<UserAnswer>>> {
     let user = sqlx::query_as!(
         UserBody,
         "SELECT id, name, email, role, created_at FROM users WHERE id = $1",
@@ -48,7 +72,7 @@ async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Value>
     )
     .fetch_one(&ctx.db)
     .await?;
-    Ok(Json(json!({ "success": true, "user": user })))
+    Ok(Json(Success::new(UserAnswer { user })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,14 +82,14 @@ struct UpdateMe {
 
 /// Renames the caller.
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe, responses(
-    (status = 200, description = "`{success, user}`", body = UserBody),
+    (status = 200, description = "`{success, user}`", body = Success<UserAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 422, description = "Invalid name", body = ErrorBody)))]
 async fn update_me(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiJson(req): ApiJson<UpdateMe>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<UserAnswer>>> {
     let name = match req.name {
         Some(raw) => validate_name(&raw).map_err(|p| Error::invalid_field("name", p))?,
         None => return Err(Error::invalid_field("name", "is required")),
@@ -78,7 +102,7 @@ async fn update_me(
     )
     .fetch_one(&ctx.db)
     .await?;
-    Ok(Json(json!({ "success": true, "user": user })))
+    Ok(Json(Success::new(UserAnswer { user })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -29,13 +29,13 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub use self::extractor::{AuthUser, LoginUser, Role, SocketUser};
 use self::tokens::{Issued, TokenType, hash_token};
 use crate::{
+    envelope::Success,
     error::{ApiJson, Error, ErrorBody, Result, ResultExt},
     rooms::lifetime::{Revocation, revoke},
     startup::ApiContext,
@@ -85,9 +85,17 @@ struct RegisterRequest {
     password: String,
 }
 
+/// 201's body beside `success`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Registered {
+    /// `User registered successfully`.
+    message: &'static str,
+    user: UserBody,
+}
+
 /// Creates an account: 201 `{success, message, user}`.
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, description = "`{success, message, user}`", body = Object),
+    (status = 201, description = "`{success, message, user}`", body = Success<Registered>),
     (status = 409, description = "`email_taken`", body = ErrorBody),
     (status = 413, description = "Body over `AUTH_BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody),
@@ -96,7 +104,7 @@ async fn register(
     State(ctx): State<ApiContext>,
     ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Success<Registered>>)> {
     let mut problems = Problems::default();
     let name = problems.check("name", validate_name(&req.name));
     let email = problems.check("email", normalize_email(&req.email));
@@ -155,7 +163,10 @@ async fn register(
     tracing::info!(user_id = %user.id, "user registered");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "success": true, "message": "User registered successfully", "user": user })),
+        Json(Success::new(Registered {
+            message: "User registered successfully",
+            user,
+        })),
     ))
 }
 
@@ -167,9 +178,18 @@ struct LoginRequest {
     password: String,
 }
 
+/// A signed-in login's tokens: a short-lived access token for requests, and
+/// the refresh token that (once) exchanges for a new pair.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+}
+
 /// Signs in: `{success, accessToken, refreshToken}`, exactly these keys.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
+    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Success<TokenPair>),
     (status = 401, description = "`invalid_credentials`", body = ErrorBody),
     (status = 413, description = "Body over `AUTH_BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Missing or oversize fields", body = ErrorBody),
@@ -178,7 +198,7 @@ async fn login(
     State(ctx): State<ApiContext>,
     ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<TokenPair>>> {
     let mut problems = Problems::default();
     // Bounded before it is copied, hashed or looked up.
     let email = if req.email.trim().len() > EMAIL_MAX_BYTES {
@@ -253,7 +273,7 @@ async fn login(
     let pair = issue_pair(&ctx, &mut tx, user_id, &email, login_id).await?;
     tx.commit().await?;
     tracing::info!(%user_id, login = %log_id(login_id), "user signed in");
-    Ok(Json(pair))
+    Ok(Json(Success::new(pair)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -265,12 +285,12 @@ struct RefreshRequest {
 
 /// Exchanges a refresh token for a new pair; reuse revokes the login.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshRequest, responses(
-    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Object),
+    (status = 200, description = "`{success, accessToken, refreshToken}`", body = Success<TokenPair>),
     (status = 401, description = "`invalid_token`, `token_expired`, `token_revoked`, `refresh_token_reused`", body = ErrorBody)))]
 async fn refresh(
     State(ctx): State<ApiContext>,
     ApiJson(req): ApiJson<RefreshRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<TokenPair>>> {
     if req.refresh_token.is_empty() {
         return Err(Error::invalid_field("refreshToken", "is required"));
     }
@@ -339,7 +359,7 @@ async fn refresh(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(pair))
+    Ok(Json(Success::new(pair)))
 }
 
 /// Ends the login the refresh token belongs to.
@@ -410,7 +430,7 @@ async fn issue_pair(
     user_id: Uuid,
     email: &str,
     login_id: Uuid,
-) -> Result<Value> {
+) -> Result<TokenPair> {
     let access = ctx
         .tokens
         .issue(TokenType::Access, user_id, email, login_id)?;
@@ -431,7 +451,10 @@ async fn issue_pair(
     )
     .execute(&mut *tx)
     .await?;
-    Ok(json!({ "success": true, "accessToken": access.token, "refreshToken": refresh }))
+    Ok(TokenPair {
+        access_token: access.token,
+        refresh_token: refresh,
+    })
 }
 
 /// How a login id (a token's `sid`) appears in logs: its first 8 hex

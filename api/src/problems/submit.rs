@@ -24,9 +24,10 @@ use uuid::Uuid;
 use super::session::session_problem;
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     run_access::for_viewer,
-    runs::{self, ProblemRun, RunBody, TestBody},
+    runs::{self, ProblemRun, TestBody},
     sessions::{Role, Status, current_code, membership},
     startup::ApiContext,
 };
@@ -71,7 +72,7 @@ struct Queued {
 #[utoipa::path(post, path = "/api/sessions/{id}/submit", tag = "problems", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session"), ("wait" = Option<bool>, Query, description = "Wait for the result")),
     request_body = Submit, responses(
-    (status = 200, description = "Finished (with `wait=true`): the run, redacted unless the caller is the interviewer", body = RunView),
+    (status = 200, description = "Finished (with `wait=true`): the run, redacted unless the caller is the interviewer", body = Success<RunView>),
     (status = 202, description = "Queued (`{success, id, status, kind}`), or the run's current state after a bounded wait", body = Queued),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
@@ -164,7 +165,7 @@ async fn submit(
         .await
         .is_ok_and(|m| m.role == Role::Interviewer);
     let view = for_viewer(view, interviewer);
-    Ok((status, Json(RunBody::from(view))).into_response())
+    Ok((status, Json(Success::new(view))).into_response())
 }
 
 fn kind_name(set: TestSet) -> &'static str {

@@ -12,17 +12,17 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{SessionBody, Status, load_session, membership, touch};
+use super::{SessionAnswer, Status, load_session, membership, touch};
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result, ResultExt},
     friends::are_friends,
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     startup::ApiContext,
 };
 
@@ -79,9 +79,15 @@ struct InviteBody {
     created_at: DateTime<Utc>,
 }
 
+/// 201's body beside `success`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct InviteAnswer {
+    invite: InviteBody,
+}
+
 /// Invites a friend (host).
 #[utoipa::path(post, path = "/api/sessions/{id}/invites", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = NewInvite, responses(
-    (status = 201, description = "`{success, invite}`", body = InviteBody),
+    (status = 201, description = "`{success, invite}`", body = Success<InviteAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not the host, or not a friend", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
@@ -91,7 +97,7 @@ async fn invite(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<NewInvite>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Success<InviteAnswer>>)> {
     let mut tx = ctx.db.begin().await?;
     membership(&mut tx, id, user.id, true)
         .await?
@@ -119,7 +125,7 @@ async fn invite(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "success": true, "invite": body })),
+        Json(Success::new(InviteAnswer { invite: body })),
     ))
 }
 
@@ -168,15 +174,21 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A page of the caller's pending invites.
+#[derive(Serialize, utoipa::ToSchema)]
+struct InviteList {
+    invites: Vec<InviteBody>,
+}
+
 /// The caller's pending invites.
-#[utoipa::path(get, path = "/api/invites", tag = "invites", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "`{success, invites: [InviteBody], nextCursor}`", body = Object),
+#[utoipa::path(get, path = "/api/invites", tag = "invites", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, description = "`{success, invites: [InviteBody], nextCursor}`", body = Success<Page<InviteList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn my_invites(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<Page<InviteList>>>> {
     let limit = page.limit()?;
     let (after_at, after_id) = page.time_cursor()?;
     let rows = sqlx::query_as!(
@@ -198,9 +210,7 @@ async fn my_invites(
     .fetch_all(&ctx.db)
     .await?;
     let (invites, next) = pagination::finish(rows, limit, |i| (time_key(i.created_at), i.id));
-    Ok(Json(
-        json!({ "success": true, "invites": invites, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(InviteList { invites }, next))))
 }
 
 /// Locks the caller's invite and checks it can still be answered.
@@ -228,14 +238,14 @@ async fn pending_invite(tx: &mut PgConnection, id: Uuid, user_id: Uuid) -> Resul
 
 /// Accepts an invite: the caller joins as candidate.
 #[utoipa::path(post, path = "/api/invites/{id}/accept", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The invite")), responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such invite for you", body = ErrorBody),
     (status = 409, description = "`session_full`, `invite_revoked`, `invite_answered` or `session_ended`", body = ErrorBody)))]
 async fn accept(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut tx = ctx.db.begin().await?;
     let session_id = pending_invite(&mut tx, id, user.id).await?;
     // Lock the session: concurrent accepts for the last seat queue here.
@@ -284,7 +294,7 @@ async fn accept(
     let session = load_session(&mut tx, session_id).await?;
     tx.commit().await?;
     crate::rooms::session_updated(&ctx, session_id).await;
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 /// Declines an invite.

@@ -26,16 +26,16 @@ use std::time::Duration;
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     friends::are_friends,
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     startup::ApiContext,
 };
 
@@ -60,7 +60,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .merge(timeline::router())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Scheduled,
@@ -202,6 +202,18 @@ pub struct MemberBody {
     pub joined_at: DateTime<Utc>,
 }
 
+/// A session, beside `success`: what every change to a session answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SessionAnswer {
+    session: SessionBody,
+}
+
+impl SessionAnswer {
+    fn json(session: SessionBody) -> Json<Success<Self>> {
+        Json(Success::new(SessionAnswer { session }))
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
@@ -326,7 +338,7 @@ struct CreateSession {
 
 /// Creates a session; the caller is its host and interviewer.
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession, responses(
-    (status = 201, description = "`{success, session}`", body = SessionBody),
+    (status = 201, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "An invitee is not a friend", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
@@ -334,7 +346,7 @@ async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiJson(req): ApiJson<CreateSession>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Success<SessionAnswer>>)> {
     let mut problems = crate::auth::Problems::default();
     let title = problems.check("title", validate_title(&req.title));
     let language = problems.check(
@@ -386,17 +398,25 @@ async fn create(
     }
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "success": true, "session": session })),
-    ))
+    Ok((StatusCode::CREATED, SessionAnswer::json(session)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only sessions in this state.
+    #[param(inline)]
     status: Option<Status>,
+    /// Documented as [`PageParams`] itself.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageParams,
+}
+
+/// A page of the caller's sessions.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SessionList {
+    sessions: Vec<SessionSummary>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -416,14 +436,14 @@ struct SessionSummary {
 
 /// The caller's sessions, newest first.
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])),
-    params(("status" = Option<String>, Query, description = "`scheduled`, `live` or `ended`"), ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "`{success, sessions: [SessionSummary], nextCursor}`", body = Object),
+    params(ListParams, PageParams),
+    responses((status = 200, description = "`{success, sessions: [SessionSummary], nextCursor}`", body = Success<Page<SessionList>>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<Page<SessionList>>>> {
     let limit = params.page.limit()?;
     let (after_at, after_id) = params.page.time_cursor()?;
     let rows = sqlx::query_as!(
@@ -448,20 +468,21 @@ async fn list(
     .fetch_all(&ctx.db)
     .await?;
     let (sessions, next) = pagination::finish(rows, limit, |s| (time_key(s.created_at), s.id));
-    Ok(Json(
-        json!({ "success": true, "sessions": sessions, "nextCursor": next }),
-    ))
+    Ok(Json(Success::new(Page::new(
+        SessionList { sessions },
+        next,
+    ))))
 }
 
 /// A session with its members (role, online), status and current code.
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut conn = ctx.db.acquire().await?;
     membership(&mut conn, id, user.id, false).await?;
     let mut session = load_session(&mut conn, id).await?;
@@ -471,7 +492,7 @@ async fn detail(
     for member in &mut session.members {
         member.online = online.contains(&member.user_id);
     }
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -488,7 +509,7 @@ struct UpdateSession {
 
 /// Renames the session, changes its language or its clock (host).
 #[utoipa::path(patch, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = UpdateSession, responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update(
@@ -496,7 +517,7 @@ async fn update(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateSession>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut problems = crate::auth::Problems::default();
     let title = req
         .title
@@ -539,19 +560,19 @@ async fn update(
         ctx.clock.changed();
     }
     crate::rooms::session_updated(&ctx, id).await;
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 /// `scheduled` → `live` (host).
 #[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "Already live, or ended", body = ErrorBody)))]
 async fn start(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut tx = ctx.db.begin().await?;
     let member = membership(&mut tx, id, user.id, true).await?;
     member.require_host()?.require_open()?;
@@ -574,18 +595,18 @@ async fn start(
     tx.commit().await?;
     ctx.clock.changed();
     crate::rooms::session_updated(&ctx, id).await;
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 /// → `ended` (host); the session becomes read-only.
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
 async fn end(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut tx = ctx.db.begin().await?;
     membership(&mut tx, id, user.id, true)
         .await?
@@ -595,7 +616,7 @@ async fn end(
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
     crate::rooms::session_updated(&ctx, id).await;
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 /// Ends a session and withdraws its pending invites.
@@ -658,7 +679,7 @@ struct AssignRole {
 
 /// Gives a member a role (host); the previous interviewer becomes candidate.
 #[utoipa::path(post, path = "/api/sessions/{id}/roles", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = AssignRole, responses(
-    (status = 200, description = "`{success, session}`", body = SessionBody),
+    (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
     (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
     (status = 422, description = "Not a member, or an unknown role", body = ErrorBody)))]
 async fn assign_role(
@@ -666,7 +687,7 @@ async fn assign_role(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<AssignRole>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success<SessionAnswer>>> {
     let mut tx = ctx.db.begin().await?;
     membership(&mut tx, id, user.id, true)
         .await?
@@ -708,7 +729,7 @@ async fn assign_role(
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
     crate::rooms::session_updated(&ctx, id).await;
-    Ok(Json(json!({ "success": true, "session": session })))
+    Ok(SessionAnswer::json(session))
 }
 
 /// Ends live sessions idle for longer than `SESSION_IDLE_TIMEOUT`, every

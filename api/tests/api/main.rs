@@ -13,6 +13,7 @@ mod foundation;
 mod helpers;
 mod input_limits;
 mod notes;
+mod openapi_bodies;
 mod operability;
 mod problems;
 mod rooms;
