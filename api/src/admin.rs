@@ -23,7 +23,7 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{AuthUser, Role, SocketUser},
+    auth::{AuthUser, QueryTokenUser, Role},
     error::{Error, ErrorBody, Result},
     startup::ApiContext,
 };
@@ -174,7 +174,7 @@ pub async fn report(ctx: &ApiContext) -> Result<QueueReport> {
     (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn dashboard(
     State(ctx): State<ApiContext>,
-    SocketUser(user): SocketUser,
+    QueryTokenUser(user): QueryTokenUser,
 ) -> Result<Response> {
     require_admin(&user)?;
     let r = report(&ctx).await?;

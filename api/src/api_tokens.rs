@@ -22,9 +22,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, LoginUser, Problems, tokens::hash_token},
+    auth::{AuthUser, LoginUser, tokens::hash_token},
     error::{ApiJson, ApiPath, Error, ErrorBody, Result},
     startup::ApiContext,
+    validation::Problems,
 };
 
 /// What every API token starts with (and how the extractor tells them from JWTs).

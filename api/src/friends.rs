@@ -1,6 +1,5 @@
-//! Users and friends.
+//! Friends.
 //!
-//! - `GET /api/users/search?q=` — exact email or name prefix; never the caller.
 //! - `POST /api/friends/requests {userId | email}` → 201. If the other user had
 //!   already asked the caller, the two become friends at once (status `accepted`).
 //! - `GET /api/friends/requests?direction=incoming|outgoing`
@@ -20,19 +19,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, normalize_email},
+    auth::AuthUser,
     envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result, ResultExt},
     pagination::{self, Page, PageParams, time_key},
     startup::ApiContext,
+    validation::normalize_email,
 };
-
-/// Longest accepted search query, in characters.
-pub const SEARCH_MAX_CHARS: usize = 100;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
-        .routes(routes!(search))
         .routes(routes!(list_friends))
         .routes(routes!(unfriend))
         .routes(routes!(send_request, list_requests))
@@ -51,101 +47,6 @@ pub async fn are_friends(db: &mut PgConnection, a: Uuid, b: Uuid) -> Result<bool
     )
     .fetch_one(db)
     .await?)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct SearchParams {
-    /// An exact email or a name prefix.
-    #[serde(default)]
-    #[param(required = true)]
-    q: String,
-    /// Documented as [`PageParams`] itself.
-    #[serde(flatten)]
-    #[param(ignore)]
-    page: PageParams,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct SearchHit {
-    id: Uuid,
-    name: String,
-    /// Only when the search matched it exactly or the user is a friend.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    is_friend: bool,
-}
-
-/// A page of user search hits.
-#[derive(Serialize, utoipa::ToSchema)]
-struct SearchHitList {
-    users: Vec<SearchHit>,
-}
-
-/// Users by exact email or name prefix (never the caller).
-#[utoipa::path(get, path = "/api/users/search", tag = "friends", security(("bearer" = [])),
-    params(SearchParams, PageParams),
-    responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Success<Page<SearchHitList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
-async fn search(
-    State(ctx): State<ApiContext>,
-    user: AuthUser,
-    ApiQuery(params): ApiQuery<SearchParams>,
-) -> Result<Json<Success<Page<SearchHitList>>>> {
-    let q = params.q.trim();
-    if q.is_empty() || q.chars().count() > SEARCH_MAX_CHARS {
-        return Err(Error::invalid_field(
-            "q",
-            format!("must be 1–{SEARCH_MAX_CHARS} characters"),
-        ));
-    }
-    let limit = params.page.limit()?;
-    let (after_name, after_id) = match params.page.cursor()? {
-        Some((name, id)) => (Some(name), Some(id)),
-        None => (None, None),
-    };
-    let email = q.to_lowercase();
-    // LIKE metacharacters in the query are matched literally.
-    let prefix = format!(
-        "{}%",
-        q.to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let rows = sqlx::query!(
-        r#"
-        SELECT u.id, u.name, u.email,
-               EXISTS (SELECT 1 FROM friendships f
-                       WHERE (f.user_a, f.user_b) = (LEAST(u.id, $1), GREATEST(u.id, $1))) AS "is_friend!"
-        FROM users u
-        WHERE u.id <> $1
-          AND (u.email = $2 OR lower(u.name) LIKE $3)
-          AND ($4::text IS NULL OR (u.name, u.id) > ($4, $5))
-        ORDER BY u.name, u.id
-        LIMIT $6
-        "#,
-        user.id,
-        email,
-        prefix,
-        after_name,
-        after_id,
-        limit + 1,
-    )
-    .fetch_all(&ctx.db)
-    .await?;
-    let hits: Vec<SearchHit> = rows
-        .into_iter()
-        .map(|r| SearchHit {
-            email: (r.is_friend || r.email == email).then_some(r.email),
-            id: r.id,
-            name: r.name,
-            is_friend: r.is_friend,
-        })
-        .collect();
-    let (users, next) = pagination::finish(hits, limit, |h| (h.name.clone(), h.id));
-    Ok(Json(Success::new(Page::new(SearchHitList { users }, next))))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -522,7 +423,7 @@ async fn list_friends(
     .await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let online =
-        crate::rooms::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
+        crate::realtime::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
     let friends: Vec<Friend> = rows
         .into_iter()
         .map(|r| Friend {

@@ -4,23 +4,32 @@
 //! - [`config`]: the typed configuration, read once from the environment.
 //! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve,
 //!   shut down) and the router with its middleware.
-//! - [`error`]: the one error type and the `{"success": false, "error": …}` body;
-//!   [`envelope`]: the `{"success": true, …}` one.
+//! - [`error`]: the one error type and the `{"success": false, "error": …}`
+//!   body; [`envelope`]: the `{"success": true, …}` one; [`validation`]:
+//!   field problems answered as one 422, and the account fields' rules.
 //! - feature modules, each returning its own `Router`: [`health`], [`auth`]
 //!   (register, login, refresh, logout; the [`auth::AuthUser`] extractor),
-//!   [`users`] (the caller's account), [`friends`], [`sessions`] (rooms,
-//!   members, roles, invites), [`runs`] (code execution requests; the
+//!   [`users`] (the caller's account, user search), [`friends`],
+//!   [`sessions`] (rooms, members, roles, invites, the session's own room
+//!   events), [`runs`] (code execution requests; the
 //!   `runs` row is the queue), with [`run_wait`] (`?wait=true` woken by the
 //!   run's finish notification).
 //! - [`problems`]: the problem catalogue, attaching a problem to a session
 //!   and submitting the session's code against its hidden tests, with
 //!   [`run_access`] deciding who sees what of a run.
 //! - [`feedback`]: feedback after an interview, and the review document.
+//! - [`realtime`]: what both sockets stand on — publishing on Redis and the
+//!   per-process fan-out of its channels, the sockets' heartbeat and bounded
+//!   sends, leases, rates and presence.
 //! - [`rooms`]: the real-time events socket (presence, chat, run output)
 //!   across replicas through Redis.
 //! - [`documents`]: the shared editor document (a y-websocket server on
 //!   yrs), persisted in PostgreSQL and relayed across replicas.
-//! - [`queue`]: publishing room events on Redis.
+//!
+//!   Dependencies run one way: [`rooms`] and [`documents`] use [`realtime`]
+//!   and never each other; [`rooms`] reads [`sessions`] (membership) and
+//!   [`sessions`] reads [`documents`] (a session's code); [`sessions`]
+//!   publishes its events through [`realtime`] and imports no socket.
 //! - [`retention`]: purging old runs' bodies and the per-user storage cap.
 //! - [`pagination`]: `limit` + opaque `cursor` for every list.
 //! - [`api_tokens`]: personal API tokens for programs.
@@ -46,7 +55,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problems;
 pub mod prometheus;
-pub mod queue;
+pub mod realtime;
 pub mod retention;
 pub mod rooms;
 pub mod run_access;
@@ -56,3 +65,4 @@ pub mod sessions;
 pub mod startup;
 pub mod telemetry;
 pub mod users;
+pub mod validation;

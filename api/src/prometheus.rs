@@ -62,7 +62,7 @@ async fn render(State(ctx): State<ApiContext>) -> Response {
     // The hub also carries the documents' channels; a room is an events channel.
     let documents = crate::documents::live::channel_prefix(&ctx.config.redis.key_prefix);
     let rooms = ctx.hub.rooms().await;
-    let revocations = crate::rooms::lifetime::channel(&ctx.config.redis.key_prefix);
+    let revocations = crate::realtime::lifetime::channel(&ctx.config.redis.key_prefix);
     let rooms = rooms
         .iter()
         .filter(|c| !c.starts_with(&documents) && **c != revocations)

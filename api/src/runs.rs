@@ -31,13 +31,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, Problems},
+    auth::AuthUser,
     envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     pagination::{self, Page, PageParams, time_key},
     run_access::{StoredRun, for_viewer, is_interviewer},
     sessions::{Status, membership},
     startup::ApiContext,
+    validation::Problems,
 };
 
 /// Extra arguments a run may pass to the program.
@@ -455,7 +456,7 @@ pub(crate) async fn store(
     .fetch_one(&ctx.db)
     .await?;
 
-    crate::queue::publish(
+    crate::realtime::pubsub::publish(
         ctx,
         &run_contract::run_event_channel(&ctx.config.redis.key_prefix, id, session_id),
         &RunEvent::Queued {

@@ -32,8 +32,8 @@ use crate::{
     config::Config,
     documents,
     error::Error,
-    feedback, friends, health, openapi, problems, prometheus, retention, rooms, run_wait, runs,
-    sessions, users,
+    feedback, friends, health, openapi, problems, prometheus, realtime, retention, rooms, run_wait,
+    runs, sessions, users,
 };
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,16 +49,16 @@ pub struct ApiContext {
     pub tokens: Arc<TokenKeys>,
     pub throttle: LoginThrottle,
     /// The rooms' Redis subscriber and local fan-out.
-    pub hub: std::sync::Arc<rooms::hub::Hub>,
+    pub hub: std::sync::Arc<realtime::hub::Hub>,
     pub documents: Arc<documents::live::Documents>,
     /// `?wait=true` requests waiting for their run's finish notification.
     pub run_waiters: Arc<run_wait::RunWaiters>,
     /// This replica's open sockets (token lifetime, revocations, caps).
-    pub sockets: Arc<rooms::lifetime::Sockets>,
+    pub sockets: Arc<realtime::lifetime::Sockets>,
     /// Wakes this replica's session clock when a deadline changes.
     pub clock: Arc<sessions::clock::Clock>,
     /// This replica's present sockets, refreshed together.
-    pub presence: Arc<rooms::presence::Local>,
+    pub presence: Arc<realtime::presence::Local>,
 }
 
 pub struct Application {
@@ -93,7 +93,7 @@ impl Application {
         let run_waiters = run_wait::RunWaiters::spawn(config.database.url.expose())
             .await
             .context("cannot listen for run notifications (DATABASE_URL)")?;
-        let hub = rooms::hub::Hub::new(config.redis.url.expose())?;
+        let hub = realtime::hub::Hub::new(config.redis.url.expose())?;
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -118,8 +118,8 @@ impl Application {
         sessions::spawn_idle_sweeper(ctx.clone());
         sessions::clock::spawn(ctx.clone());
         retention::spawn_sweeper(ctx.clone());
-        rooms::lifetime::spawn(&ctx);
-        rooms::presence::spawn(&ctx);
+        realtime::lifetime::spawn(&ctx);
+        rooms::spawn(&ctx);
         compat::callbacks::spawn(ctx.clone());
         Ok(Application {
             listener,

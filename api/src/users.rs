@@ -1,7 +1,9 @@
-//! The caller's own account, and a protected test route for checking a token.
+//! The caller's own account, finding other users, and a protected test
+//! route for checking a token.
 //!
 //! - `GET /api/test/protected`: `{"success": true, "message", "user": {"userId", "email"}}`.
 //! - `GET /api/users/me`, `PATCH /api/users/me {name}`.
+//! - `GET /api/users/search?q=` — exact email or name prefix; never the caller.
 //! - `POST /api/users/me/password {currentPassword, newPassword}` → 204; every
 //!   other login of the user is revoked, the current one stays.
 
@@ -11,18 +13,24 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, LoginUser, Problems, UserBody, validate_name, validate_password},
+    auth::{AuthUser, LoginUser, UserBody},
     envelope::Success,
-    error::{ApiJson, Error, ErrorBody, Result},
-    rooms::lifetime::{Revocation, revoke},
+    error::{ApiJson, ApiQuery, Error, ErrorBody, Result},
+    pagination::{self, Page, PageParams},
+    realtime::lifetime::{Revocation, revoke},
     startup::ApiContext,
+    validation::{Problems, validate_name, validate_password},
 };
+
+/// Longest accepted search query, in characters.
+pub const SEARCH_MAX_CHARS: usize = 100;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .routes(routes!(protected))
         .routes(routes!(me, update_me))
         .routes(routes!(change_password))
+        .routes(routes!(search))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -171,4 +179,99 @@ async fn change_password(
     .await;
     tracing::info!(user_id = %user.id, revoked, "password changed; other logins revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SearchParams {
+    /// An exact email or a name prefix.
+    #[serde(default)]
+    #[param(required = true)]
+    q: String,
+    /// Documented as [`PageParams`] itself.
+    #[serde(flatten)]
+    #[param(ignore)]
+    page: PageParams,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SearchHit {
+    id: Uuid,
+    name: String,
+    /// Only when the search matched it exactly or the user is a friend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    is_friend: bool,
+}
+
+/// A page of user search hits.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SearchHitList {
+    users: Vec<SearchHit>,
+}
+
+/// Users by exact email or name prefix (never the caller).
+#[utoipa::path(get, path = "/api/users/search", tag = "friends", security(("bearer" = [])),
+    params(SearchParams, PageParams),
+    responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Success<Page<SearchHitList>>),
+    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+async fn search(
+    State(ctx): State<ApiContext>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<Success<Page<SearchHitList>>>> {
+    let q = params.q.trim();
+    if q.is_empty() || q.chars().count() > SEARCH_MAX_CHARS {
+        return Err(Error::invalid_field(
+            "q",
+            format!("must be 1–{SEARCH_MAX_CHARS} characters"),
+        ));
+    }
+    let limit = params.page.limit()?;
+    let (after_name, after_id) = match params.page.cursor()? {
+        Some((name, id)) => (Some(name), Some(id)),
+        None => (None, None),
+    };
+    let email = q.to_lowercase();
+    // LIKE metacharacters in the query are matched literally.
+    let prefix = format!(
+        "{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query!(
+        r#"
+        SELECT u.id, u.name, u.email,
+               EXISTS (SELECT 1 FROM friendships f
+                       WHERE (f.user_a, f.user_b) = (LEAST(u.id, $1), GREATEST(u.id, $1))) AS "is_friend!"
+        FROM users u
+        WHERE u.id <> $1
+          AND (u.email = $2 OR lower(u.name) LIKE $3)
+          AND ($4::text IS NULL OR (u.name, u.id) > ($4, $5))
+        ORDER BY u.name, u.id
+        LIMIT $6
+        "#,
+        user.id,
+        email,
+        prefix,
+        after_name,
+        after_id,
+        limit + 1,
+    )
+    .fetch_all(&ctx.db)
+    .await?;
+    let hits: Vec<SearchHit> = rows
+        .into_iter()
+        .map(|r| SearchHit {
+            email: (r.is_friend || r.email == email).then_some(r.email),
+            id: r.id,
+            name: r.name,
+            is_friend: r.is_friend,
+        })
+        .collect();
+    let (users, next) = pagination::finish(hits, limit, |h| (h.name.clone(), h.id));
+    Ok(Json(Success::new(Page::new(SearchHitList { users }, next))))
 }

@@ -62,11 +62,12 @@ impl FromRequestParts<ApiContext> for LoginUser {
     }
 }
 
-/// [`AuthUser`] for WebSocket upgrades: browsers cannot set headers there,
-/// so the access token may also come as `?token=`.
-pub struct SocketUser(pub AuthUser);
+/// [`AuthUser`] whose access token may also come as `?token=` (when no
+/// `Authorization` header is sent): for what a browser opens without setting
+/// headers, the WebSocket upgrades and the admin's dashboard page.
+pub struct QueryTokenUser(pub AuthUser);
 
-impl FromRequestParts<ApiContext> for SocketUser {
+impl FromRequestParts<ApiContext> for QueryTokenUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, Error> {
@@ -84,7 +85,7 @@ impl FromRequestParts<ApiContext> for SocketUser {
             (false, Some(token)) => token,
             _ => bearer_token(parts)?.to_owned(),
         };
-        Ok(SocketUser(AuthUser::from_token(ctx, &token).await?))
+        Ok(QueryTokenUser(AuthUser::from_token(ctx, &token).await?))
     }
 }
 

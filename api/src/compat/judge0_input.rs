@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::{Language, judge0_view::Params};
 use crate::{
-    auth::Problems,
     error::Error,
     runs::{self, CreateRun, Fleet, LimitsBody, TestBody},
     startup::ApiContext,
+    validation::Problems,
 };
 
 /// Judge0's limits we accept and leave to the sandbox's fixed ones.

@@ -6,13 +6,19 @@
 //! twin, [`Checked`]; one that does not apply closes the socket), then
 //! stored ([`store::append`]), then applied, then sent to this process's
 //! other sockets (a local `broadcast`) and to the other replicas (the
-//! session's document channel in Redis, via the [`Hub`](crate::rooms::hub::Hub)).
+//! session's document channel in Redis, via the [`Hub`](crate::realtime::hub::Hub)).
 //! One update of a document at a time goes through these steps, and updates
 //! from other replicas and the stored document are applied through the same
-//! checks. Each live document runs one relay
-//! task that applies what other replicas publish, re-reads the stored
-//! document every [`RESYNC_INTERVAL`] (so a lost Redis message only delays
-//! an edit), compacts, and forgets awareness states nobody renewed.
+//! checks.
+//!
+//! - this file: the registry of live documents, and a document's sync
+//!   messages (a member's updates checked, stored, applied and shared).
+//! - [`awareness`]: cursors and names, announced, left behind, expired.
+//! - [`relay`]: each live document's task — other replicas' messages, the
+//!   periodic resync from PostgreSQL, compaction.
+
+mod awareness;
+mod relay;
 
 use std::{
     collections::HashMap,
@@ -24,12 +30,12 @@ use std::{
 };
 
 use axum::body::Bytes;
-use tokio::sync::{Notify, OnceCell, broadcast, broadcast::error::RecvError};
+use tokio::sync::{Notify, OnceCell, broadcast};
 use uuid::Uuid;
 use yrs::{
     ClientID, ReadTxn, StateVector, Transact, Update,
     encoding::read::Cursor,
-    sync::{Awareness, Message, MessageReader, SyncMessage, awareness::AwarenessUpdate},
+    sync::{Awareness, Message, MessageReader, SyncMessage},
     updates::{
         decoder::{Decode, DecoderV1},
         encoder::Encode,
@@ -37,17 +43,12 @@ use yrs::{
 };
 
 use super::{
-    CLOSE_INVALID_UPDATE, CLOSE_PENDING, COMPACT_AFTER_UPDATES, COMPACT_INTERVAL, Kind,
-    MAX_AWARENESS_CLIENTS, MAX_AWARENESS_STATE_BYTES, MAX_DOCUMENT_BYTES, MAX_PENDING_BYTES,
-    MAX_PENDING_UPDATES, RESYNC_INTERVAL,
+    CLOSE_INVALID_UPDATE, CLOSE_PENDING, COMPACT_AFTER_UPDATES, Kind, MAX_DOCUMENT_BYTES,
+    MAX_PENDING_BYTES, MAX_PENDING_UPDATES,
     checked::{Check, Checked, Limits, Refused},
     store,
 };
-use crate::{
-    error::Error,
-    rooms::hub::{self, ROOM_BUFFER},
-    startup::ApiContext,
-};
+use crate::{error::Error, realtime::hub::ROOM_BUFFER, startup::ApiContext};
 
 /// A y-websocket message for local sockets, with the connection that sent
 /// it (which does not get it back); 0 for messages from other replicas.
@@ -174,7 +175,7 @@ impl Documents {
             };
             runtime.spawn(async move {
                 let compacted = match db.acquire().await {
-                    Ok(mut conn) => compact_stored(&mut conn, session, kind, history_cap).await,
+                    Ok(mut conn) => relay::compact_stored(&mut conn, session, kind, history_cap).await,
                     Err(e) => Err(e.into()),
                 };
                 if let Err(e) = compacted {
@@ -274,7 +275,7 @@ impl LiveDoc {
         let state = lock(&self.state);
         let sv = state.awareness.doc().transact().state_vector();
         let mut messages = vec![Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1()];
-        messages.extend(awareness_message(&state.awareness));
+        messages.extend(awareness::awareness_message(&state.awareness));
         messages
     }
 
@@ -287,7 +288,7 @@ impl LiveDoc {
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
         let mut messages = vec![Message::Sync(SyncMessage::SyncStep2(update)).encode_v1()];
-        messages.extend(awareness_message(&state.awareness));
+        messages.extend(awareness::awareness_message(&state.awareness));
         messages
     }
 
@@ -446,114 +447,6 @@ impl LiveDoc {
         }
     }
 
-    /// Applies a client's awareness message; returns a reply for the sender
-    /// when it announced itself with a clock the server has passed.
-    ///
-    /// y-websocket clients send back every awareness change they receive, so
-    /// most entries are echoes: only an entry newer than the server's copy
-    /// changes anything, and its sender becomes the client's owner. Entries
-    /// for another local connection's client are ignored (no one edits
-    /// another's cursor).
-    async fn awareness(
-        &self,
-        ctx: &ApiContext,
-        from: u64,
-        update: AwarenessUpdate,
-    ) -> Result<Option<Vec<u8>>, Refusal> {
-        if update
-            .clients
-            .values()
-            .any(|entry| entry.json.len() > MAX_AWARENESS_STATE_BYTES)
-        {
-            return Err(Refusal(1009, "awareness state too large"));
-        }
-        let (accepted, reply) = {
-            let mut state = lock(&self.state);
-            let State {
-                awareness, owners, ..
-            } = &mut *state;
-            let mut accepted = HashMap::new();
-            let mut revive = Vec::new();
-            for (client, entry) in update.clients {
-                let owner = owners.get(&client).copied();
-                if owner.is_some_and(|owner| owner != from) {
-                    continue;
-                }
-                let newer = awareness
-                    .meta(client)
-                    .is_none_or(|(clock, _)| entry.clock > clock);
-                if newer {
-                    if owner.is_none() {
-                        let mine = owners.values().filter(|&&owner| owner == from).count();
-                        if mine >= MAX_AWARENESS_CLIENTS {
-                            return Err(Refusal(
-                                1008,
-                                "too many awareness clients on one connection",
-                            ));
-                        }
-                        owners.insert(client, from);
-                    }
-                    accepted.insert(client, entry);
-                } else if entry.json.as_ref() != "null"
-                    && awareness.state::<serde::de::IgnoredAny>(client).is_none()
-                {
-                    // A client back after its state was removed (say, a
-                    // reconnect) reuses its old clock, which the removal
-                    // passed. Told of the removal, it bumps its clock and
-                    // announces itself again.
-                    revive.push(client);
-                }
-            }
-            let accepted = AwarenessUpdate { clients: accepted };
-            let changed = !accepted.clients.is_empty()
-                && awareness
-                    .apply_update_summary(accepted.clone())
-                    .map_err(|_| Refusal(1003, "malformed awareness update"))?
-                    .is_some();
-            let reply = (!revive.is_empty())
-                .then(|| awareness.update_with_clients(revive).ok())
-                .flatten()
-                .map(|update| Message::Awareness(update).encode_v1());
-            (changed.then_some(accepted), reply)
-        };
-        if let Some(accepted) = accepted {
-            // Echoed to the sender too, as the reference server does: a
-            // y-websocket client that hears nothing for 30 s reconnects, and
-            // its own 15-second awareness renewal is what it hears when alone.
-            self.share(ctx, 0, Message::Awareness(accepted).encode_v1())
-                .await;
-        }
-        Ok(reply)
-    }
-
-    /// Forgets the awareness states connection `from` announced (the client
-    /// may not have said goodbye) and tells everyone they are gone.
-    pub async fn disconnected(&self, ctx: &ApiContext, from: u64) {
-        let message = {
-            let mut state = lock(&self.state);
-            let State {
-                awareness, owners, ..
-            } = &mut *state;
-            let gone: Vec<ClientID> = owners
-                .iter()
-                .filter(|&(_, &owner)| owner == from)
-                .map(|(&client, _)| client)
-                .collect();
-            for client in &gone {
-                owners.remove(client);
-                awareness.remove_state(*client);
-            }
-            if gone.is_empty() {
-                return;
-            }
-            match awareness.update_with_clients(gone) {
-                Ok(update) => Message::Awareness(update).encode_v1(),
-                Err(_) => return,
-            }
-        };
-        self.share(ctx, from, message).await;
-    }
-
     /// Sends a message to this process's other sockets and to the other replicas.
     async fn share(&self, ctx: &ApiContext, from: u64, message: Vec<u8>) {
         let mut payload = Vec::with_capacity(16 + message.len());
@@ -574,201 +467,6 @@ impl LiveDoc {
             tracing::warn!(session = %self.session, error = %e, "cannot relay a document message");
         }
     }
-
-    /// The relay task: other replicas' messages, resync, compaction,
-    /// awareness expiry; ends when the last socket leaves.
-    async fn relay(self: Arc<Self>, ctx: ApiContext, mut relay: hub::Subscription) {
-        let mut resync = tokio::time::interval(RESYNC_INTERVAL);
-        let mut compact = tokio::time::interval(COMPACT_INTERVAL);
-        resync.tick().await;
-        compact.tick().await;
-        loop {
-            tokio::select! {
-                () = self.stop.notified() => break,
-                message = relay.receiver.recv() => match message {
-                    Ok(payload) => self.remote(payload.bytes()).await,
-                    Err(RecvError::Lagged(_)) => self.resync(&ctx).await,
-                    Err(RecvError::Closed) => break,
-                },
-                _ = resync.tick() => {
-                    self.resync(&ctx).await;
-                    self.expire_awareness();
-                }
-                _ = compact.tick() => self.compact(&ctx).await,
-                () = self.compact_soon.notified() => self.compact(&ctx).await,
-            }
-        }
-    }
-
-    /// Applies a message another replica published, and passes it on
-    /// (an update only if it applies here).
-    async fn remote(&self, payload: &Bytes) {
-        let Some((origin, message)) = payload.split_first_chunk::<16>() else {
-            return;
-        };
-        if Uuid::from_bytes(*origin) == self.origin {
-            return;
-        }
-        let Some(messages) = decode(message) else {
-            tracing::warn!(session = %self.session, "undecodable message on the document channel");
-            return;
-        };
-        for decoded in messages {
-            match decoded {
-                Message::Sync(SyncMessage::Update(bytes)) => {
-                    if !self.apply_stored(&bytes).await {
-                        return;
-                    }
-                    self.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
-                }
-                Message::Awareness(update) => {
-                    let mut state = lock(&self.state);
-                    // A client announced here is this replica's to speak for.
-                    let State {
-                        awareness, owners, ..
-                    } = &mut *state;
-                    let foreign = AwarenessUpdate {
-                        clients: update
-                            .clients
-                            .into_iter()
-                            .filter(|(client, _)| !owners.contains_key(client))
-                            .collect(),
-                    };
-                    let _ = awareness.apply_update(foreign);
-                }
-                _ => {}
-            }
-        }
-        let _ = self.local.send(Frame {
-            from: 0,
-            bytes: payload.slice(16..),
-        });
-    }
-
-    /// Merges the stored document into this one and sends local sockets
-    /// what they were missing (updates lost on the way from other replicas).
-    async fn resync(&self, ctx: &ApiContext) {
-        let stored = match ctx.db.acquire().await {
-            Ok(mut conn) => store::load(&mut conn, self.session, self.kind).await,
-            Err(e) => Err(e.into()),
-        };
-        let stored = match stored {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::warn!(session = %self.session, error = %e, "document resync failed");
-                return;
-            }
-        };
-        if stored.ended {
-            self.set_read_only();
-        }
-        let full = stored
-            .doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let before = lock(&self.state).doc.doc().transact().state_vector();
-        if !self.apply_stored(&full).await {
-            return;
-        }
-        let missing = {
-            let state = lock(&self.state);
-            let missing = state
-                .doc
-                .doc()
-                .transact()
-                .encode_state_as_update_v1(&before);
-            decode_update(&missing)
-                .is_some_and(|u| !u.is_empty())
-                .then_some(missing)
-        };
-        self.bytes.store(stored.bytes, Ordering::Relaxed);
-        if let Some(missing) = missing {
-            metrics::counter!("codecall_document_resyncs_total").increment(1);
-            let _ = self.local.send(Frame {
-                from: 0,
-                bytes: Bytes::from(Message::Sync(SyncMessage::Update(missing)).encode_v1()),
-            });
-        }
-    }
-
-    async fn compact(&self, ctx: &ApiContext) {
-        let pending = self.pending.load(Ordering::Relaxed);
-        if pending == 0 {
-            return;
-        }
-        let compacted = match ctx.db.acquire().await {
-            Ok(mut conn) => {
-                let cap = ctx.config.retention.history_max_bytes;
-                compact_stored(&mut conn, self.session, self.kind, cap).await
-            }
-            Err(e) => Err(e.into()),
-        };
-        match compacted {
-            Ok(bytes) => {
-                self.pending.fetch_sub(pending, Ordering::Relaxed);
-                self.bytes.store(bytes, Ordering::Relaxed);
-            }
-            Err(e) => tracing::warn!(session = %self.session, error = %e, "compaction failed"),
-        }
-    }
-
-    /// Drops awareness states not renewed within [`super::AWARENESS_TIMEOUT`]
-    /// (clients renew theirs every 15 s): those of clients whose replica
-    /// died, which no disconnect will clear.
-    fn expire_awareness(&self) {
-        let message = {
-            let mut state = lock(&self.state);
-            let State {
-                awareness, owners, ..
-            } = &mut *state;
-            let now = now_ms();
-            let stale: Vec<ClientID> = awareness
-                .iter()
-                .filter(|(client, s)| {
-                    s.data.is_some()
-                        && !owners.contains_key(client)
-                        && now.saturating_sub(s.last_updated)
-                            > super::AWARENESS_TIMEOUT.as_millis() as u64
-                })
-                .map(|(client, _)| client)
-                .collect();
-            for client in &stale {
-                awareness.remove_state(*client);
-            }
-            if stale.is_empty() {
-                return;
-            }
-            match awareness.update_with_clients(stale) {
-                Ok(update) => Message::Awareness(update).encode_v1(),
-                Err(_) => return,
-            }
-        };
-        let _ = self.local.send(Frame {
-            from: 0,
-            bytes: Bytes::from(message),
-        });
-    }
-}
-
-/// Compacts a stored document, then keeps its history within `history_cap`
-/// bytes; answers the document's stored size.
-async fn compact_stored(
-    conn: &mut sqlx::PgConnection,
-    session: Uuid,
-    kind: Kind,
-    history_cap: i64,
-) -> anyhow::Result<usize> {
-    let bytes = store::compact(conn, session, kind).await?;
-    if kind == Kind::Code {
-        super::history::fold(conn, session, history_cap).await?;
-    }
-    Ok(bytes)
-}
-
-/// Every awareness state, as one message (`None` when there is none).
-fn awareness_message(awareness: &Awareness) -> Option<Vec<u8>> {
-    let update = awareness.update().ok()?;
-    (!update.clients.is_empty()).then(|| Message::Awareness(update).encode_v1())
 }
 
 /// The messages in one frame; `None` if any is malformed. yrs asserts on
@@ -785,12 +483,6 @@ fn decode(data: &[u8]) -> Option<Vec<Message>> {
 
 fn decode_update(bytes: &[u8]) -> Option<Update> {
     catch_unwind(|| Update::decode_v1(bytes)).ok()?.ok()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A poisoned lock (a panic elsewhere) still guards consistent data here:

@@ -28,7 +28,10 @@
 //! - [`seed`]: the server's own write (a problem's starter code, into an
 //!   empty document only).
 //! - this file: the upgrade (the events socket's authentication and
-//!   membership rules) and one `select!` loop per socket.
+//!   membership rules) and one `select!` loop per socket, on the sockets'
+//!   common ground ([`crate::realtime`]): the heartbeat and bounded sends,
+//!   the lease, the rates, and the session's events for its membership.
+//!   The events socket (`rooms`) is a sibling, not a dependency.
 //!
 //! Members of an ended session get the document read-only: their updates
 //! are refused (not stored, applied or relayed). A malformed message, or an
@@ -37,6 +40,10 @@
 //! its login's revocation, counted towards the user's socket caps), and its
 //! messages count towards the user's rates across sockets and replicas
 //! ([`rate`]).
+//!
+//! A document socket checks membership itself ([`seat`]): the sessions
+//! module reads the documents (a session's code), so the documents do not
+//! read the sessions.
 
 pub mod checked;
 pub mod history;
@@ -44,31 +51,33 @@ pub mod live;
 pub mod seed;
 pub mod store;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::{
     body::Bytes,
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        ws::{Message, WebSocket, WebSocketUpgrade},
     },
     response::Response,
 };
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use futures_util::StreamExt;
 use sqlx::PgConnection;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::SocketUser,
+    auth::{AuthUser, QueryTokenUser},
     error::{ApiPath, Error, ErrorBody, Result},
-    rooms::{
-        self, Departure, HEARTBEAT, IDLE_TIMEOUT, RateLimiter, SEND_TIMEOUT, hub,
+    realtime::{
+        hub,
         lifetime::Lease,
-        rate::{self, UserRate},
+        membership::Departure,
+        pubsub::join_session,
+        rate::{self, RateLimiter, UserRate},
+        socket::{self, Heartbeat, Sink},
     },
-    sessions::membership,
     startup::ApiContext,
 };
 
@@ -158,7 +167,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
     (status = 503, description = "`document_unavailable` or `dependency_unavailable`", body = ErrorBody)))]
 async fn document(
     State(ctx): State<ApiContext>,
-    SocketUser(user): SocketUser,
+    QueryTokenUser(user): QueryTokenUser,
     ApiPath(session): ApiPath<Uuid>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
@@ -180,15 +189,16 @@ async fn document(
     (status = 503, description = "`document_unavailable` or `dependency_unavailable`", body = ErrorBody)))]
 async fn notes(
     State(ctx): State<ApiContext>,
-    SocketUser(user): SocketUser,
+    QueryTokenUser(user): QueryTokenUser,
     ApiPath(session): ApiPath<Uuid>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
     open(ctx, user, session, Kind::Notes, upgrade).await
 }
 
-/// Whether `user` may open the session's notes: its interviewer, or its host.
-async fn reads_notes(db: &mut PgConnection, session: Uuid, user: Uuid) -> Result<bool> {
+/// `user`'s seat in the session: `None` when not a member, else whether
+/// they may open its notes (its interviewer, or its host).
+async fn seat(db: &mut PgConnection, session: Uuid, user: Uuid) -> Result<Option<bool>> {
     Ok(sqlx::query_scalar!(
         r#"SELECT (m.role = 'interviewer' OR s.host_id = m.user_id) AS "allowed!"
            FROM session_members m JOIN interview_sessions s ON s.id = m.session_id
@@ -197,8 +207,7 @@ async fn reads_notes(db: &mut PgConnection, session: Uuid, user: Uuid) -> Result
         user
     )
     .fetch_optional(db)
-    .await?
-    .unwrap_or(false))
+    .await?)
 }
 
 /// The upgrade of either document socket: the events socket's checks, and
@@ -207,31 +216,33 @@ async fn reads_notes(db: &mut PgConnection, session: Uuid, user: Uuid) -> Result
 /// is seen one way or the other).
 async fn open(
     ctx: ApiContext,
-    user: crate::auth::AuthUser,
+    user: AuthUser,
     session: Uuid,
     kind: Kind,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
     let mut conn = ctx.db.acquire().await?;
-    membership(&mut conn, session, user.id, false).await?;
+    let reads_notes = seat(&mut conn, session, user.id)
+        .await?
+        .ok_or(Error::NotFound("no such session"))?;
     let forbidden =
         Error::Forbidden("only the session's interviewer and its host can open its notes");
-    if kind == Kind::Notes && !reads_notes(&mut conn, session, user.id).await? {
+    if kind == Kind::Notes && !reads_notes {
         return Err(forbidden);
     }
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
     // The session's events say when this member is removed (or it ends).
-    let events = rooms::join_room(&ctx, session).await?;
+    let events = join_session(&ctx, session).await?;
     if kind == Kind::Notes {
         let mut conn = ctx.db.acquire().await?;
-        if !reads_notes(&mut conn, session, user.id).await? {
+        if seat(&mut conn, session, user.id).await? != Some(true) {
             return Err(forbidden);
         }
     }
     let handle = ctx.documents.open(&ctx, session, kind).await?;
     Ok(
-        rooms::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES).on_upgrade(
+        socket::sized(upgrade, &ctx.config.sockets, MAX_MESSAGE_BYTES).on_upgrade(
             move |socket| async move {
                 let connection = Connection {
                     id: handle.doc.connection_id(),
@@ -252,8 +263,6 @@ struct Connection {
     handle: live::Handle,
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-
 impl Connection {
     async fn run(self, socket: WebSocket, mut events: hub::Subscription, mut lease: Lease) {
         let (mut tx, mut rx) = socket.split();
@@ -266,14 +275,8 @@ impl Connection {
         } else {
             None
         };
-        let closing = close.map(|(code, reason)| {
-            tx.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })))
-        });
-        if let Some(closing) = closing {
-            let _ = tokio::time::timeout(SEND_TIMEOUT, closing).await;
+        if let Some((code, reason)) = close {
+            socket::close(&mut tx, code, reason).await;
         }
         doc.disconnected(&self.ctx, self.id).await;
         if close.is_some() {
@@ -300,9 +303,7 @@ impl Connection {
         lease: &mut Lease,
     ) -> Option<(u16, &'static str)> {
         let doc = &self.handle.doc;
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.tick().await;
-        let mut last_heard = Instant::now();
+        let mut heartbeat = Heartbeat::start().await;
         let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
         let mut updates_rate = UserRate::new(&self.ctx, self.user, rate::Kind::DocUpdates);
         let mut awareness_rate = UserRate::new(&self.ctx, self.user, rate::Kind::Awareness);
@@ -310,7 +311,7 @@ impl Connection {
             tokio::select! {
                 close = lease.ended() => return Some((close.code, close.reason)),
                 frame = rx.next() => {
-                    last_heard = Instant::now();
+                    heartbeat.heard();
                     let data = match frame {
                         Some(Ok(Message::Binary(data))) => data,
                         Some(Ok(Message::Text(_))) => return Some((1003, "binary y-websocket messages only")),
@@ -363,10 +364,10 @@ impl Connection {
                     Err(RecvError::Closed) => return Some((1011, "room closed")),
                 },
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                    if heartbeat.idle() {
                         return Some((1001, "idle"));
                     }
-                    if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                    if !socket::ping(tx).await {
                         return None;
                     }
                 }
@@ -377,10 +378,7 @@ impl Connection {
 
 /// Sends a binary frame; false when the client is gone or too slow.
 async fn send(tx: &mut Sink, bytes: Bytes) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Binary(bytes))).await,
-        Ok(Ok(()))
-    )
+    socket::send_frame(tx, Message::Binary(bytes)).await
 }
 
 async fn send_all(tx: &mut Sink, messages: Vec<Vec<u8>>) -> bool {

@@ -24,11 +24,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, Problems},
+    auth::AuthUser,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
     pagination::{self, PageParams, time_key},
     sessions::{Membership, Role, Status, membership},
     startup::ApiContext,
+    validation::Problems,
 };
 
 /// Longest feedback text, in characters.

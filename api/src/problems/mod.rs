@@ -31,8 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::{
-    auth::Problems, config::RunSettings, error::Result, friends::are_friends, sessions::LANGUAGES,
-    startup::ApiContext,
+    config::RunSettings, error::Result, friends::are_friends, sessions::LANGUAGES,
+    startup::ApiContext, validation::Problems,
 };
 
 pub const TITLE_MAX_CHARS: usize = 200;

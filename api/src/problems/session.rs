@@ -114,7 +114,7 @@ async fn attach(
     if let Some(seeded) = seeded {
         seed::publish(&ctx, seeded).await;
     }
-    crate::rooms::session_updated(&ctx, id).await;
+    crate::sessions::events::session_updated(&ctx, id).await;
     Ok(Json(Attached {
         success: true,
         problem: problem.map(|p| p.body(sees_hidden(&member, user.id, &p))),

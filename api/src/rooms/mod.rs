@@ -8,46 +8,56 @@
 //! `run.finished`, `error {code, message}`, `pong`.
 //! Client → server: `chat.send {text}`, `ping`.
 //!
-//! Every event crosses replicas on the session's Redis channel ([`hub`]); a
-//! socket never writes another socket's events directly, so all members see
-//! one order. An event may be addressed to one role
-//! ([`run_contract::Audience`]: a submission's output is for the
-//! interviewer, its redacted result for the candidates): its payload is
-//! serialised once per audience by its publisher, read once per replica
-//! ([`hub::Payload`]), and each socket relays the payloads addressed to its
-//! member's current role, which it follows through `session.updated`. One
+//! This module sends the presence, chat, `error` and `pong` events
+//! ([`ServerEvent`]); the session's own events come from
+//! [`crate::sessions::events`], the run events from the runs and the worker.
+//!
+//! Every event crosses replicas on the session's Redis channel
+//! ([`crate::realtime::pubsub`], [`crate::realtime::hub`]); a socket never
+//! writes another socket's events directly, so all members see one order.
+//! An event may be addressed to one role ([`run_contract::Audience`]: a
+//! submission's output is for the interviewer, its redacted result for the
+//! candidates): its payload is serialised once per audience by its
+//! publisher, read once per replica ([`hub::Payload`]), and each socket
+//! relays the payloads addressed to its member's current role, which it
+//! follows through `session.updated` ([`crate::realtime::membership`]). One
 //! `select!` loop per socket handles the client's frames, the room's events
-//! and the heartbeat. Presence lives in Redis ([`presence`]), refreshed by
-//! one task per replica.
-//! Every socket holds a [`lifetime::Lease`]: it closes when its token expires
-//! or its login is revoked, and counts towards its user's socket caps; chat
-//! is also limited per user across sockets and replicas ([`rate`]).
+//! and the heartbeat. Presence lives in Redis ([`crate::realtime::presence`]),
+//! refreshed by one task per replica ([`spawn`]), which announces the
+//! departures of sockets whose replica died. Every socket holds a [`Lease`]:
+//! it closes when its token expires or its login is revoked, and counts
+//! towards its user's socket caps; chat is also limited per user across
+//! sockets and replicas ([`crate::realtime::rate`]).
 
-pub mod hub;
-pub mod lifetime;
-pub mod presence;
-pub mod rate;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::{
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        ws::{Message, WebSocket, WebSocketUpgrade},
     },
     response::Response,
 };
 use chrono::{DateTime, Utc};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::SocketUser,
+    auth::QueryTokenUser,
     error::{ApiPath, Error, ErrorBody, Result},
-    sessions::{SessionBody, Status, load_session, membership},
+    realtime::{
+        hub,
+        lifetime::Lease,
+        membership::Departure,
+        presence,
+        pubsub::{join_session, publish_to_session},
+        rate::{self, RateLimiter},
+        socket::{self, Heartbeat, Sink},
+    },
+    sessions::{Status, membership},
     startup::ApiContext,
 };
 
@@ -61,16 +71,9 @@ pub const CHAT_HISTORY: i64 = 50;
 /// with an `error` frame, and a client that keeps flooding is disconnected.
 pub const MESSAGES_PER_SECOND: f64 = 5.0;
 pub const FLOOD_DISCONNECT_AFTER: u32 = 50;
-/// Server heartbeat: a WebSocket ping per socket, and the replica's presence
-/// refresh.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-/// A socket silent (no frame, no pong) for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Joining (presence and the snapshot) must finish within this long, or the
 /// socket is closed (1011) rather than left half-open.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that does not take a frame within this long is dropped.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new().routes(routes!(events))
@@ -93,7 +96,9 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
 }
 
-/// Events this service sends (run events come from the worker, relayed as is).
+/// Events this socket sends (the session's own come from
+/// [`crate::sessions::events`], run events from the runs and the worker,
+/// relayed as is).
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
 pub enum ServerEvent {
@@ -111,15 +116,6 @@ pub enum ServerEvent {
     PresenceLeft { user_id: Uuid },
     #[serde(rename = "chat.message")]
     ChatMessage(ChatMessage),
-    #[serde(rename = "session.updated")]
-    SessionUpdated { session: SessionBody },
-    /// The session's clock is about to run out (`SESSION_END_WARNING` before).
-    #[serde(rename = "session.ending", rename_all = "camelCase")]
-    SessionEnding {
-        session_id: Uuid,
-        ends_at: DateTime<Utc>,
-        remaining_seconds: i64,
-    },
     #[serde(rename = "error")]
     Error { code: &'static str, message: String },
     #[serde(rename = "pong")]
@@ -136,58 +132,6 @@ pub enum ClientMessage {
     Ping,
 }
 
-/// Publishes a room event on the session's channel (every replica relays it).
-pub async fn publish(ctx: &ApiContext, session: Uuid, event: &ServerEvent) {
-    let channel = run_contract::session_channel(&ctx.config.redis.key_prefix, session);
-    crate::queue::publish(ctx, &channel, event).await;
-}
-
-/// Announces a session's new state (status, roles, title, language, members).
-pub async fn session_updated(ctx: &ApiContext, session: Uuid) {
-    match ctx.db.acquire().await {
-        Ok(mut conn) => match load_session(&mut conn, session).await {
-            Ok(body) => publish(ctx, session, &ServerEvent::SessionUpdated { session: body }).await,
-            Err(e) => {
-                tracing::warn!(%session, error = %e, "cannot load session for its update event")
-            }
-        },
-        Err(e) => tracing::warn!(%session, error = %e, "cannot load session for its update event"),
-    }
-}
-
-/// Subscribes to the session's events channel (503 when Redis is unreachable).
-pub async fn join_room(ctx: &ApiContext, session: Uuid) -> Result<hub::Subscription> {
-    ctx.hub
-        .join(&run_contract::session_channel(
-            &ctx.config.redis.key_prefix,
-            session,
-        ))
-        .await
-        .map_err(|e| Error::Unavailable {
-            code: "dependency_unavailable",
-            message: format!("real-time rooms are unavailable: {e}"),
-        })
-}
-
-/// Sizes a socket's buffers and limits its frames (both sockets).
-///
-/// The read buffer is allocated up front for every socket (tungstenite's
-/// default is 128 KiB, most of an idle socket's memory); a frame larger than
-/// it still arrives whole, up to `max_frame`, in a buffer grown for it. The
-/// write buffer grows to the largest frame sent; no frames wait in it, as
-/// every send flushes ([`SEND_TIMEOUT`] bounds a send to a stuck client).
-pub fn sized(
-    upgrade: WebSocketUpgrade,
-    settings: &crate::config::SocketSettings,
-    max_frame: usize,
-) -> WebSocketUpgrade {
-    upgrade
-        .read_buffer_size(settings.read_buffer_bytes)
-        .write_buffer_size(0)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
-}
-
 /// The room's WebSocket (JSON text frames; see the README for the protocol).
 /// The token may come as `?token=` (browsers cannot set headers here).
 #[utoipa::path(get, path = "/api/sessions/{id}/events", tag = "rooms", security(("bearer" = [])),
@@ -200,7 +144,7 @@ pub fn sized(
     (status = 429, description = "Too many open sockets for this user", body = ErrorBody)))]
 async fn events(
     State(ctx): State<ApiContext>,
-    SocketUser(user): SocketUser,
+    QueryTokenUser(user): QueryTokenUser,
     ApiPath(session): ApiPath<Uuid>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
@@ -216,23 +160,25 @@ async fn events(
     }
     drop(conn);
     let lease = ctx.sockets.admit(&ctx, &user, session).await?;
-    let subscription = join_room(&ctx, session).await?;
+    let subscription = join_session(&ctx, session).await?;
     // Read after subscribing: a later role change arrives as an event.
     let role = member_role(&ctx, session, user.id).await?;
     Ok(
-        sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES).on_upgrade(move |socket| async move {
-            let socket_ctx = Socket {
-                ctx,
-                session,
-                user: PresenceUser {
-                    user_id: user.id,
-                    name: user.name,
-                },
-                connection: Uuid::new_v4(),
-                role,
-            };
-            socket_ctx.run(socket, subscription, lease).await;
-        }),
+        socket::sized(upgrade, &ctx.config.sockets, MAX_FRAME_BYTES).on_upgrade(
+            move |socket| async move {
+                let socket_ctx = Socket {
+                    ctx,
+                    session,
+                    user: PresenceUser {
+                        user_id: user.id,
+                        name: user.name,
+                    },
+                    connection: Uuid::new_v4(),
+                    role,
+                };
+                socket_ctx.run(socket, subscription, lease).await;
+            },
+        ),
     )
 }
 
@@ -264,12 +210,7 @@ enum End {
 }
 
 impl Socket {
-    async fn run(
-        self,
-        socket: WebSocket,
-        mut subscription: hub::Subscription,
-        mut lease: lifetime::Lease,
-    ) {
+    async fn run(self, socket: WebSocket, mut subscription: hub::Subscription, mut lease: Lease) {
         let (mut tx, mut rx) = socket.split();
 
         // The joins, the snapshot and the leave are boxed: they run once, and
@@ -287,7 +228,7 @@ impl Socket {
                 let joined = ServerEvent::PresenceJoined {
                     user: self.user.clone(),
                 };
-                Box::pin(publish(&self.ctx, self.session, &joined)).await;
+                Box::pin(publish_to_session(&self.ctx, self.session, &joined)).await;
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
@@ -302,11 +243,7 @@ impl Socket {
         if let End::Close(code, reason) = end {
             // Bounded like every send: a client that stopped reading does
             // not hold the task.
-            let close = Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            }));
-            send_frame(&mut tx, close).await;
+            socket::close(&mut tx, code, reason).await;
         }
         // The socket's buffers go now, not after the presence round trip.
         drop((tx, rx, subscription));
@@ -315,7 +252,7 @@ impl Socket {
                 let left = ServerEvent::PresenceLeft {
                     user_id: self.user.user_id,
                 };
-                Box::pin(publish(&self.ctx, self.session, &left)).await;
+                Box::pin(publish_to_session(&self.ctx, self.session, &left)).await;
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "presence unavailable"),
@@ -324,14 +261,12 @@ impl Socket {
 
     async fn serve(
         &self,
-        tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+        tx: &mut Sink,
         rx: &mut futures_util::stream::SplitStream<WebSocket>,
         subscription: &mut hub::Subscription,
-        lease: &mut lifetime::Lease,
+        lease: &mut Lease,
     ) -> End {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.tick().await;
-        let mut last_heard = Instant::now();
+        let mut heartbeat = Heartbeat::start().await;
         let mut limiter = RateLimiter::new(MESSAGES_PER_SECOND);
         let mut chat_rate = rate::UserRate::new(&self.ctx, self.user.user_id, rate::Kind::Chat);
         let mut refused = 0u32;
@@ -340,7 +275,7 @@ impl Socket {
             tokio::select! {
                 close = lease.ended() => return End::Close(close.code, close.reason),
                 frame = rx.next() => {
-                    last_heard = Instant::now();
+                    heartbeat.heard();
                     let text = match frame {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => {
@@ -381,7 +316,7 @@ impl Socket {
                     Ok(payload) => {
                         let Some((audience, text)) = payload.event() else { continue };
                         if !audience.includes(&role) { continue; }
-                        if !send_frame(tx, Message::Text(text.clone())).await { return End::Gone; }
+                        if !socket::send_frame(tx, Message::Text(text.clone())).await { return End::Gone; }
                         if let Some(membership) = payload.membership() {
                             if let Some(departure) = membership.departure(self.user.user_id) {
                                 return closes_socket(departure);
@@ -404,95 +339,16 @@ impl Socket {
                 },
                 _ = heartbeat.tick() => {
                     // Presence is refreshed for all of the replica's sockets
-                    // at once (`presence::spawn`); this only checks the client.
-                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                    // at once (`spawn`); this only checks the client.
+                    if heartbeat.idle() {
                         return End::Close(1001, "idle");
                     }
-                    if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                    if !socket::ping(tx).await {
                         return End::Gone;
                     }
                 }
             }
         }
-    }
-}
-
-/// Why a `session.updated` event ends a member's socket: the session ended,
-/// or the member is no longer among its members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Departure {
-    Ended,
-    Removed,
-}
-
-/// What a `session.updated` event says about who may stay in the room and
-/// in which role, read once per event and replica ([`hub::Payload::membership`]).
-#[derive(Debug)]
-pub struct Membership {
-    ended: bool,
-    host_id: Uuid,
-    /// `(user id, role)` of every member.
-    members: Vec<(Uuid, String)>,
-}
-
-impl Membership {
-    /// `Some` when `payload` (an event's JSON) is a `session.updated` event.
-    fn read(payload: &str) -> Option<Membership> {
-        if !payload.contains("\"session.updated\"") {
-            return None;
-        }
-        #[derive(Deserialize)]
-        struct Update {
-            session: Brief,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Brief {
-            status: String,
-            host_id: Uuid,
-            members: Vec<MemberId>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct MemberId {
-            user_id: Uuid,
-            role: String,
-        }
-        let update: Update = serde_json::from_str(payload).ok()?;
-        Some(Membership {
-            ended: update.session.status == "ended",
-            host_id: update.session.host_id,
-            members: update
-                .session
-                .members
-                .into_iter()
-                .map(|m| (m.user_id, m.role))
-                .collect(),
-        })
-    }
-
-    /// Whether the update ends `user`'s place in the room.
-    pub fn departure(&self, user: Uuid) -> Option<Departure> {
-        if self.ended {
-            Some(Departure::Ended)
-        } else if self.role(user).is_none() {
-            Some(Departure::Removed)
-        } else {
-            None
-        }
-    }
-
-    /// `user`'s role after the update (`None`: not a member).
-    pub fn role(&self, user: Uuid) -> Option<&String> {
-        self.members
-            .iter()
-            .find_map(|(id, role)| (*id == user).then_some(role))
-    }
-
-    /// Whether `user` may read the interviewer's notes after the update:
-    /// the host, and whoever holds the interviewer's seat.
-    pub fn reads_notes(&self, user: Uuid) -> bool {
-        self.host_id == user || self.role(user).is_some_and(|r| r == "interviewer")
     }
 }
 
@@ -593,7 +449,7 @@ impl Socket {
         .fetch_one(&self.ctx.db)
         .await
         .map_err(|_| error("internal_error", "could not send the message"))?;
-        publish(&self.ctx, self.session, &ServerEvent::ChatMessage(message)).await;
+        publish_to_session(&self.ctx, self.session, &ServerEvent::ChatMessage(message)).await;
         Ok(())
     }
 }
@@ -605,53 +461,36 @@ fn error(code: &'static str, message: &str) -> ServerEvent {
     }
 }
 
-async fn send(
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    event: &ServerEvent,
-) -> bool {
+async fn send(tx: &mut Sink, event: &ServerEvent) -> bool {
     match serde_json::to_string(event) {
-        Ok(json) => send_frame(tx, Message::Text(json.into())).await,
+        Ok(json) => socket::send_frame(tx, Message::Text(json.into())).await,
         Err(_) => true,
     }
 }
 
-/// Sends a frame; false when the client is gone or too slow to take it.
-async fn send_frame(
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    frame: Message,
-) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(frame)).await,
-        Ok(Ok(()))
-    )
-}
-
-/// A token bucket: `rate` per second, bursts of twice that.
-pub(crate) struct RateLimiter {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(rate: f64) -> Self {
-        RateLimiter {
-            rate,
-            tokens: rate * 2.0,
-            last: Instant::now(),
+/// Starts this replica's presence refresh and sweep: every heartbeat, the
+/// replica's present sockets are renewed in Redis, and the departures of
+/// sockets whose replica died are announced in their rooms.
+pub fn spawn(ctx: &ApiContext) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let prefix = ctx.config.redis.key_prefix.clone();
+        let mut redis = ctx.redis.clone();
+        let mut tick = tokio::time::interval(socket::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let sessions = ctx.presence.refresh(&mut redis, &prefix).await;
+            match presence::sweep(&mut redis, &prefix, &sessions).await {
+                Ok(left) => {
+                    for (session, user_id) in left {
+                        let event = ServerEvent::PresenceLeft { user_id };
+                        publish_to_session(&ctx, session, &event).await;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
+            }
         }
-    }
-
-    pub(crate) fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
-            .min(self.rate * 2.0);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+    });
 }

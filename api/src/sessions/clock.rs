@@ -23,10 +23,11 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::events::{SessionEvent, session_updated};
 use crate::{
     config::SessionSettings,
     error::{Error, Result},
-    rooms::{self, ServerEvent},
+    realtime::pubsub::publish_to_session,
     startup::ApiContext,
 };
 
@@ -128,15 +129,15 @@ pub fn spawn(ctx: ApiContext) {
 async fn tick(ctx: &ApiContext, warning: Duration) -> Result<()> {
     for id in end_expired_sessions(&ctx.db).await? {
         tracing::info!(session = %id, "session ended: its time ran out");
-        rooms::session_updated(ctx, id).await;
+        session_updated(ctx, id).await;
     }
     for (session, ends_at, remaining) in warn_ending_sessions(&ctx.db, warning).await? {
-        let event = ServerEvent::SessionEnding {
+        let event = SessionEvent::Ending {
             session_id: session,
             ends_at,
             remaining_seconds: remaining,
         };
-        rooms::publish(ctx, session, &event).await;
+        publish_to_session(ctx, session, &event).await;
     }
     Ok(())
 }

@@ -293,7 +293,7 @@ async fn accept(
     touch(&mut tx, session_id).await?;
     let session = load_session(&mut tx, session_id).await?;
     tx.commit().await?;
-    crate::rooms::session_updated(&ctx, session_id).await;
+    super::events::session_updated(&ctx, session_id).await;
     Ok(SessionAnswer::json(session))
 }
 

@@ -18,6 +18,7 @@
 //! `session_ended` to every change and stays readable.
 
 pub mod clock;
+pub mod events;
 pub mod invites;
 pub mod timeline;
 
@@ -347,7 +348,7 @@ async fn create(
     user: AuthUser,
     ApiJson(req): ApiJson<CreateSession>,
 ) -> Result<(StatusCode, Json<Success<SessionAnswer>>)> {
-    let mut problems = crate::auth::Problems::default();
+    let mut problems = crate::validation::Problems::default();
     let title = problems.check("title", validate_title(&req.title));
     let language = problems.check(
         "language",
@@ -488,7 +489,7 @@ async fn detail(
     let mut session = load_session(&mut conn, id).await?;
     let ids: Vec<Uuid> = session.members.iter().map(|m| m.user_id).collect();
     let online =
-        crate::rooms::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
+        crate::realtime::presence::online(&ctx.redis, &ctx.config.redis.key_prefix, &ids).await;
     for member in &mut session.members {
         member.online = online.contains(&member.user_id);
     }
@@ -518,7 +519,7 @@ async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateSession>,
 ) -> Result<Json<Success<SessionAnswer>>> {
-    let mut problems = crate::auth::Problems::default();
+    let mut problems = crate::validation::Problems::default();
     let title = req
         .title
         .as_deref()
@@ -559,7 +560,7 @@ async fn update(
     if duration.is_some() {
         ctx.clock.changed();
     }
-    crate::rooms::session_updated(&ctx, id).await;
+    events::session_updated(&ctx, id).await;
     Ok(SessionAnswer::json(session))
 }
 
@@ -594,7 +595,7 @@ async fn start(
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
     ctx.clock.changed();
-    crate::rooms::session_updated(&ctx, id).await;
+    events::session_updated(&ctx, id).await;
     Ok(SessionAnswer::json(session))
 }
 
@@ -615,7 +616,7 @@ async fn end(
     end_session(&mut tx, id).await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
-    crate::rooms::session_updated(&ctx, id).await;
+    events::session_updated(&ctx, id).await;
     Ok(SessionAnswer::json(session))
 }
 
@@ -666,7 +667,7 @@ async fn leave(
     .await?;
     touch(&mut tx, id).await?;
     tx.commit().await?;
-    crate::rooms::session_updated(&ctx, id).await;
+    events::session_updated(&ctx, id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -728,7 +729,7 @@ async fn assign_role(
     touch(&mut tx, id).await?;
     let session = load_session(&mut tx, id).await?;
     tx.commit().await?;
-    crate::rooms::session_updated(&ctx, id).await;
+    events::session_updated(&ctx, id).await;
     Ok(SessionAnswer::json(session))
 }
 
@@ -751,7 +752,7 @@ pub fn spawn_idle_sweeper(ctx: ApiContext) {
                         tracing::info!(ended = ended.len(), "ended idle sessions");
                     }
                     for id in ended {
-                        crate::rooms::session_updated(&ctx, id).await;
+                        events::session_updated(&ctx, id).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "idle session sweep failed"),

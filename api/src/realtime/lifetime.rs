@@ -98,7 +98,7 @@ pub fn channel(prefix: &str) -> String {
 pub async fn revoke(ctx: &ApiContext, revocation: Revocation) {
     ctx.sockets
         .close_where(|user, login| revocation.covers(user, login), Close::REVOKED);
-    crate::queue::publish(ctx, &channel(&ctx.config.redis.key_prefix), &revocation).await;
+    super::pubsub::publish(ctx, &channel(&ctx.config.redis.key_prefix), &revocation).await;
 }
 
 fn user_key(prefix: &str, user: Uuid) -> String {

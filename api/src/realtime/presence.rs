@@ -6,11 +6,13 @@
 //! are present while any of their members is unexpired.
 //!
 //! Each replica keeps its present sockets in a registry ([`Local`]) and one
-//! task refreshes them all every [`super::HEARTBEAT`], in one pipeline, then
-//! sweeps the expired members of each of its rooms once: a few Redis
-//! commands per replica per heartbeat, not two round trips per socket. A
-//! socket whose replica died simply stops being refreshed and expires after
-//! [`PRESENCE_TTL`]; the next sweep of its room announces the departure.
+//! task (the events room's, which announces departures) refreshes them all
+//! every [`HEARTBEAT`](super::socket::HEARTBEAT), in one pipeline
+//! ([`Local::refresh`]), then sweeps the expired members of each of its
+//! rooms once ([`sweep`]): a few Redis commands per replica per heartbeat,
+//! not two round trips per socket. A socket whose replica died simply stops
+//! being refreshed and expires after [`PRESENCE_TTL`]; the next sweep of its
+//! room announces the departure.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -186,7 +188,7 @@ struct Entry {
     user: Uuid,
 }
 
-/// This replica's present sockets, refreshed together by [`spawn`].
+/// This replica's present sockets, refreshed together ([`Local::refresh`]).
 #[derive(Default)]
 pub struct Local {
     entries: Mutex<HashMap<Uuid, Entry>>,
@@ -274,7 +276,7 @@ impl Local {
     /// Renews every local member's expiry in one pipeline (`ZADD` without
     /// `XX`, as a join does: a member lost with Redis' data comes back).
     /// Returns the sessions with a local socket.
-    async fn refresh(&self, redis: &mut ConnectionManager, prefix: &str) -> Vec<Uuid> {
+    pub async fn refresh(&self, redis: &mut ConnectionManager, prefix: &str) -> Vec<Uuid> {
         let _write = self.writes.write().await;
         let entries: Vec<(Uuid, Entry)> = self.lock().iter().map(|(c, e)| (*c, *e)).collect();
         let mut sessions = BTreeSet::new();
@@ -308,29 +310,4 @@ impl Local {
         }
         sessions.into_iter().collect()
     }
-}
-
-/// Starts this replica's presence refresh and sweep.
-pub fn spawn(ctx: &ApiContext) {
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        let prefix = ctx.config.redis.key_prefix.clone();
-        let mut redis = ctx.redis.clone();
-        let mut tick = tokio::time::interval(super::HEARTBEAT);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let sessions = ctx.presence.refresh(&mut redis, &prefix).await;
-            match sweep(&mut redis, &prefix, &sessions).await {
-                Ok(left) => {
-                    for (session, user_id) in left {
-                        let event = super::ServerEvent::PresenceLeft { user_id };
-                        super::publish(&ctx, session, &event).await;
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
-            }
-        }
-    });
 }

@@ -1,7 +1,8 @@
-//! Message rates per user, across all of the user's sockets and replicas.
+//! Message rates: per socket, and per user across all of the user's sockets
+//! and replicas.
 //!
-//! Each socket also has its own limiter (a local token bucket); these hold
-//! per *user*, so opening more sockets buys no more throughput. One token
+//! Each socket has its own limiter ([`RateLimiter`], a local token bucket).
+//! The per-user ones ([`UserRate`]) hold per *user*, so opening more sockets buys no more throughput. One token
 //! bucket per user and kind lives in Redis (`{prefix}rate:{kind}:{user}`,
 //! refilled by Redis' clock, so replicas' clocks do not matter). A socket
 //! takes tokens in chunks ([`Kind::chunk`]) and spends them locally, so
@@ -11,7 +12,7 @@
 //! When Redis cannot answer, messages are allowed (the per-socket limits
 //! still hold): an outage of the counter must not stop every editor.
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Instant};
 
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
@@ -119,5 +120,35 @@ impl UserRate {
         }
         self.held -= 1;
         true
+    }
+}
+
+/// A socket's own token bucket: `rate` per second, bursts of twice that.
+pub struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(rate: f64) -> Self {
+        RateLimiter {
+            rate,
+            tokens: rate * 2.0,
+            last: Instant::now(),
+        }
+    }
+
+    pub fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.rate * 2.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }

@@ -8,9 +8,10 @@
 //! after a Redis restart. A slow socket lags its own receiver only.
 //!
 //! Payloads are bytes: the events room carries JSON text, the shared
-//! document's channel ([`crate::documents`]) binary Yjs messages. Each
-//! message is received once per replica and shared by every local socket as
-//! it is: its UTF-8 is checked once, and a `session.updated` is read once
+//! document's channel ([`crate::documents`]) binary Yjs messages, the
+//! revocations' channel ([`super::lifetime`]) JSON. Each message is
+//! received once per replica and shared by every local socket as it is: its
+//! UTF-8 is checked once, and a `session.updated` is read once
 //! ([`Payload::membership`]); a socket sends the same buffer, no copy, no
 //! re-encoding. That keeps a fan-out's cost per socket to the frame write.
 
@@ -29,6 +30,8 @@ use redis::{
 use run_contract::Audience;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
+use super::membership::Membership;
+
 /// One message as published, shared by every local receiver (a clone is a
 /// reference count: a room's ring buffer holds one pointer per message).
 #[derive(Clone)]
@@ -42,7 +45,7 @@ struct Published {
     event: Option<(Audience, Utf8Bytes)>,
     /// What a `session.updated` says about membership, read once, by the
     /// first socket that asks.
-    membership: OnceLock<Option<super::Membership>>,
+    membership: OnceLock<Option<Membership>>,
 }
 
 impl Payload {
@@ -74,11 +77,11 @@ impl Payload {
 
     /// The session's status, host and members with their roles, when this
     /// is a `session.updated` (always addressed to everyone).
-    pub fn membership(&self) -> Option<&super::Membership> {
+    pub fn membership(&self) -> Option<&Membership> {
         self.0
             .membership
             .get_or_init(|| match self.event() {
-                Some((Audience::Everyone, json)) => super::Membership::read(json),
+                Some((Audience::Everyone, json)) => Membership::read(json),
                 _ => None,
             })
             .as_ref()
