@@ -119,8 +119,10 @@ log "openapi fuzz: schemathesis against $base/api/openapi.json"
 examples=()
 [ -n "${OPENAPI_FUZZ_MAX_EXAMPLES:-}" ] && examples=(--max-examples "$OPENAPI_FUZZ_MAX_EXAMPLES")
 status=0
-"$venv/bin/schemathesis" --config-file api/tests/openapi/schemathesis.toml --no-color \
-  run "$base/api/openapi.json" "${examples[@]}" "$@" || status=$?
+# From the temp dir: schemathesis keeps its cache (.schemathesis/) in the
+# current directory.
+(cd "$work" && "$venv/bin/schemathesis" --config-file "$root/api/tests/openapi/schemathesis.toml" \
+  --no-color run "$base/api/openapi.json" "${examples[@]}" "$@") || status=$?
 if [ "$status" != 0 ]; then
   echo "openapi-fuzz: schemathesis failed (exit $status); the api's last log lines:" >&2
   tail -n 30 "$work/api.log" >&2

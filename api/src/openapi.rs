@@ -14,7 +14,8 @@
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ContentBuilder, ObjectBuilder, OneOfBuilder, Ref, RefOr, ResponseBuilder, Schema, Type,
+        ContentBuilder, ObjectBuilder, OneOfBuilder, Ref, RefOr, Response, ResponseBuilder, Schema,
+        Type,
         path::{Operation, ParameterIn},
         schema::AnyOfBuilder,
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -154,8 +155,6 @@ impl Shape {
 impl Modify for SharedErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let shape = Shape::of(path);
-            let native = Shape::Native.message();
             for operation in [
                 &mut item.get,
                 &mut item.put,
@@ -166,69 +165,8 @@ impl Modify for SharedErrors {
             .into_iter()
             .flatten()
             {
-                let has = |location: ParameterIn| {
-                    operation.parameters.iter().flatten().any(|p| match p {
-                        RefOr::T(p) => p.parameter_in == location,
-                        RefOr::Ref(_) => false,
-                    })
-                };
-                let (path_params, query_params) = (has(ParameterIn::Path), has(ParameterIn::Query));
-                let body = operation.request_body.is_some();
-                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-                let mut add = |status: &str, description: &str, schema: RefOr<Schema>| {
+                for (status, description, schema) in shared_errors(path, operation) {
                     add_response(operation, status, description, schema);
-                };
-                if body {
-                    add("400", "The body is not valid JSON", shape.message());
-                    add(
-                        "413",
-                        "The body is over the route's size limit",
-                        shape.message(),
-                    );
-                    add(
-                        "415",
-                        "The body is not `Content-Type: application/json`",
-                        shape.message(),
-                    );
-                    add(
-                        "422",
-                        "The body is JSON of the wrong shape",
-                        shape.problems(),
-                    );
-                }
-                if path_params && shape == Shape::Native {
-                    add(
-                        "400",
-                        "A path parameter is invalid (`invalid_path`)",
-                        native.clone(),
-                    );
-                }
-                if query_params {
-                    add(
-                        "422",
-                        "The query string is invalid (`invalid_query`)",
-                        shape.problems(),
-                    );
-                }
-                if secured {
-                    add("401", "Not authenticated", shape.message());
-                }
-                add(
-                    "408",
-                    "Over `REQUEST_TIMEOUT` (`request_timeout`)",
-                    native.clone(),
-                );
-                add(
-                    "500",
-                    "Internal error (logged, not detailed)",
-                    shape.internal(),
-                );
-                if !NO_DEPENDENCY.contains(&path.as_str()) {
-                    add(
-                        "503",
-                        "PostgreSQL or Redis cannot be reached (`dependency_unavailable`)",
-                        shape.message(),
-                    );
                 }
                 document_upgrade_rejection(operation);
             }
@@ -236,26 +174,104 @@ impl Modify for SharedErrors {
     }
 }
 
+/// The statuses, descriptions and bodies of the machinery `operation` on
+/// `path` goes through.
+fn shared_errors(
+    path: &str,
+    operation: &Operation,
+) -> Vec<(&'static str, &'static str, RefOr<Schema>)> {
+    let shape = Shape::of(path);
+    let has = |location: ParameterIn| {
+        operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.parameter_in == location,
+            RefOr::Ref(_) => false,
+        })
+    };
+    let mut errors = Vec::new();
+    if operation.request_body.is_some() {
+        errors.extend([
+            ("400", "The body is not valid JSON", shape.message()),
+            (
+                "413",
+                "The body is over the route's size limit",
+                shape.message(),
+            ),
+            (
+                "415",
+                "The body is not `Content-Type: application/json`",
+                shape.message(),
+            ),
+            (
+                "422",
+                "The body is JSON of the wrong shape",
+                shape.problems(),
+            ),
+        ]);
+    }
+    if has(ParameterIn::Path) && shape == Shape::Native {
+        errors.push((
+            "400",
+            "A path parameter is invalid (`invalid_path`)",
+            shape.message(),
+        ));
+    }
+    if has(ParameterIn::Query) {
+        errors.push((
+            "422",
+            "The query string is invalid (`invalid_query`)",
+            shape.problems(),
+        ));
+    }
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        errors.push(("401", "Not authenticated", shape.message()));
+    }
+    errors.extend([
+        (
+            "408",
+            "Over `REQUEST_TIMEOUT` (`request_timeout`)",
+            Shape::Native.message(),
+        ),
+        (
+            "500",
+            "Internal error (logged, not detailed)",
+            shape.internal(),
+        ),
+    ]);
+    if !NO_DEPENDENCY.contains(&path) {
+        errors.push((
+            "503",
+            "PostgreSQL or Redis cannot be reached (`dependency_unavailable`)",
+            shape.message(),
+        ));
+    }
+    errors
+}
+
+/// A response with one body.
+fn response(description: &str, content_type: &str, schema: RefOr<Schema>) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            content_type,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
+        .build()
+        .into()
+}
+
 /// Documents `status` on `operation` with a JSON `schema`. A status the
 /// handler documents keeps its description; a different JSON body it gives
 /// that status is kept as an alternative (`anyOf`).
 fn add_response(operation: &mut Operation, status: &str, description: &str, schema: RefOr<Schema>) {
     let responses = &mut operation.responses.responses;
-    let Some(RefOr::T(response)) = responses.get_mut(status) else {
+    let Some(RefOr::T(documented)) = responses.get_mut(status) else {
         responses.insert(
             status.to_owned(),
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(schema)).build(),
-                )
-                .build()
-                .into(),
+            response(description, "application/json", schema),
         );
         return;
     };
-    let Some(RefOr::T(content)) = response.content.get_mut("application/json") else {
+    let Some(RefOr::T(content)) = documented.content.get_mut("application/json") else {
         return;
     };
     match content.schema.take() {
@@ -276,26 +292,21 @@ fn document_upgrade_rejection(operation: &mut Operation) {
     if !operation.responses.responses.contains_key("101") {
         return;
     }
-    let plain = ContentBuilder::new()
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-        .build();
+    let plain: RefOr<Schema> = ObjectBuilder::new().schema_type(Type::String).into();
     match operation.responses.responses.get_mut("400") {
-        Some(RefOr::T(response)) => {
-            response
+        Some(RefOr::T(documented)) => {
+            documented
                 .description
                 .push_str("; or not a WebSocket upgrade (plain text)");
-            response
-                .content
-                .insert("text/plain".to_owned(), plain.into());
+            documented.content.insert(
+                "text/plain".to_owned(),
+                ContentBuilder::new().schema(Some(plain)).build().into(),
+            );
         }
         _ => {
             operation.responses.responses.insert(
                 "400".to_owned(),
-                ResponseBuilder::new()
-                    .description("Not a WebSocket upgrade (plain text)")
-                    .content("text/plain", plain)
-                    .build()
-                    .into(),
+                response("Not a WebSocket upgrade (plain text)", "text/plain", plain),
             );
         }
     }
