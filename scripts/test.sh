@@ -6,7 +6,8 @@
 # node-ws — from the distribution's packages), starts throwaway servers of its own on
 # free ports — unless DATABASE_URL and REDIS_URL are already set, in which case
 # it uses those — checks formatting and lints, runs the whole test suite, and
-# stops its servers on exit, failure or ctrl-c. When a Docker engine is
+# stops its servers on exit, failure or ctrl-c. After the suite it fuzzes the
+# api against its OpenAPI document (scripts/openapi-fuzz.sh). When a Docker engine is
 # reachable it also runs the sandbox suite a second time under gVisor
 # (`runsc`, installed and registered by scripts/runsc-setup.sh where it can be:
 # otherwise one line says why and that pass is skipped, or fails when CI is
@@ -62,6 +63,11 @@ fi
 
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+# Every response the api gives must be documented by its OpenAPI document
+# (the api binary `cargo test` built, fuzzed by schemathesis).
+log "openapi fuzz (scripts/openapi-fuzz.sh)"
+bash scripts/openapi-fuzz.sh
 
 # The sandbox suite (adversarial programs included) a second time, under
 # gVisor: scripts/runsc-setup.sh installs and registers runsc when it can.

@@ -248,7 +248,7 @@ pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .merge(routes)
         .route_layer(middleware::from_fn(prometheus::track))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::document(openapi)))
         .fallback(|| async { Error::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(http.small_body_limit_bytes))

@@ -12,7 +12,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{FromRequestParts, Path, Query, State, rejection::JsonRejection},
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -21,7 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    DoorError, Judge0Message, Language,
+    Door, DoorError, Judge0Error, Judge0Message, Language,
     judge0_input::{SubmissionBody, to_run},
     judge0_view::{self, NotUtf8, SubmissionRow},
 };
@@ -39,17 +39,6 @@ const NOT_UTF8: &str = "some attributes for this submission cannot be converted 
 
 pub type Result<T> = std::result::Result<T, DoorError>;
 
-pub fn fail(e: impl Into<Error>) -> DoorError {
-    DoorError::Judge0(e.into())
-}
-
-fn bad_request(message: impl Into<String>) -> DoorError {
-    DoorError::Judge0(Error::BadRequest {
-        code: "bad_request",
-        message: message.into(),
-    })
-}
-
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .routes(routes!(create))
@@ -61,7 +50,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 /// The caller, by `X-Auth-Token` (Judge0's header) or `Authorization: Bearer`.
 pub struct Judge0User(pub AuthUser);
 
-impl axum::extract::FromRequestParts<ApiContext> for Judge0User {
+impl FromRequestParts<ApiContext> for Judge0User {
     type Rejection = DoorError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self> {
@@ -70,12 +59,14 @@ impl axum::extract::FromRequestParts<ApiContext> for Judge0User {
             .map(str::trim)
             .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
             .filter(|t| !t.is_empty())
-            .ok_or(fail(Error::Unauthorized {
+            .ok_or(DoorError::judge0(Error::Unauthorized {
                 code: "missing_token",
                 message: "an `X-Auth-Token` header (a personal API token) is required",
             }))?;
         Ok(Judge0User(
-            AuthUser::from_bearer(ctx, token).await.map_err(fail)?,
+            AuthUser::from_bearer(ctx, token)
+                .await
+                .map_err(DoorError::judge0)?,
         ))
     }
 }
@@ -84,6 +75,20 @@ impl axum::extract::FromRequestParts<ApiContext> for Judge0User {
 pub struct BatchBody {
     #[serde(default)]
     submissions: Vec<SubmissionBody>,
+}
+
+/// The query string, its rejection answered in Judge0's shape (422).
+pub struct Judge0Params(Judge0Query);
+
+impl FromRequestParts<ApiContext> for Judge0Params {
+    type Rejection = DoorError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self> {
+        let Query(query) = Query::from_request_parts(parts, ctx)
+            .await
+            .map_err(DoorError::judge0)?;
+        Ok(Judge0Params(query))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -100,14 +105,29 @@ impl Judge0Query {
     }
 
     fn fields(&self) -> Result<Vec<&'static str>> {
-        judge0_view::parse_fields(self.fields.as_deref())
-            .map_err(|invalid| bad_request(format!("invalid fields: [{}]", invalid.join(", "))))
+        judge0_view::parse_fields(self.fields.as_deref()).map_err(|invalid| {
+            Door::Judge0.bad_request(format!("invalid fields: [{}]", invalid.join(", ")))
+        })
     }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct TokenBody {
     token: Uuid,
+}
+
+/// A batch (created or read) has 1 to `JUDGE0_MAX_BATCH_SIZE` submissions.
+fn check_batch_size(ctx: &ApiContext, len: usize) -> Result<()> {
+    let max = ctx.config.compat.max_batch_size;
+    if len > max {
+        return Err(Door::Judge0.bad_request(format!(
+            "number of submissions in a batch should be less than or equal to {max}"
+        )));
+    }
+    if len == 0 {
+        return Err(Door::Judge0.bad_request("there should be at least one submission in a batch"));
+    }
+    Ok(())
 }
 
 /// Reads the caller's submissions among `ids` (others are absent).
@@ -157,29 +177,32 @@ fn render(
 async fn create(
     State(ctx): State<ApiContext>,
     Judge0User(user): Judge0User,
-    Query(query): Query<Judge0Query>,
+    Judge0Params(query): Judge0Params,
     body: std::result::Result<Json<SubmissionBody>, JsonRejection>,
 ) -> Result<Response> {
-    let Json(body) = body.map_err(fail)?;
+    let Json(body) = body.map_err(DoorError::judge0)?;
     let fields = query.fields()?;
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     let run = to_run(&ctx, &fleet, body, query.base64())
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::judge0)?;
     runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, 1)
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::judge0)?;
     let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::judge0)?;
     if query.wait.as_deref() != Some("true") {
         return Ok((StatusCode::CREATED, Json(TokenBody { token: id })).into_response());
     }
     runs::wait_finished(&ctx, id, runs::wait_budget(&ctx))
         .await
-        .map_err(fail)?;
-    let row = load(&ctx, &user, &[id]).await.map_err(fail)?.pop();
-    let row = row.ok_or_else(|| fail(Error::NotFound("not found")))?;
+        .map_err(DoorError::judge0)?;
+    let row = load(&ctx, &user, &[id])
+        .await
+        .map_err(DoorError::judge0)?
+        .pop();
+    let row = row.ok_or_else(|| DoorError::judge0(Error::NotFound("not found")))?;
     Ok(match render(row, &fleet, &fields, query.base64()) {
         Ok(submission) => (StatusCode::CREATED, Json(submission)).into_response(),
         Err(NotUtf8) => (
@@ -211,20 +234,20 @@ async fn show(
     State(ctx): State<ApiContext>,
     Judge0User(user): Judge0User,
     Path(token): Path<String>,
-    Query(query): Query<Judge0Query>,
+    Judge0Params(query): Judge0Params,
 ) -> Result<Json<serde_json::Map<String, serde_json::Value>>> {
     let fields = query.fields()?;
-    let not_found = || fail(Error::NotFound("not found"));
+    let not_found = || DoorError::judge0(Error::NotFound("not found"));
     let id: Uuid = token.parse().map_err(|_| not_found())?;
     let row = load(&ctx, &user, &[id])
         .await
-        .map_err(fail)?
+        .map_err(DoorError::judge0)?
         .pop()
         .ok_or_else(not_found)?;
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     render(row, &fleet, &fields, query.base64())
         .map(Json)
-        .map_err(|NotUtf8| bad_request(NOT_UTF8))
+        .map_err(|NotUtf8| Door::Judge0.bad_request(NOT_UTF8))
 }
 
 /// Creates up to `JUDGE0_MAX_BATCH_SIZE` submissions; each answer is
@@ -232,30 +255,20 @@ async fn show(
 #[utoipa::path(post, path = "/judge0/submissions/batch", tag = "judge0", security(("judge0_token" = [])), request_body = BatchBody,
     params(("base64_encoded" = Option<bool>, Query, description = "Text fields are base64")),
     responses(
-    (status = 201, description = "`[{token} | {field: [problem]}]`", body = Object),
+    (status = 201, description = "`[{token} | {field: [problem]}]`", body = [BatchItem]),
     (status = 400, description = "Empty or over `JUDGE0_MAX_BATCH_SIZE`", body = Judge0Message),
     (status = 401, description = "No valid token", body = Judge0Message),
-    (status = 422, description = "No submission was valid", body = Object),
+    (status = 422, description = "No submission was valid: each one's problems", body = [BatchItem]),
     (status = 429, description = "Over `RUN_MAX_BACKLOG_PER_USER` or `RUN_MAX_PER_MINUTE`", body = Judge0Message)))]
 async fn batch_create(
     State(ctx): State<ApiContext>,
     Judge0User(user): Judge0User,
-    Query(query): Query<Judge0Query>,
+    Judge0Params(query): Judge0Params,
     body: std::result::Result<Json<BatchBody>, JsonRejection>,
 ) -> Result<Response> {
-    let Json(body) = body.map_err(fail)?;
-    let max = ctx.config.compat.max_batch_size;
-    if body.submissions.len() > max {
-        return Err(bad_request(format!(
-            "number of submissions in a batch should be less than or equal to {max}"
-        )));
-    }
-    if body.submissions.is_empty() {
-        return Err(bad_request(
-            "there should be at least one submission in a batch",
-        ));
-    }
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let Json(body) = body.map_err(DoorError::judge0)?;
+    check_batch_size(&ctx, body.submissions.len())?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     let mut converted = Vec::with_capacity(body.submissions.len());
     for submission in body.submissions {
         converted.push(to_run(&ctx, &fleet, submission, query.base64()).await);
@@ -269,7 +282,7 @@ async fn batch_create(
             valid as i64,
         )
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::judge0)?;
     }
     let mut answers = Vec::with_capacity(converted.len());
     for run in converted {
@@ -277,16 +290,10 @@ async fn batch_create(
             Ok(run) => {
                 let token = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
                     .await
-                    .map_err(fail)?;
-                serde_json::to_value(TokenBody { token }).unwrap_or_default()
+                    .map_err(DoorError::judge0)?;
+                BatchItem::Created(TokenBody { token })
             }
-            Err(e) => {
-                let response = DoorError::Judge0(e).into_response();
-                let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
-                    .await
-                    .unwrap_or_default();
-                serde_json::from_slice(&bytes).unwrap_or_default()
-            }
+            Err(e) => BatchItem::Rejected(Judge0Error::of(&e)),
         });
     }
     let status = if valid > 0 {
@@ -295,6 +302,14 @@ async fn batch_create(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok((status, Json(answers)).into_response())
+}
+
+/// One submission of a batch: created, or why not.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum BatchItem {
+    Created(TokenBody),
+    Rejected(Judge0Error),
 }
 
 #[derive(Serialize)]
@@ -312,7 +327,7 @@ struct BatchAnswer {
 async fn batch_show(
     State(ctx): State<ApiContext>,
     Judge0User(user): Judge0User,
-    Query(query): Query<Judge0Query>,
+    Judge0Params(query): Judge0Params,
 ) -> Result<Json<BatchAnswer>> {
     let fields = query.fields()?;
     let tokens: Vec<&str> = query
@@ -323,21 +338,13 @@ async fn batch_show(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
-    let max = ctx.config.compat.max_batch_size;
-    if tokens.len() > max {
-        return Err(bad_request(format!(
-            "number of submissions in a batch should be less than or equal to {max}"
-        )));
-    }
-    if tokens.is_empty() {
-        return Err(bad_request(
-            "there should be at least one submission in a batch",
-        ));
-    }
+    check_batch_size(&ctx, tokens.len())?;
     let ids: Vec<Option<Uuid>> = tokens.iter().map(|t| t.parse().ok()).collect();
     let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
-    let mut rows = load(&ctx, &user, &wanted).await.map_err(fail)?;
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let mut rows = load(&ctx, &user, &wanted)
+        .await
+        .map_err(DoorError::judge0)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     let mut submissions = Vec::with_capacity(ids.len());
     for id in ids {
         let row = id.and_then(|id| {
@@ -347,7 +354,7 @@ async fn batch_show(
         });
         submissions.push(match row {
             Some(row) => Some(render(row, &fleet, &fields, query.base64()).map_err(|NotUtf8| {
-                bad_request("some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
+                Door::Judge0.bad_request("some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
             })?),
             None => None,
         });

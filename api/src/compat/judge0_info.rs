@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    Judge0Message, Language,
-    judge0::{JUDGE0_VERSION, Judge0User, Result, fail},
+    DoorError, Judge0Message, Language,
+    judge0::{JUDGE0_VERSION, Judge0User, Result},
     judge0_input::{
         CPU_EXTRA_TIME_S, MAX_CPU_EXTRA_TIME_S, MAX_FILE_SIZE_KB, MAX_MAX_FILE_SIZE_KB,
         MAX_MAX_PROCESSES, MAX_PROCESSES, MAX_STACK_LIMIT_KB, STACK_LIMIT_KB, limits,
@@ -53,7 +53,7 @@ async fn languages(
     State(ctx): State<ApiContext>,
     _user: Judge0User,
 ) -> Result<Json<Vec<LanguageBody>>> {
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     let mut list: Vec<LanguageBody> = super::LANGUAGES
         .iter()
         .filter_map(|l| l.version(&fleet).map(|v| (l, v)))
@@ -79,13 +79,13 @@ async fn language(
     _user: Judge0User,
     Path(id): Path<String>,
 ) -> Result<Json<LanguageDetail>> {
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::judge0)?;
     let found = id
         .parse::<u32>()
         .ok()
         .and_then(|id| Language::by_judge0_id(id).map(|l| (id, l)))
         .and_then(|(id, l)| l.version(&fleet).map(|v| (id, l, v)));
-    let (id, l, version) = found.ok_or_else(|| fail(Error::NotFound("not found")))?;
+    let (id, l, version) = found.ok_or_else(|| DoorError::judge0(Error::NotFound("not found")))?;
     Ok(Json(LanguageDetail {
         id,
         name: l.judge0_display(&version),
@@ -98,7 +98,7 @@ async fn language(
 
 /// Judge0's statuses.
 #[utoipa::path(get, path = "/judge0/statuses", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "`[{id, description}]`", body = Object),
+    (status = 200, description = "`[{id, description}]`", body = [StatusBody]),
     (status = 401, description = "No valid token", body = Judge0Message)))]
 async fn statuses(_user: Judge0User) -> Json<Vec<StatusBody>> {
     Json(STATUSES.iter().map(|(id, _)| StatusBody::of(*id)).collect())
@@ -246,7 +246,7 @@ async fn workers(
     )
     .fetch_one(&ctx.db)
     .await
-    .map_err(fail)?;
+    .map_err(DoorError::judge0)?;
     Ok(Json(vec![WorkerQueue {
         queue: JUDGE0_VERSION.to_owned(),
         size: row.queued,

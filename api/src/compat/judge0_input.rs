@@ -130,8 +130,14 @@ fn field_bytes(
     }
 }
 
-fn utf8(bytes: Option<Vec<u8>>, name: &str, problems: &mut Problems) -> Option<String> {
-    let bytes = bytes?;
+/// A text field decoded (base64 when asked) that must be UTF-8.
+fn field_text(
+    value: Option<&String>,
+    base64: bool,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<String> {
+    let bytes = field_bytes(value, base64, name, problems)?;
     match String::from_utf8(bytes) {
         Ok(text) => Some(text),
         Err(_) => {
@@ -151,13 +157,9 @@ pub(crate) async fn to_run(
 ) -> std::result::Result<runs::NewRun, Error> {
     let limits = limits(ctx);
     let mut problems = Problems::default();
-    let source = utf8(
-        field_bytes(
-            body.source_code.as_ref(),
-            base64,
-            "source_code",
-            &mut problems,
-        ),
+    let source = field_text(
+        body.source_code.as_ref(),
+        base64,
         "source_code",
         &mut problems,
     )
@@ -167,13 +169,9 @@ pub(crate) async fn to_run(
     }
     let stdin =
         field_bytes(body.stdin.as_ref(), base64, "stdin", &mut problems).unwrap_or_default();
-    let expected = utf8(
-        field_bytes(
-            body.expected_output.as_ref(),
-            base64,
-            "expected_output",
-            &mut problems,
-        ),
+    let expected = field_text(
+        body.expected_output.as_ref(),
+        base64,
         "expected_output",
         &mut problems,
     );
@@ -264,42 +262,38 @@ pub(crate) async fn to_run(
         f64::from(MAX_FILE_SIZE_KB),
     );
     let flag = |f: &Option<Flag>| f.as_ref().is_some_and(Flag::value);
-    for (set, name) in [
+    let filled = |text: &Option<String>| text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    // Options Judge0 has and a server configured like ours refuses.
+    for (set, name, problem) in [
         (
             flag(&body.enable_per_process_and_thread_time_limit),
             "enable_per_process_and_thread_time_limit",
+            "this option cannot be enabled",
         ),
         (
             flag(&body.enable_per_process_and_thread_memory_limit),
             "enable_per_process_and_thread_memory_limit",
+            "this option cannot be enabled",
+        ),
+        (
+            filled(&body.compiler_options),
+            "compiler_options",
+            "setting compiler options is not allowed",
+        ),
+        (
+            filled(&body.additional_files),
+            "additional_files",
+            "setting additional files is not allowed",
+        ),
+        (
+            flag(&body.enable_network),
+            "enable_network",
+            "enabling network is not allowed",
         ),
     ] {
         if set {
-            problems.add(name, "this option cannot be enabled");
+            problems.add(name, problem);
         }
-    }
-    if body
-        .compiler_options
-        .as_deref()
-        .is_some_and(|o| !o.trim().is_empty())
-    {
-        problems.add(
-            "compiler_options",
-            "setting compiler options is not allowed",
-        );
-    }
-    if body
-        .additional_files
-        .as_deref()
-        .is_some_and(|f| !f.trim().is_empty())
-    {
-        problems.add(
-            "additional_files",
-            "setting additional files is not allowed",
-        );
-    }
-    if flag(&body.enable_network) {
-        problems.add("enable_network", "enabling network is not allowed");
     }
     let arguments = body.command_line_arguments.filter(|a| !a.trim().is_empty());
     if arguments

@@ -113,7 +113,7 @@ pub struct SubmissionRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusBody {
     pub id: u8,
     pub description: &'static str,

@@ -37,8 +37,10 @@ use std::collections::BTreeMap;
 
 use axum::{
     Json,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{error::Error, runs::Fleet, startup::ApiContext};
@@ -170,66 +172,142 @@ impl Language {
     }
 }
 
-/// Which door's error shape an [`Error`] is answered in: Judge0's
+/// The door a request came through, which picks its error shape: Judge0's
 /// `{"error": "…"}` (422: `{"field": ["problem"]}`) or Piston's
-/// `{"message": "…"}`. Status and headers (`Retry-After`) stay the native ones.
-pub enum DoorError {
-    Judge0(Error),
-    Piston(Error),
+/// `{"message": "…"}`.
+#[derive(Clone, Copy)]
+pub enum Door {
+    Judge0,
+    Piston,
+}
+
+impl Door {
+    /// `e` answered in this door's shape.
+    pub fn fail(self, e: impl Into<Error>) -> DoorError {
+        DoorError {
+            door: self,
+            error: e.into(),
+        }
+    }
+
+    /// A 400 with this door's message.
+    pub fn bad_request(self, message: impl Into<String>) -> DoorError {
+        self.fail(Error::BadRequest {
+            code: "bad_request",
+            message: message.into(),
+        })
+    }
+}
+
+/// An [`Error`] answered in its door's shape. Status and headers
+/// (`Retry-After`) stay the native ones.
+pub struct DoorError {
+    door: Door,
+    error: Error,
+}
+
+impl DoorError {
+    /// `e` in Judge0's shape (`.map_err(DoorError::judge0)`).
+    pub fn judge0(e: impl Into<Error>) -> Self {
+        Door::Judge0.fail(e)
+    }
+
+    /// `e` in Piston's shape.
+    pub fn piston(e: impl Into<Error>) -> Self {
+        Door::Piston.fail(e)
+    }
+
+    /// The body this error answers with.
+    fn body(&self) -> ErrorShape {
+        match self.door {
+            Door::Judge0 => ErrorShape::Judge0(Judge0Error::of(&self.error)),
+            Door::Piston => ErrorShape::Piston(PistonMessage::of(&self.error)),
+        }
+    }
 }
 
 impl IntoResponse for DoorError {
     fn into_response(self) -> Response {
-        let (error, judge0) = match self {
-            DoorError::Judge0(e) => (e, true),
-            DoorError::Piston(e) => (e, false),
-        };
-        let fields = match &error {
-            Error::Unprocessable { fields, .. } => Some(fields.clone()),
-            _ => None,
-        };
-        let message = error.to_string();
-        let native = error.into_response();
-        let status = native.status();
-        let message = if status.is_server_error() && status.as_u16() != 503 {
-            "internal server error".to_owned()
-        } else {
-            message
-        };
-        let body = match (judge0, fields) {
-            (true, Some(fields)) => serde_json::to_value(
+        let body = self.body();
+        // The native response carries the status, `Retry-After` and the log
+        // line of a 500; only its body is replaced.
+        let (mut parts, _) = self.error.into_response().into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let (_, body) = Json(body).into_response().into_parts();
+        Response::from_parts(parts, body)
+    }
+}
+
+/// What a client is told of an error: its message, except that a 500 says
+/// only "internal server error" (its cause is logged).
+fn public_message(error: &Error) -> String {
+    let status = error.status();
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        "internal server error".to_owned()
+    } else {
+        error.to_string()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ErrorShape {
+    Judge0(Judge0Error),
+    Piston(PistonMessage),
+}
+
+/// A Judge0 error body: `{field: [problem]}` for invalid fields, else
+/// `{error}` (also a rejected submission's entry in a batch).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Judge0Error {
+    Problems(Judge0Problems),
+    Message(Judge0Message),
+}
+
+impl Judge0Error {
+    pub fn of(error: &Error) -> Self {
+        match error {
+            Error::Unprocessable { fields, .. } => Judge0Error::Problems(Judge0Problems(
                 fields
-                    .into_iter()
-                    .map(|(field, problem)| (field, vec![problem]))
-                    .collect::<BTreeMap<_, _>>(),
-            ),
-            (true, None) => serde_json::to_value(Judge0Message { error: message }),
-            (false, Some(fields)) => serde_json::to_value(PistonMessage {
-                message: fields
-                    .into_iter()
-                    .map(|(field, problem)| format!("{field} {problem}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                    .iter()
+                    .map(|(field, problem)| (field.clone(), vec![problem.clone()]))
+                    .collect(),
+            )),
+            _ => Judge0Error::Message(Judge0Message {
+                error: public_message(error),
             }),
-            (false, None) => serde_json::to_value(PistonMessage { message }),
         }
-        .unwrap_or_default();
-        let (mut parts, _) = native.into_parts();
-        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-        let replaced = Json(body).into_response();
-        let (_, new_body) = replaced.into_parts();
-        Response::from_parts(parts, new_body)
+    }
+}
+
+impl PistonMessage {
+    /// Piston has one message; invalid fields are listed in it.
+    fn of(error: &Error) -> Self {
+        let message = match error {
+            Error::Unprocessable { fields, .. } => fields
+                .iter()
+                .map(|(field, problem)| format!("{field} {problem}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => public_message(error),
+        };
+        PistonMessage { message }
     }
 }
 
 /// Judge0's error body.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Judge0Message {
     pub error: String,
 }
 
+/// Judge0's 422 body: each invalid field with its problems.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Judge0Problems(pub BTreeMap<String, Vec<String>>);
+
 /// Piston's error body.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PistonMessage {
     pub message: String,
 }

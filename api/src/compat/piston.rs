@@ -21,7 +21,7 @@ use run_contract::{RunResult, RunStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{DoorError, Language, PistonMessage};
+use super::{Door, DoorError, Language, PistonMessage};
 use crate::{
     auth::AuthUser,
     error::Error,
@@ -30,17 +30,6 @@ use crate::{
 };
 
 type Result<T> = std::result::Result<T, DoorError>;
-
-fn fail(e: impl Into<Error>) -> DoorError {
-    DoorError::Piston(e.into())
-}
-
-fn bad_request(message: impl Into<String>) -> DoorError {
-    DoorError::Piston(Error::BadRequest {
-        code: "bad_request",
-        message: message.into(),
-    })
-}
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -60,7 +49,9 @@ pub fn redact(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 async fn authenticate(ctx: &ApiContext, token: &str) -> Result<AuthUser> {
-    AuthUser::from_bearer(ctx, token).await.map_err(fail)
+    AuthUser::from_bearer(ctx, token)
+        .await
+        .map_err(DoorError::piston)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -81,7 +72,7 @@ async fn runtimes(
     Path(token): Path<String>,
 ) -> Result<Json<Vec<Runtime>>> {
     authenticate(&ctx, &token).await?;
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::piston)?;
     Ok(Json(
         super::LANGUAGES
             .iter()
@@ -153,10 +144,9 @@ fn version_matches(requested: &str, ours: &str) -> bool {
 }
 
 fn decode(file: &PistonFile, index: usize) -> Result<String> {
-    let content = file
-        .content
-        .as_ref()
-        .ok_or_else(|| bad_request(format!("files[{index}].content is required as a string")))?;
+    let content = file.content.as_ref().ok_or_else(|| {
+        Door::Piston.bad_request(format!("files[{index}].content is required as a string"))
+    })?;
     let bytes = match file.encoding.as_deref().unwrap_or("utf8") {
         "utf8" => return Ok(content.clone()),
         "base64" => STANDARD.decode(content).ok(),
@@ -169,15 +159,15 @@ fn decode(file: &PistonFile, index: usize) -> Result<String> {
             })
             .collect(),
         other => {
-            return Err(bad_request(format!(
-                "files[{index}].encoding `{other}` is unknown"
-            )));
+            return Err(
+                Door::Piston.bad_request(format!("files[{index}].encoding `{other}` is unknown"))
+            );
         }
     };
     bytes
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| {
-            bad_request(format!(
+            Door::Piston.bad_request(format!(
                 "files[{index}].content is not valid UTF-8 once decoded"
             ))
         })
@@ -197,28 +187,28 @@ async fn execute(
     body: std::result::Result<Json<ExecuteBody>, JsonRejection>,
 ) -> Result<Json<Executed>> {
     let user = authenticate(&ctx, &token).await?;
-    let Json(body) = body.map_err(fail)?;
+    let Json(body) = body.map_err(DoorError::piston)?;
     let name = body
         .language
         .as_deref()
-        .ok_or_else(|| bad_request("language is required as a string"))?;
+        .ok_or_else(|| Door::Piston.bad_request("language is required as a string"))?;
     let requested = body
         .version
         .as_deref()
-        .ok_or_else(|| bad_request("version is required as a string"))?;
+        .ok_or_else(|| Door::Piston.bad_request("version is required as a string"))?;
     let files = body
         .files
         .as_ref()
-        .ok_or_else(|| bad_request("files is required as an array"))?;
-    let fleet = runs::fleet(&ctx).await.map_err(fail)?;
+        .ok_or_else(|| Door::Piston.bad_request("files is required as an array"))?;
+    let fleet = runs::fleet(&ctx).await.map_err(DoorError::piston)?;
     let (language, version) = Language::by_piston_name(name)
         .and_then(|l| l.version(&fleet).map(|v| (l, v)))
         .filter(|(_, v)| version_matches(requested, v))
-        .ok_or_else(|| bad_request(format!("{name}-{requested} runtime is unknown")))?;
+        .ok_or_else(|| {
+            Door::Piston.bad_request(format!("{name}-{requested} runtime is unknown"))
+        })?;
     if files.is_empty() {
-        return Err(bad_request(
-            "files must include at least one utf8 encoded file",
-        ));
+        return Err(Door::Piston.bad_request("files must include at least one utf8 encoded file"));
     }
     let mut bodies = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
@@ -236,7 +226,7 @@ async fn execute(
     let positive = |value: Option<f64>, name: &str| -> Result<Option<f64>> {
         match value {
             Some(v) if v < 0.0 && v != -1.0 => {
-                Err(bad_request(format!("{name} must be non-negative")))
+                Err(Door::Piston.bad_request(format!("{name} must be non-negative")))
             }
             Some(v) if v > 0.0 => Ok(Some(v)),
             _ => Ok(None),
@@ -247,7 +237,7 @@ async fn execute(
     let limits = &ctx.config.runs;
     let time_ms = positive(body.run_timeout, "run_timeout")?.map(|ms| ms.round() as u32);
     if time_ms.is_some_and(|ms| ms > limits.max_time_ms) {
-        return Err(bad_request(format!(
+        return Err(Door::Piston.bad_request(format!(
             "run_timeout cannot exceed the configured limit of {}",
             limits.max_time_ms
         )));
@@ -255,7 +245,7 @@ async fn execute(
     let memory_mb = positive(body.run_memory_limit, "run_memory_limit")?
         .map(|bytes| ((bytes / (1024.0 * 1024.0)).ceil() as u32).max(32));
     if memory_mb.is_some_and(|mb| mb > limits.max_memory_mb) {
-        return Err(bad_request(format!(
+        return Err(Door::Piston.bad_request(format!(
             "run_memory_limit cannot exceed the configured limit of {}",
             u64::from(limits.max_memory_mb) * 1024 * 1024
         )));
@@ -273,18 +263,18 @@ async fn execute(
             memory_mb,
         },
     };
-    let run = runs::validate(&ctx, request, &fleet).map_err(fail)?;
+    let run = runs::validate(&ctx, request, &fleet).map_err(DoorError::piston)?;
     runs::check_quotas(&ctx, user.id, ctx.config.compat.max_backlog_per_user, 1)
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::piston)?;
     let id = runs::store(&ctx, user.id, None, run, run_contract::RunKind::Run, None)
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::piston)?;
     let view = runs::wait_finished(&ctx, id, runs::wait_budget(&ctx))
         .await
-        .map_err(fail)?;
+        .map_err(DoorError::piston)?;
     if view.status != RunStatus::Finished {
-        return Err(fail(Error::Unavailable {
+        return Err(DoorError::piston(Error::Unavailable {
             code: "not_finished",
             message: format!("the run did not finish within RUN_WAIT_MAX; it is {id}"),
         }));
@@ -292,10 +282,10 @@ async fn execute(
     let result = sqlx::query_scalar!("SELECT result FROM runs WHERE id = $1", id)
         .fetch_one(&ctx.db)
         .await
-        .map_err(fail)?
+        .map_err(DoorError::piston)?
         .and_then(|r| serde_json::from_value::<RunResult>(r).ok())
         .ok_or_else(|| {
-            fail(Error::Internal(anyhow::anyhow!(
+            DoorError::piston(Error::Internal(anyhow::anyhow!(
                 "finished run {id} has no result"
             )))
         })?;
