@@ -252,7 +252,9 @@ mod tests {
 
     #[test]
     fn blank_values_count_as_unset() {
-        let value = read(&[("T", "  ")], |env| env.duration("T", Duration::from_secs(3)));
+        let value = read(&[("T", "  ")], |env| {
+            env.duration("T", Duration::from_secs(3))
+        });
         assert_eq!(value, Ok(Duration::from_secs(3)));
         assert_eq!(read(&[("L", " a, ,b ")], |env| env.list("L")), ["a", "b"]);
     }

@@ -23,7 +23,11 @@ use run_contract::{
     RunEvent, Verdict,
     input::{RunFile, RunInput},
 };
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection, PgPool, Row as _};
+use sqlx::{
+    AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, PgConnection, PgPool,
+    Row as _,
+    postgres::{PgConnectOptions, PgRow},
+};
 use tokio::{sync::oneshot, task::JoinHandle};
 use uuid::Uuid;
 
@@ -77,7 +81,7 @@ impl TestWorker {
             .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
         let redis_url = std::env::var("REDIS_URL")
             .expect("REDIS_URL must be set: run the tests with scripts/test.sh");
-        let db_url = with_database(&server_url, &create_database(&server_url).await);
+        let db_url = fresh_database(&server_url).await;
         let key_prefix = format!("test:{}:", Uuid::new_v4().simple());
         let env: HashMap<&str, String> = [
             ("DATABASE_URL", db_url.clone()),
@@ -91,9 +95,7 @@ impl TestWorker {
         .into_iter()
         .collect();
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("test config");
-        let app = Application::build(config)
-            .await
-            .expect("the worker builds");
+        let app = Application::build(config).await.expect("the worker builds");
         assert!(
             app.languages().iter().any(|l| l == "python"),
             "sandbox image for python missing: run sandbox-images/build.sh"
@@ -171,13 +173,20 @@ impl TestWorker {
         .expect("insert run");
     }
 
+    /// `columns` of the run's row.
+    async fn run_row(&self, id: Uuid, columns: &str) -> PgRow {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {columns} FROM runs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.db)
+        .await
+        .expect("run row")
+    }
+
     /// The run's `status` column.
     async fn status(&self, id: Uuid) -> String {
-        sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.db)
-            .await
-            .expect("run row")
+        self.run_row(id, "status").await.get("status")
     }
 
     /// Waits until the run's status is `status`; panics at the deadline.
@@ -198,11 +207,7 @@ impl TestWorker {
 
     /// The finished run's verdict and stored stdout.
     async fn result(&self, id: Uuid) -> (Verdict, String) {
-        let row = sqlx::query("SELECT status, result FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.db)
-            .await
-            .expect("run row");
+        let row = self.run_row(id, "status, result").await;
         assert_eq!(row.get::<String, _>("status"), "finished");
         let result: run_contract::RunResult =
             serde_json::from_value(row.get::<serde_json::Value, _>("result"))
@@ -220,28 +225,19 @@ impl Drop for TestWorker {
     }
 }
 
-/// Creates an empty database; its name.
-async fn create_database(server_url: &str) -> String {
+/// The URL of a new, empty database on the PostgreSQL server at `server_url`.
+async fn fresh_database(server_url: &str) -> String {
+    let server: PgConnectOptions = server_url.parse().expect("DATABASE_URL is a URL");
     let name = format!("codecall_test_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(server_url)
+    PgConnection::connect_with(&server)
         .await
-        .expect("connect to the test PostgreSQL server");
-    conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-        r#"CREATE DATABASE "{name}""#
-    ))))
-    .await
-    .expect("create test database");
-    name
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, rest) = url.rsplit_once('/').expect("DATABASE_URL has a path");
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{base}/{name}{query}")
+        .expect("connect to the test PostgreSQL server")
+        .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{name}""#
+        ))))
+        .await
+        .expect("create test database");
+    server.database(&name).to_url_lossy().into()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +249,11 @@ async fn a_python_run_completes_with_its_stdout_stored_and_its_events_in_order()
     let client = redis::Client::open(worker.redis_url.as_str()).expect("redis url");
     let mut subscriber = client.get_async_pubsub().await.expect("subscribe");
     subscriber
-        .subscribe(run_contract::run_event_channel(&worker.key_prefix, id, None))
+        .subscribe(run_contract::run_event_channel(
+            &worker.key_prefix,
+            id,
+            None,
+        ))
         .await
         .expect("subscribe");
 
@@ -311,9 +311,7 @@ async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
     let user = worker.user().await;
     let (cobol, python) = (Uuid::new_v4(), Uuid::new_v4());
     // The older run first: the worker would take it first if it could.
-    worker
-        .enqueue(user, cobol, "cobol", "DISPLAY 'HI'.")
-        .await;
+    worker.enqueue(user, cobol, "cobol", "DISPLAY 'HI'.").await;
     worker.enqueue(user, python, "python", "print('hi')").await;
     worker.wait_for_status(python, "finished").await;
     assert_eq!(
@@ -321,11 +319,7 @@ async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
         (Verdict::Accepted, "hi\n".to_owned())
     );
 
-    let row = sqlx::query("SELECT status, attempts, worker_id FROM runs WHERE id = $1")
-        .bind(cobol)
-        .fetch_one(&worker.db)
-        .await
-        .expect("run row");
+    let row = worker.run_row(cobol, "status, attempts, worker_id").await;
     assert_eq!(row.get::<String, _>("status"), "queued");
     assert_eq!(row.get::<i32, _>("attempts"), 0);
     assert_eq!(row.get::<Option<String>, _>("worker_id"), None);

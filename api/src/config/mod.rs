@@ -63,7 +63,7 @@ impl Config {
         let refresh_secret = secrets::jwt_secret(&env, "JWT_REFRESH_SECRET")?;
         if access_secret.expose() == refresh_secret.expose() {
             return Err(ConfigError::new(
-                "JWT_REFRESH_SECRET must differ from JWT_ACCESS_SECRET".into(),
+                "JWT_REFRESH_SECRET must differ from JWT_ACCESS_SECRET",
             ));
         }
         let body_limit_bytes = env.parsed("BODY_LIMIT_BYTES", 16 * 1024 * 1024)?;
@@ -73,7 +73,8 @@ impl Config {
             database: DatabaseSettings {
                 url: Secret::new(env.required_secret("DATABASE_URL")?),
                 max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10)?,
-                acquire_timeout: env.duration("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(3))?,
+                acquire_timeout: env
+                    .duration("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(3))?,
             },
             redis: RedisSettings {
                 url: Secret::new(
@@ -86,7 +87,8 @@ impl Config {
                 access_secret,
                 refresh_secret,
                 access_ttl: env.duration("JWT_ACCESS_EXPIRES_IN", Duration::from_secs(15 * 60))?,
-                refresh_ttl: env.duration("JWT_REFRESH_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
+                refresh_ttl: env
+                    .duration("JWT_REFRESH_EXPIRES_IN", Duration::from_secs(7 * 86_400))?,
             },
             http: HttpSettings {
                 request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(30))?,
@@ -109,10 +111,12 @@ impl Config {
                     .parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", 5)?,
                 max_failures_per_account: env.parsed("LOGIN_MAX_FAILURES_PER_ACCOUNT", 20)?,
                 max_failures_per_address: env.parsed("LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?,
-                throttle_window: env.duration("LOGIN_THROTTLE_WINDOW", Duration::from_secs(15 * 60))?,
+                throttle_window: env
+                    .duration("LOGIN_THROTTLE_WINDOW", Duration::from_secs(15 * 60))?,
                 trust_forwarded_for: env.parsed("TRUST_FORWARDED_FOR", false)?,
                 register_max_per_address: env.parsed("REGISTER_MAX_PER_ADDRESS", 10)?,
-                register_window: env.duration("REGISTER_THROTTLE_WINDOW", Duration::from_secs(3600))?,
+                register_window: env
+                    .duration("REGISTER_THROTTLE_WINDOW", Duration::from_secs(3600))?,
                 admin_emails: env
                     .list("ADMIN_EMAILS")
                     .into_iter()
@@ -121,12 +125,16 @@ impl Config {
             },
             sessions: SessionSettings {
                 member_cap: env.parsed("SESSION_MEMBER_CAP", 8)?,
-                idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(2 * 3600))?,
-                idle_sweep_interval: env.duration("SESSION_IDLE_SWEEP_INTERVAL", Duration::from_secs(60))?,
+                idle_timeout: env
+                    .duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(2 * 3600))?,
+                idle_sweep_interval: env
+                    .duration("SESSION_IDLE_SWEEP_INTERVAL", Duration::from_secs(60))?,
                 min_duration: env.duration("SESSION_MIN_DURATION", Duration::from_secs(60))?,
-                max_duration: env.duration("SESSION_MAX_DURATION", Duration::from_secs(24 * 3600))?,
+                max_duration: env
+                    .duration("SESSION_MAX_DURATION", Duration::from_secs(24 * 3600))?,
                 end_warning: env.duration("SESSION_END_WARNING", Duration::from_secs(5 * 60))?,
-                clock_sweep_interval: env.duration("SESSION_CLOCK_SWEEP_INTERVAL", Duration::from_secs(10))?,
+                clock_sweep_interval: env
+                    .duration("SESSION_CLOCK_SWEEP_INTERVAL", Duration::from_secs(10))?,
             },
             sockets: SocketSettings {
                 max_per_user: env.positive("SOCKET_MAX_PER_USER", 16)?,
@@ -138,7 +146,7 @@ impl Config {
                 read_buffer_bytes: match env.parsed("SOCKET_READ_BUFFER_BYTES", 1024)? {
                     n if n < 256 => {
                         return Err(ConfigError::new(
-                            "SOCKET_READ_BUFFER_BYTES must be at least 256".into(),
+                            "SOCKET_READ_BUFFER_BYTES must be at least 256",
                         ));
                     }
                     n => n,
@@ -176,14 +184,19 @@ impl Config {
             },
             retention: RetentionSettings {
                 run_retention: env.duration("RUN_RETENTION", Duration::from_secs(30 * 86_400))?,
-                sweep_interval: env.duration("RUN_RETENTION_SWEEP_INTERVAL", Duration::from_secs(3600))?,
+                sweep_interval: env
+                    .duration("RUN_RETENTION_SWEEP_INTERVAL", Duration::from_secs(3600))?,
                 max_stored_bytes_per_user: env
                     .parsed("RUN_MAX_STORED_BYTES_PER_USER", 128 * 1024 * 1024)?,
-                history_retention: env.duration("SESSION_HISTORY_RETENTION", Duration::from_secs(90 * 86_400))?,
+                history_retention: env.duration(
+                    "SESSION_HISTORY_RETENTION",
+                    Duration::from_secs(90 * 86_400),
+                )?,
                 history_max_bytes: env.parsed("SESSION_HISTORY_MAX_BYTES", 16 * 1024 * 1024)?,
             },
             feedback: FeedbackSettings {
-                edit_window: env.duration("FEEDBACK_EDIT_WINDOW", Duration::from_secs(7 * 86_400))?,
+                edit_window: env
+                    .duration("FEEDBACK_EDIT_WINDOW", Duration::from_secs(7 * 86_400))?,
             },
             log: LogSettings {
                 format: match env.string("LOG_FORMAT", "pretty").as_str() {

@@ -165,8 +165,7 @@ fn secret_values_are_found_in_every_notation() {
         assert!(published_values(&text).contains(&a), "{text}");
     }
     assert!(
-        published_values("JWT_ACCESS_SECRET_FILE=/run/secrets/jwt-access-secret-0001")
-            .is_empty()
+        published_values("JWT_ACCESS_SECRET_FILE=/run/secrets/jwt-access-secret-0001").is_empty()
     );
     assert!(published_values("| `JWT_ACCESS_SECRET` | required, ≥ 32 bytes |").is_empty());
 }
@@ -233,8 +232,7 @@ fn durations_use_the_seed_notation() {
 
 /// A file in the test's own temporary directory holding `contents`.
 fn secret_file(test: &str, name: &str, contents: &str) -> String {
-    let dir =
-        std::env::temp_dir().join(format!("codecall-config-{test}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("codecall-config-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write secret file");
@@ -308,5 +306,4 @@ fn an_invalid_number_names_its_variable() {
     pairs.push(("PORT", "eighty"));
     let err = Config::from_lookup(lookup(&pairs)).expect_err("invalid");
     assert!(err.to_string().contains("PORT"), "{err}");
-}
 }
