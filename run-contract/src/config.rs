@@ -1,8 +1,11 @@
 //! Configuration notation shared by both binaries: the api and the worker
-//! read some of the same variables (`REDIS_KEY_PREFIX`) and write durations
-//! the same way, so an operator can copy a value from one to the other.
+//! read some of the same variables (`REDIS_KEY_PREFIX`, `DATABASE_URL`,
+//! `REDIS_URL`) and write durations the same way, so an operator can copy a
+//! value from one to the other. Both read their variables through one
+//! [`Env`], so a wrong value is reported the same way by either: a
+//! [`ConfigError`] naming the variable.
 
-use std::{fmt, time::Duration};
+use std::{fmt, str::FromStr, time::Duration};
 
 /// `REDIS_KEY_PREFIX`'s default: every Redis key and channel of both
 /// binaries starts with it, so they find each other's channels.
@@ -58,6 +61,129 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+/// A configuration problem that stops start-up. The message names the
+/// variable to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConfigError(message.into())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Typed reads over a lookup function (the process environment, or a map in
+/// tests): read the variable, parse it, and on failure say which variable is
+/// wrong. A variable set to blanks counts as unset.
+#[derive(Clone, Copy)]
+pub struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl<'a> Env<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Env(lookup)
+    }
+
+    /// The raw value, `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// The value parsed as a `T` (surrounding spaces ignored), `default` when unset.
+    pub fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError(format!("{name} is invalid: {e}"))),
+        }
+    }
+
+    /// A count or rate that must be at least 1.
+    pub fn positive(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        match self.parsed(name, default)? {
+            0 => Err(ConfigError(format!("{name} must be at least 1"))),
+            n => Ok(n),
+        }
+    }
+
+    /// A duration in [`parse_duration`]'s notation, `default` when unset.
+    pub fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).ok_or_else(|| {
+                ConfigError(format!(
+                    "{name} is invalid: `{raw}` is not a duration like 250ms, 30s, 15m, 12h or 7d"
+                ))
+            }),
+        }
+    }
+
+    /// A comma-separated list, blanks dropped; empty when unset.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A secret given either as `name` or as `<name>_FILE` (a path whose
+    /// contents, without the trailing newline, are the value: Docker and
+    /// Kubernetes secrets); both is an error.
+    pub fn secret_value(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError(format!(
+                "set either {name} or {file_var}, not both"
+            ))),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => {
+                let path = path.trim();
+                let contents = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("{file_var} cannot be read (`{path}`): {e}"))
+                })?;
+                let value = contents
+                    .strip_suffix('\n')
+                    .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                    .unwrap_or(&contents);
+                if value.trim().is_empty() {
+                    return Err(ConfigError(format!(
+                        "{file_var} names an empty file (`{path}`)"
+                    )));
+                }
+                Ok(Some(value.to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// [`Env::secret_value`] for a variable that must be set.
+    pub fn required_secret(&self, name: &str) -> Result<String, ConfigError> {
+        self.secret_value(name)?
+            .ok_or_else(|| ConfigError(format!("{name} (or {name}_FILE) is required but not set")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +226,36 @@ mod tests {
         ] {
             assert_eq!(parse_duration(raw), None, "{raw}");
         }
+    }
+
+    fn read<T>(pairs: &[(&str, &str)], f: impl Fn(Env<'_>) -> T) -> T {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |k: &str| map.get(k).cloned();
+        f(Env::new(&lookup))
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        let err = read(&[("PORT", "eighty")], |env| env.parsed("PORT", 1u16)).expect_err("nan");
+        assert!(err.to_string().contains("PORT"), "{err}");
+        let err = read(&[("T", "soon")], |env| env.duration("T", Duration::ZERO))
+            .expect_err("not a duration");
+        assert!(err.to_string().contains("`soon`"), "{err}");
+        let err = read(&[("N", "0")], |env| env.positive("N", 1)).expect_err("zero");
+        assert!(err.to_string().contains("N must be at least 1"), "{err}");
+        let err = read(&[], |env| env.required_secret("DATABASE_URL")).expect_err("unset");
+        assert!(err.to_string().contains("DATABASE_URL_FILE"), "{err}");
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let value = read(&[("T", "  ")], |env| {
+            env.duration("T", Duration::from_secs(3))
+        });
+        assert_eq!(value, Ok(Duration::from_secs(3)));
+        assert_eq!(read(&[("L", " a, ,b ")], |env| env.list("L")), ["a", "b"]);
     }
 }

@@ -2,12 +2,15 @@
 //! The README's Configuration section lists every variable; `.env.example`
 //! shows the common ones. The secrets (`DATABASE_URL`, `REDIS_URL`) may
 //! instead be given as `<NAME>_FILE`, the path of a file holding the value
-//! (Docker and Kubernetes secrets). Durations are written as the api's
-//! ([`run_contract::config::parse_duration`]).
+//! (Docker and Kubernetes secrets). Variables are read through the api's
+//! [`Env`] (durations in [`run_contract::config::parse_duration`]'s
+//! notation), so a wrong value is reported as the api reports it: a
+//! [`ConfigError`] naming the variable.
 
 use std::time::Duration;
 
-use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, Secret, parse_duration};
+pub use run_contract::config::ConfigError;
+use run_contract::config::{DEFAULT_REDIS_KEY_PREFIX, Env, Secret};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -89,98 +92,62 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `lookup`, so tests can supply a map.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let duration = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-            match var(name) {
-                None => Ok(default),
-                Some(raw) => parse_duration(&raw).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{name} is invalid: `{raw}` is not a duration like 100ms, 10s, 5m, 12h or 7d"
-                    )
-                }),
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        // Counts below 1 mean 1.
+        let count = |name: &str, default: usize| -> Result<usize, ConfigError> {
+            Ok(env.parsed(name, default)?.max(1))
+        };
+        let log_json = match env.string("LOG_FORMAT", "pretty").as_str() {
+            "pretty" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError::new(format!(
+                    "LOG_FORMAT must be `pretty` or `json`, got `{other}`"
+                )));
             }
         };
-        let number = |name: &str, default: usize| -> anyhow::Result<usize> {
-            match var(name) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("{name} is invalid: {e}")),
-            }
-        };
-        let log_json = match var("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => false,
-            Some("json") => true,
-            Some(other) => anyhow::bail!("LOG_FORMAT must be `pretty` or `json`, got `{other}`"),
-        };
-        let heartbeat = duration("WORKER_HEARTBEAT", Duration::from_secs(5))?;
-        let missed_heartbeats = number("WORKER_MISSED_HEARTBEATS", 3)?.max(1);
+        let heartbeat = env.duration("WORKER_HEARTBEAT", Duration::from_secs(5))?;
+        let missed_heartbeats = count("WORKER_MISSED_HEARTBEATS", 3)?;
         Ok(Config {
-            database_url: Secret::new(secret(&var, "DATABASE_URL")?.ok_or_else(|| {
-                anyhow::anyhow!("DATABASE_URL (or DATABASE_URL_FILE) is required but not set")
-            })?),
+            database_url: Secret::new(env.required_secret("DATABASE_URL")?),
             redis_url: Secret::new(
-                secret(&var, "REDIS_URL")?.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+                env.secret_value("REDIS_URL")?
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             ),
-            key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.into()),
-            worker_id: var("WORKER_ID").unwrap_or_else(default_worker_id),
-            concurrency: number("WORKER_CONCURRENCY", 2)?.max(1),
+            key_prefix: env.string("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX),
+            worker_id: env.get("WORKER_ID").unwrap_or_else(default_worker_id),
+            concurrency: count("WORKER_CONCURRENCY", 2)?,
             heartbeat,
             missed_heartbeats,
-            lease: duration(
+            lease: env.duration(
                 "RUN_LEASE",
                 heartbeat * u32::try_from(missed_heartbeats).unwrap_or(3),
             )?,
-            recheck_interval: duration("WORKER_RECHECK_INTERVAL", Duration::from_secs(2))?,
-            janitor_interval: duration("SANDBOX_JANITOR_INTERVAL", Duration::from_secs(30))?,
-            max_attempts: i32::try_from(number("RUN_MAX_ATTEMPTS", 3)?.max(1)).unwrap_or(3),
-            max_running_per_user: i64::try_from(number("WORKER_MAX_RUNNING_PER_USER", 3)?.max(1))
+            recheck_interval: env.duration("WORKER_RECHECK_INTERVAL", Duration::from_secs(2))?,
+            janitor_interval: env.duration("SANDBOX_JANITOR_INTERVAL", Duration::from_secs(30))?,
+            max_attempts: i32::try_from(count("RUN_MAX_ATTEMPTS", 3)?).unwrap_or(3),
+            max_running_per_user: i64::try_from(count("WORKER_MAX_RUNNING_PER_USER", 3)?)
                 .unwrap_or(3),
-            stuck_after: duration("RUN_STUCK_AFTER", Duration::from_secs(20 * 60))?,
-            shutdown_timeout: duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,
-            startup_timeout: duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,
-            pool_size: number("SANDBOX_POOL_SIZE", 2)?,
-            pool_max: number("SANDBOX_POOL_MAX", 4)?,
-            pool_demand_window: duration("SANDBOX_POOL_DEMAND_WINDOW", Duration::from_secs(60))?,
-            sandbox_runtime: var("SANDBOX_RUNTIME"),
-            run_max_total_time: duration("RUN_MAX_TOTAL_TIME", Duration::from_secs(60))?,
-            languages_manifest: var("LANGUAGES_MANIFEST"),
-            metrics_port: u16::try_from(number("METRICS_PORT", 9100)?)
-                .map_err(|_| anyhow::anyhow!("METRICS_PORT is invalid"))?,
+            stuck_after: env.duration("RUN_STUCK_AFTER", Duration::from_secs(20 * 60))?,
+            shutdown_timeout: env.duration("WORKER_SHUTDOWN_TIMEOUT", Duration::from_secs(60))?,
+            startup_timeout: env.duration("STARTUP_TIMEOUT", Duration::from_secs(10))?,
+            pool_size: env.parsed("SANDBOX_POOL_SIZE", 2)?,
+            pool_max: env.parsed("SANDBOX_POOL_MAX", 4)?,
+            pool_demand_window: env
+                .duration("SANDBOX_POOL_DEMAND_WINDOW", Duration::from_secs(60))?,
+            sandbox_runtime: env.get("SANDBOX_RUNTIME"),
+            run_max_total_time: env.duration("RUN_MAX_TOTAL_TIME", Duration::from_secs(60))?,
+            languages_manifest: env.get("LANGUAGES_MANIFEST"),
+            metrics_port: env.parsed("METRICS_PORT", 9100)?,
             log_json,
-            log_filter: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+            log_filter: env.string("RUST_LOG", "info"),
         })
-    }
-}
-
-/// A secret given either as `name` or as `<name>_FILE` (a path whose contents,
-/// without the trailing newline, are the value); both is an error.
-fn secret(var: &dyn Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<String>> {
-    let file_var = format!("{name}_FILE");
-    match (var(name), var(&file_var)) {
-        (Some(_), Some(_)) => anyhow::bail!("set either {name} or {file_var}, not both"),
-        (Some(value), None) => Ok(Some(value)),
-        (None, Some(path)) => {
-            let path = path.trim();
-            let contents = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("{file_var} cannot be read (`{path}`): {e}"))?;
-            let value = contents
-                .strip_suffix('\n')
-                .map(|v| v.strip_suffix('\r').unwrap_or(v))
-                .unwrap_or(&contents);
-            if value.trim().is_empty() {
-                anyhow::bail!("{file_var} names an empty file (`{path}`)");
-            }
-            Ok(Some(value.to_owned()))
-        }
-        (None, None) => Ok(None),
     }
 }
 
@@ -194,6 +161,8 @@ fn default_worker_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use run_contract::config::parse_duration;
+
     use super::*;
 
     #[test]

@@ -8,8 +8,11 @@
 //! - [`pipeline`]: a claimed run → engine → PostgreSQL + room events, exactly once.
 //! - [`prometheus`]: the worker's `/metrics`.
 //! - [`presence`]: the worker's heartbeat (a `workers` row) and its leases.
+//! - [`reaper`]: ends runs lost for longer than any run can take.
 //! - [`sandbox`]: the execution engine (hardened single-use containers,
 //!   warm pool, janitor, language manifest).
+//! - [`startup`]: the wiring of all the above ([`startup::Application`]),
+//!   shared by the binary and the in-process tests.
 
 pub mod config;
 pub mod connect;
@@ -17,4 +20,6 @@ pub mod dispatch;
 pub mod pipeline;
 pub mod presence;
 pub mod prometheus;
+pub mod reaper;
 pub mod sandbox;
+pub mod startup;
