@@ -34,8 +34,19 @@ pub struct Application {
     /// image the engine has).
     languages: Vec<String>,
     announcer: Announcer,
-    janitor: JoinHandle<()>,
-    reaper: JoinHandle<()>,
+    janitor: Background,
+    reaper: Background,
+}
+
+/// A background task that ends when its handle is dropped: a start-up that
+/// fails halfway, or an application dropped without running, leaves no
+/// task behind.
+struct Background(JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -60,7 +71,11 @@ impl Application {
         );
         let runtime = connect::sandbox_runtime(&docker, config.sandbox_runtime.as_deref()).await?;
         // Leftovers of a crashed worker go first, then every janitor interval.
-        let janitor = sandbox::janitor::spawn(docker.clone(), db.clone(), config.janitor_interval);
+        let janitor = Background(sandbox::janitor::spawn(
+            docker.clone(),
+            db.clone(),
+            config.janitor_interval,
+        ));
         let manifest = sandbox::manifest::Manifest::load(config.languages_manifest.as_deref())?;
         let engine = Engine::new(
             docker,
@@ -78,12 +93,10 @@ impl Application {
             },
         );
         let languages = engine.available_languages().await;
-        if languages.is_empty() {
-            janitor.abort();
-            anyhow::bail!(
-                "no sandbox image is available on this Docker engine: build them with sandbox-images/build.sh"
-            );
-        }
+        anyhow::ensure!(
+            !languages.is_empty(),
+            "no sandbox image is available on this Docker engine: build them with sandbox-images/build.sh"
+        );
         engine.warm_up().await;
 
         let pipeline = Arc::new(Pipeline {
@@ -106,7 +119,11 @@ impl Application {
         )
         .await
         .context("cannot announce the worker (DATABASE_URL)")?;
-        let reaper = reaper::spawn(db.clone(), config.stuck_after, reaper::REAP_INTERVAL);
+        let reaper = Background(reaper::spawn(
+            db.clone(),
+            config.stuck_after,
+            reaper::REAP_INTERVAL,
+        ));
         Ok(Application {
             languages: languages.into_iter().map(|l| l.id).collect(),
             config,
@@ -166,8 +183,8 @@ impl Application {
             .await;
 
         signal.abort();
-        self.reaper.abort();
-        self.janitor.abort();
+        drop(self.reaper);
+        drop(self.janitor);
         self.announcer.stop().await;
         self.engine.shutdown().await;
         tracing::info!("stopped");
