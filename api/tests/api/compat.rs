@@ -18,19 +18,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
+    fixtures::{User, Worker, call, require_docker, user},
     helpers::{TestApp, json_body, spawn_app_with},
-    runs::{Worker, docker_available},
-    social::{User, call, user},
 };
-
-macro_rules! require_docker {
-    () => {
-        if !docker_available() {
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
 
 /// Enough runs per minute for a whole client suite.
 const GENEROUS: &[(&str, &str)] = &[("RUN_MAX_PER_MINUTE", "1000")];

@@ -9,16 +9,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    auth::signed_up_user,
+    fixtures::{signed_up_user, User, call},
     helpers::{OwnPostgres, TestApp, assert_error, create_database, test_env, with_database},
-    social::{User, call},
 };
 
 #[tokio::test]
 async fn postgres_down_answers_503_on_every_route_and_recovers_by_itself() {
     let pg = OwnPostgres::start().await;
-    let db_name = create_database(&pg.url).await;
-    let db_url = with_database(&pg.url, &db_name);
+    let database = create_database(&pg.url).await;
+    let db_url = with_database(&pg.url, &database.name);
     let (_, redis_url) = crate::helpers::server_urls();
     let prefix = format!("test:{}:", Uuid::new_v4().simple());
     let mut env = test_env(&db_url, &redis_url, &prefix);
@@ -32,7 +31,8 @@ async fn postgres_down_answers_503_on_every_route_and_recovers_by_itself() {
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db: sqlx::PgPool::connect_lazy(&db_url).expect("lazy pool"),
-        db_name,
+        db_name: database.name.clone(),
+        database: std::sync::Arc::new(database),
         server_url: pg.url.clone(),
         db_url,
         redis_url,

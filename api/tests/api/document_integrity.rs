@@ -14,8 +14,9 @@ use yrs::{
 };
 
 use crate::{
-    documents::{YClient, close_code, pair, raw, session_code, upgrade_status},
+    fixtures::{pair, session_code},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
+    sockets::{YClient, close_code, raw, upgrade_status},
 };
 
 fn var(out: &mut Vec<u8>, mut n: u64) {
@@ -53,7 +54,7 @@ fn update_message(update: Vec<u8>) -> Message {
     )
 }
 
-async fn wait_code(app: &TestApp, who: &crate::social::User, session: Uuid, want: &str) {
+async fn wait_code(app: &TestApp, who: &User, session: Uuid, want: &str) {
     for _ in 0..200 {
         if session_code(app, who, session).await == want {
             return;
@@ -97,7 +98,7 @@ async fn a_crafted_update_is_refused_and_the_document_stays_whole_for_everyone()
     // Another replica loads the document from PostgreSQL for another member.
     let replica = spawn_app_sharing(&app, &[]).await;
     assert_eq!(
-        upgrade_status(&replica, session, Some(&guest.token)).await,
+        upgrade_status(&replica, session, "doc", Some(&guest.token)).await,
         101,
         "the document loads from what is stored"
     );
@@ -147,7 +148,7 @@ async fn stored_rows_that_do_not_apply_are_quarantined_and_the_rest_loads() {
     // A replica without the document in memory loads it from PostgreSQL.
     let replica = spawn_app_sharing(&app, &[]).await;
     assert_eq!(
-        upgrade_status(&replica, session, Some(&guest.token)).await,
+        upgrade_status(&replica, session, "doc", Some(&guest.token)).await,
         101
     );
     let mut reader = YClient::connect(&replica, &guest, session).await;

@@ -18,178 +18,11 @@ use tokio_tungstenite::{
 use uuid::Uuid;
 
 use crate::{
+    fixtures::{Worker, User, befriend, call, create_session, join, user},
     helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
-    rooms,
-    runs::Worker,
-    social::{User, befriend, call, create_session, join, user},
 };
 
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/ydoc-client.cjs");
-/// Where Debian installs its Node.js modules.
-const NODE_MODULES: &str = "/usr/share/nodejs";
 
-/// One reference client (a `node` process) connected to one replica.
-pub struct YClient {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    pub(crate) client_id: u64,
-    /// Connection events seen (for failure messages).
-    history: Vec<Value>,
-}
-
-impl YClient {
-    /// Connects and waits until the client is synced with the server.
-    pub async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
-        YClient::connect_to(app, who, session, "doc").await
-    }
-
-    /// The same on the session's document socket `room` (`doc` or `notes`).
-    pub async fn connect_to(app: &TestApp, who: &User, session: Uuid, room: &str) -> YClient {
-        assert!(
-            std::path::Path::new(NODE_MODULES)
-                .join("y-websocket")
-                .exists(),
-            "the reference client needs node and Debian's node-yjs, node-y-websocket and node-ws \
-             (scripts/test.sh installs them)"
-        );
-        let base = format!(
-            "{}/api/sessions/{session}",
-            app.address.replace("http", "ws")
-        );
-        let mut child = tokio::process::Command::new("node")
-            .arg(CLIENT)
-            .arg(base)
-            .arg(&who.token)
-            .arg(room)
-            .env("NODE_PATH", NODE_MODULES)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut client = YClient {
-            child,
-            stdin,
-            lines,
-            client_id: 0,
-            history: Vec::new(),
-        };
-        let synced = client.event("synced").await;
-        client.client_id = synced["clientId"].as_u64().expect("client id");
-        client
-    }
-
-    async fn next_line(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("the client answers in time")
-            .expect("read")
-            .expect("the client is running");
-        let line: Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        if matches!(line["event"].as_str(), Some("status" | "closed" | "synced")) {
-            self.history.push(line.clone());
-        }
-        line
-    }
-
-    /// Waits for the event `name`, skipping others.
-    pub async fn event(&mut self, name: &str) -> Value {
-        loop {
-            let line = self.next_line().await;
-            if line["event"] == name {
-                return line;
-            }
-            assert!(
-                line["event"] != "closed" || name == "closed",
-                "closed: {line}"
-            );
-        }
-    }
-
-    /// Sends a command and returns its reply (events in between are skipped).
-    async fn command(&mut self, command: Value) -> Value {
-        self.send(command).await;
-        loop {
-            let line = self.next_line().await;
-            if line.get("event").is_none() {
-                return line;
-            }
-        }
-    }
-
-    pub(crate) async fn send(&mut self, command: Value) {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("write");
-    }
-
-    pub async fn insert(&mut self, index: usize, text: &str) {
-        self.command(json!({"op": "insert", "index": index, "text": text}))
-            .await;
-    }
-
-    pub(crate) async fn text(&mut self) -> String {
-        self.command(json!({"op": "text"})).await["text"]
-            .as_str()
-            .expect("text")
-            .to_owned()
-    }
-
-    /// Polls the client's text until `check` holds (or fails after 15 s).
-    pub async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
-        for _ in 0..300 {
-            let text = self.text().await;
-            if check(&text) {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("text never matched; last: {:?}", self.text().await);
-    }
-
-    async fn peers(&mut self) -> serde_json::Map<String, Value> {
-        self.command(json!({"op": "peers"})).await["peers"]
-            .as_object()
-            .expect("peers")
-            .clone()
-    }
-
-    pub async fn close(mut self) {
-        self.command(json!({"op": "close"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-    }
-}
-
-/// A host and a guest in a session (the guest joined), on `app`.
-pub(crate) async fn pair(app: &TestApp) -> (User, User, Uuid) {
-    let host = user(app).await;
-    let guest = user(app).await;
-    befriend(app, &host, &guest).await;
-    let session = create_session(app, &host, &[&guest]).await;
-    join(app, &guest, session).await;
-    (host, guest, session)
-}
-
-pub(crate) async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
-    let body = json_body(
-        call(
-            app,
-            Some(who),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    body["session"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no code in {body}"))
-        .to_owned()
-}
 
 #[tokio::test]
 async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
@@ -328,57 +161,26 @@ async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
     a.close().await;
 }
 
-pub(crate) type Raw = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn doc_url(app: &TestApp, session: Uuid) -> String {
-    format!(
-        "{}/api/sessions/{session}/doc",
-        app.address.replace("http", "ws")
-    )
-}
-
-pub(crate) async fn upgrade_status(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
-    rooms::upgrade_status(app, session, "doc", token).await
-}
-
-pub(crate) async fn raw(app: &TestApp, who: &User, session: Uuid) -> Raw {
-    let url = format!("{}?token={}", doc_url(app, session), who.token);
-    connect_async(url).await.expect("socket opens").0
-}
-
-/// Reads until the server closes; returns the close code.
-pub(crate) async fn close_code(ws: &mut Raw) -> Option<CloseCode> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return None,
-        }
-    }
-}
 
 #[tokio::test]
 async fn the_document_refuses_bad_tokens_and_non_members_before_the_upgrade() {
     let app = spawn_app().await;
     let (host, _guest, session) = pair(&app).await;
     let stranger = user(&app).await;
-    assert_eq!(upgrade_status(&app, session, None).await, 401);
+    assert_eq!(upgrade_status(&app, session, "doc", None).await, 401);
     assert_eq!(
-        upgrade_status(&app, session, Some("not.a.token")).await,
+        upgrade_status(&app, session, "doc", Some("not.a.token")).await,
         401
     );
     assert_eq!(
-        upgrade_status(&app, session, Some(&stranger.token)).await,
+        upgrade_status(&app, session, "doc", Some(&stranger.token)).await,
         404
     );
     assert_eq!(
-        upgrade_status(&app, Uuid::new_v4(), Some(&host.token)).await,
+        upgrade_status(&app, Uuid::new_v4(), "doc", Some(&host.token)).await,
         404
     );
-    assert_eq!(upgrade_status(&app, session, Some(&host.token)).await, 101);
+    assert_eq!(upgrade_status(&app, session, "doc", Some(&host.token)).await, 101);
 }
 
 #[tokio::test]
@@ -639,7 +441,7 @@ fn awareness_message(client: u64, clock: u32, json: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_run_without_source_runs_the_sessions_document() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
     let started = call(

@@ -13,12 +13,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{
-        OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on,
-        spawn_app_with,
-    },
-    runs::{Worker, require_docker},
-    social::{User, call, user},
+    fixtures::{Worker, require_docker, User, call, user},
+    helpers::{OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on, spawn_app_with},
 };
 
 const RUNS: usize = 100;
@@ -294,7 +290,7 @@ async fn a_run_posted_with_no_worker_up_waits_for_one_and_after_the_grace_it_is_
     )
     .await;
     let _back = Worker::start(&app, &[]).await;
-    let run = crate::runs::wait_finished(&app, &me, &id).await;
+    let run = crate::fixtures::wait_finished(&app, &me, &id).await;
     assert_eq!(run["stdout"], "later\n", "{run}");
     drop(_back);
 
@@ -376,7 +372,7 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
         .as_str()
         .expect("id")
         .to_owned();
-    let run = crate::runs::wait_finished(&app, &other, &other_id).await;
+    let run = crate::fixtures::wait_finished(&app, &other, &other_id).await;
     assert_eq!(run["stdout"], "other\n");
     // It started before every hog run that was still waiting when it came.
     let later_hog_runs: i64 = sqlx::query_scalar(
@@ -392,7 +388,7 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
         "only the two hog runs already executing started before the other user's run"
     );
     for id in &hog_ids {
-        let run = crate::runs::wait_finished(&app, &hog, id).await;
+        let run = crate::fixtures::wait_finished(&app, &hog, id).await;
         assert_eq!(run["verdict"], "accepted");
     }
 }

@@ -6,9 +6,8 @@ use std::{process::Stdio, time::Duration};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use crate::helpers::{
-    assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with, test_env,
-    with_database,
+use crate::{
+    helpers::{assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with, test_env, with_database},
 };
 
 #[tokio::test]
@@ -145,8 +144,8 @@ async fn every_response_names_the_instance_that_answered() {
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let (server_url, redis_url) = server_urls();
-    let db_name = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &db_name);
+    let database = create_database(&server_url).await;
+    let db_url = with_database(&server_url, &database.name);
     let env = test_env(&db_url, &redis_url, "test:migrations:");
     let config =
         || codecall_api::config::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
@@ -209,8 +208,8 @@ async fn a_missing_secret_stops_start_up_naming_the_variable() {
 #[tokio::test]
 async fn the_binary_serves_and_exits_cleanly_on_sigterm() {
     let (server_url, redis_url) = server_urls();
-    let db_name = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &db_name);
+    let database = create_database(&server_url).await;
+    let db_url = with_database(&server_url, &database.name);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    fixtures::{User, call, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    social::{User, call, user},
 };
 
 /// Every Redis key under the app's prefix, with its memory usage in bytes.
@@ -162,7 +162,7 @@ async fn each_route_has_its_own_body_limit() {
 
     // Runs: a maximal run fits (1 MiB of stdin gets to validation, where
     // its too-short time limit is refused).
-    crate::runs::fake_worker(&app).await;
+    crate::fixtures::fake_worker(&app).await;
     let response = call(
         &app,
         Some(&me),
@@ -348,7 +348,7 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
 #[tokio::test]
 async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
     let app = spawn_app_with(&[("RUN_MAX_STORED_BYTES_PER_USER", "10000")]).await;
-    crate::runs::fake_worker(&app).await;
+    crate::fixtures::fake_worker(&app).await;
     let me = user(&app).await;
     let other = user(&app).await;
     finished_run(&app, &me, Duration::from_secs(60), 20_000).await;

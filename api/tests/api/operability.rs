@@ -6,10 +6,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::{
-    auth::signed_up_user,
+    fixtures::{signed_up_user, Worker, free_port, User, call, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
-    runs::{Worker, free_port},
-    social::{User, call, user},
 };
 
 /// Parses Prometheus text exposition: `name{labels} value` lines, `#` comments.
@@ -116,7 +114,7 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
 
 #[tokio::test]
 async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let (app, admin) = admin_app().await;
     let report = || async {
         json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await

@@ -13,10 +13,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 use uuid::Uuid;
 
 use crate::{
-    documents::{YClient, pair, session_code},
+    fixtures::{pair, session_code, Worker, User, befriend, call, create_session, join, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_sharing},
-    runs::Worker,
-    social::{User, befriend, call, create_session, join, user},
+    sockets::{Ws, YClient},
 };
 
 /// The platform's FizzBuzz (shipped by a migration).
@@ -478,7 +477,6 @@ async fn attaching_a_problem_fills_an_empty_document_and_never_touches_written_c
     c.close().await;
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn events(app: &TestApp, who: &User, session: Uuid) -> Ws {
     let url = format!(
@@ -537,7 +535,7 @@ async fn submit(app: &TestApp, who: &User, session: Uuid, tests: &str) -> Value 
 
 #[tokio::test]
 async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let (interviewer, candidate) = (user(&app).await, user(&app).await);
@@ -770,7 +768,7 @@ const SOLUTIONS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let me = user(&app).await;

@@ -11,131 +11,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    fixtures::{User, befriend, call, create_session, join, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    social::{User, befriend, call, create_session, join, user},
 };
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Whether a Docker engine is reachable. When `CI` is set an unreachable
-/// engine fails the test instead: a CI without Docker must not pass with the
-/// whole run pipeline untested.
-pub fn docker_available() -> bool {
-    let reachable = std::process::Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        reachable || std::env::var_os("CI").is_none(),
-        "CI is set but no Docker engine is reachable"
-    );
-    reachable
-}
-
-/// Returns from the test (outside CI) when no Docker engine is reachable.
-macro_rules! require_docker {
-    () => {
-        if !$crate::runs::docker_available() {
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
-pub(crate) use require_docker;
-
-/// A `codecall-worker` process serving `app`'s queue.
-pub struct Worker {
-    child: tokio::process::Child,
-}
-
-impl Worker {
-    pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
-        // The worker binary sits next to this test binary's directory.
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let binary = dir.join("codecall-worker");
-        assert!(
-            binary.exists(),
-            "{binary:?} missing: run `cargo test --workspace`"
-        );
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .env_clear()
-            .env("DATABASE_URL", &app.db_url)
-            .env("REDIS_URL", &app.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.redis_prefix)
-            .env("WORKER_HEARTBEAT", "1s")
-            .env("WORKER_MISSED_HEARTBEATS", "2")
-            // Short enough that a killed worker's run is taken over within
-            // seconds, long enough for a saturated machine to renew it.
-            .env("RUN_LEASE", "6s")
-            .env("SANDBOX_POOL_SIZE", "0")
-            .env("METRICS_PORT", free_port().to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        let child = command.spawn().expect("worker starts");
-        let worker = Worker { child };
-        // Ready when its announcement lists languages.
-        for _ in 0..200 {
-            let languages = json_body(app.get("/api/languages").await).await;
-            if languages["languages"]
-                .as_array()
-                .is_some_and(|l| !l.is_empty())
-            {
-                return worker;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("worker did not announce itself");
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-impl Drop for Worker {
-    /// Stops the worker the way operators do (SIGTERM), so it removes its
-    /// containers before exiting; SIGKILL only if it does not stop in time.
-    fn drop(&mut self) {
-        let Some(pid) = self.child.id() else { return };
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        for _ in 0..200 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.start_kill();
-    }
-}
-
-/// A fake live worker announcing python, so the api accepts python runs
-/// without Docker (nothing executes them).
-pub async fn fake_worker(app: &TestApp) {
-    sqlx::query(
-        "INSERT INTO workers (id, host, languages, expires_at)
-         VALUES ('w', 'h', $1, now() + interval '1 hour')",
-    )
-    .bind(json!([{"id": "python", "name": "Python", "version": "3", "compiled": false}]))
-    .execute(&app.db)
-    .await
-    .expect("fake worker");
-}
 
 async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
     let path = if wait {
@@ -144,27 +23,6 @@ async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest
         "/api/runs"
     };
     call(app, Some(who), Method::POST, path, Some(body)).await
-}
-
-pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
-    for _ in 0..600 {
-        let run = json_body(
-            call(
-                app,
-                Some(who),
-                Method::GET,
-                &format!("/api/runs/{id}"),
-                None,
-            )
-            .await,
-        )
-        .await;
-        if run["status"] == "finished" {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run {id} did not finish");
 }
 
 #[tokio::test]

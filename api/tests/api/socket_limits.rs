@@ -18,13 +18,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 use uuid::Uuid;
 
 use crate::{
-    auth::{login, signed_up_user},
-    documents::YClient,
+    fixtures::{login, signed_up_user, User, call, create_session, user},
     helpers::{ACCESS_SECRET, REFRESH_SECRET, TestApp, spawn_app, spawn_app_sharing},
-    social::{User, call, create_session, user},
+    sockets::{Ws, YClient},
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How soon a revoked login's sockets must be closed.
 const REVOCATION_BOUND: Duration = Duration::from_secs(10);

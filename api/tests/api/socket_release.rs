@@ -10,11 +10,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 use uuid::Uuid;
 
 use crate::{
+    sockets::Ws,
+    fixtures::{User, create_session, user},
     helpers::{TestApp, spawn_app},
-    social::{User, create_session, user},
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const GAUGES: [&str; 4] = [
     "codecall_websocket_connections",

@@ -13,11 +13,9 @@ use uuid::Uuid;
 use yrs::{GetString, Transact, Update, updates::decoder::Decode};
 
 use crate::{
-    documents::{YClient, pair, session_code},
+    fixtures::{pair, session_code, fake_worker, User, call, start_session, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    rooms,
-    runs::fake_worker,
-    social::{User, call, start_session, user},
+    sockets::{self, YClient},
 };
 
 /// Every item of the session's timeline, page by page (`limit` per page).
@@ -123,13 +121,13 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
         assert_eq!(run.status().as_u16(), 202);
     }
     let text = edit(&app, &host, &guest, session, 100).await;
-    let mut ws = rooms::connect(&app, &guest, session).await;
-    rooms::send(
+    let mut ws = sockets::connect(&app, &guest, session).await;
+    sockets::send(
         &mut ws,
         json!({"type": "chat.send", "text": "done, I think"}),
     )
     .await;
-    rooms::expect(&mut ws, "chat.message", |_| true).await;
+    sockets::expect(&mut ws, "chat.message", |_| true).await;
     end(&app, &host, session).await;
 
     let code = session_code(&app, &guest, session).await;
