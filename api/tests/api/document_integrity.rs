@@ -14,6 +14,7 @@ use yrs::{
 };
 
 use crate::{
+    eventually::eventually,
     fixtures::{pair, session_code},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
     sockets::{YClient, close_code, raw, upgrade_status},
@@ -55,13 +56,15 @@ fn update_message(update: Vec<u8>) -> Message {
 }
 
 async fn wait_code(app: &TestApp, who: &User, session: Uuid, want: &str) {
-    for _ in 0..200 {
-        if session_code(app, who, session).await == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(session_code(app, who, session).await, want);
+    eventually(
+        Duration::from_secs(10),
+        &format!("the session's code to become {want:?}"),
+        || async {
+            let code = session_code(app, who, session).await;
+            if code == want { Ok(()) } else { Err(code) }
+        },
+    )
+    .await;
 }
 
 async fn quarantine_rows(app: &TestApp, session: Uuid) -> i64 {

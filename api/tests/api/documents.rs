@@ -18,6 +18,7 @@ use tokio_tungstenite::{
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
     fixtures::{Worker, User, befriend, call, create_session, join, user},
     helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
 };
@@ -84,24 +85,20 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
     stop_two.stop().await;
 
     // The last socket's departure compacted the log into a snapshot.
-    let mut compacted = false;
-    for _ in 0..100 {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
-                .bind(session)
-                .fetch_one(&base.db)
-                .await
-                .expect("count");
-        if pending == 0 {
-            compacted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        compacted,
-        "the updates were compacted on the last disconnect"
-    );
+    eventually(
+        Duration::from_secs(5),
+        "the updates to be compacted on the last disconnect",
+        || async {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
+                    .bind(session)
+                    .fetch_one(&base.db)
+                    .await
+                    .expect("count");
+            if pending == 0 { Ok(()) } else { Err(pending) }
+        },
+    )
+    .await;
     let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&base.db)

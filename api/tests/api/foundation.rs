@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::{
     helpers::{assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with, test_env, with_database},
+},
 };
 
 #[tokio::test]
@@ -228,15 +229,13 @@ async fn the_binary_serves_and_exits_cleanly_on_sigterm() {
 
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/ready");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.get(&url).send().await {
-            ready = r.status() == 200;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the binary answered /ready with 200");
+    let first = eventually(
+        Duration::from_secs(10),
+        "the binary to answer /ready",
+        || async { client.get(&url).send().await },
+    )
+    .await;
+    assert_eq!(first.status(), 200, "the binary answered /ready with 200");
 
     let pid = child.id().expect("pid").to_string();
     let status = std::process::Command::new("kill")

@@ -11,6 +11,7 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
     fixtures::{session_code, User, befriend, call, create_session, join, start_session, user},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
     sockets::{self, Ws, YClient, close_code, raw, upgrade_status},
@@ -115,8 +116,7 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
     hosts.close().await;
 
     // The last notes socket compacted the notes: stored, never mirrored.
-    let mut compacted = false;
-    for _ in 0..100 {
+    eventually(Duration::from_secs(5), "the notes to be compacted", || async {
         let pending: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM document_updates WHERE session_id = $1 AND kind = 'notes'",
         )
@@ -124,13 +124,9 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
         .fetch_one(&app.db)
         .await
         .expect("count");
-        if pending == 0 {
-            compacted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(compacted, "the notes were compacted");
+        if pending == 0 { Ok(()) } else { Err(pending) }
+    })
+    .await;
     let notes: Vec<u8> = sqlx::query_scalar(
         "SELECT snapshot FROM documents WHERE session_id = $1 AND kind = 'notes'",
     )
