@@ -183,6 +183,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     assert!(removed["session"]["durationSeconds"].is_null(), "{removed}");
 
     // A duration the session has already run past is refused.
+    // Lets time pass: the session runs past one second.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let past = call(
         &app,

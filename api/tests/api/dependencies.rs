@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{signed_up_user, User, call},
+    fixtures::{User, call, signed_up_user},
     helpers::{OwnPostgres, TestApp, assert_error, create_database, test_env, with_database},
 };
 

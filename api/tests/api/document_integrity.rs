@@ -15,7 +15,7 @@ use yrs::{
 
 use crate::{
     eventually::eventually,
-    fixtures::{pair, session_code},
+    fixtures::{User, pair, session_code},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
     sockets::{YClient, close_code, raw, upgrade_status},
 };

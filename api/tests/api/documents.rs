@@ -2,28 +2,20 @@
 //! the reference JavaScript client: Debian's yjs and y-websocket packages,
 //! driven through `tests/js/ydoc-client.cjs`, against two api replicas.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout},
-};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, protocol::frame::coding::CloseCode},
-};
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{Worker, User, befriend, call, create_session, join, user},
-    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    fixtures::{Worker, call, pair, session_code, until_compacted, user},
+    helpers::{json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    sockets::{YClient, close_code, raw, upgrade_status},
 };
-
-
 
 #[tokio::test]
 async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
@@ -44,16 +36,7 @@ async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
     a.event("edited").await;
     b.event("edited").await;
 
-    let mut converged = None;
-    for _ in 0..200 {
-        let (ta, tb) = (a.text().await, b.text().await);
-        if ta == tb {
-            converged = Some(ta);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = converged.expect("both clients converge to one text");
+    let text = YClient::converge(&mut a, &mut b, Duration::from_secs(10)).await;
     assert!(
         text.contains('A') && text.contains('B'),
         "both clients' edits survive: {text:?}"
@@ -85,20 +68,7 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
     stop_two.stop().await;
 
     // The last socket's departure compacted the log into a snapshot.
-    eventually(
-        Duration::from_secs(5),
-        "the updates to be compacted on the last disconnect",
-        || async {
-            let pending: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
-                    .bind(session)
-                    .fetch_one(&base.db)
-                    .await
-                    .expect("count");
-            if pending == 0 { Ok(()) } else { Err(pending) }
-        },
-    )
-    .await;
+    until_compacted(&base, session, Duration::from_secs(5)).await;
     let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&base.db)
@@ -129,35 +99,24 @@ async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
     .await;
 
     let key = b.client_id.to_string();
-    let mut seen = None;
-    for _ in 0..200 {
-        if let Some(state) = a.peers().await.get(&key) {
-            seen = Some(state.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let state = seen.expect("A sees B's awareness");
+    let state = a
+        .wait_peers(Duration::from_secs(10), "A to see B's awareness", |peers| {
+            peers.get(&key).cloned()
+        })
+        .await;
     assert_eq!(state["user"]["name"], "Guest");
     assert_eq!(state["cursor"]["head"], 5);
 
     // No goodbye from B: the process dies.
     b.child.start_kill().expect("kill");
-    let killed = tokio::time::Instant::now();
-    loop {
-        if !a.peers().await.contains_key(&key) {
-            break;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "B's awareness is still there after {:?}",
-            killed.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    a.wait_peers(
+        Duration::from_secs(5),
+        "B's awareness to disappear from A",
+        |peers| (!peers.contains_key(&key)).then_some(()),
+    )
+    .await;
     a.close().await;
 }
-
 
 #[tokio::test]
 async fn the_document_refuses_bad_tokens_and_non_members_before_the_upgrade() {
@@ -177,7 +136,10 @@ async fn the_document_refuses_bad_tokens_and_non_members_before_the_upgrade() {
         upgrade_status(&app, Uuid::new_v4(), "doc", Some(&host.token)).await,
         404
     );
-    assert_eq!(upgrade_status(&app, session, "doc", Some(&host.token)).await, 101);
+    assert_eq!(
+        upgrade_status(&app, session, "doc", Some(&host.token)).await,
+        101
+    );
 }
 
 #[tokio::test]
@@ -201,12 +163,14 @@ async fn an_ended_session_serves_its_document_read_only() {
     // Still connected after the end; edits are refused, not applied.
     h.insert(0, "# late edit\n").await;
     g.insert(0, "# guest edit\n").await;
+    // Lets time pass: a refused edit leaves no trace to wait for.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A member connecting now gets the document as it was at the end.
     let mut reader = YClient::connect(&app, &guest, session).await;
     assert_eq!(reader.text().await, "print(1)");
     reader.insert(0, "x").await;
+    // Lets time pass: a refused edit leaves no trace to wait for.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(session_code(&app, &host, session).await, "print(1)");
     let mut late = YClient::connect(&app, &host, session).await;
@@ -302,23 +266,16 @@ async fn a_malformed_or_hostile_message_closes_only_that_connection() {
 
 /// The name in peer `key`'s awareness state, once `client` has one.
 async fn peer_name(client: &mut YClient, key: &str) -> Value {
-    for _ in 0..200 {
-        let name = client
-            .peers()
-            .await
-            .get(key)
-            .map(|s| s["user"]["name"].clone())
-            .unwrap_or_default();
-        if !name.is_null() {
-            return name;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no awareness state for {key}: {:?}; connection: {:?}",
-        client.peers().await,
-        client.history
-    );
+    client
+        .wait_peers(
+            Duration::from_secs(10),
+            &format!("an awareness state for {key}"),
+            |peers| {
+                let name = peers.get(key)?["user"]["name"].clone();
+                (!name.is_null()).then_some(name)
+            },
+        )
+        .await
 }
 
 #[tokio::test]
@@ -468,12 +425,12 @@ async fn a_run_without_source_runs_the_sessions_document() {
     let mut editor = YClient::connect(&app, &host, session).await;
     editor.insert(0, "print(6 * 7)\n").await;
     // The edit reaches the server asynchronously, as from any editor.
-    for _ in 0..100 {
-        if session_code(&app, &guest, session).await == "print(6 * 7)\n" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "the edit to reach the server",
+        || async { session_code(&app, &guest, session).await == "print(6 * 7)\n" },
+    )
+    .await;
     let run = call(
         &app,
         Some(&guest),

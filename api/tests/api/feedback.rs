@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{ok, User, befriend, call, create_session, join, user},
+    fixtures::{User, befriend, call, create_session, join, ok, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
 };
 

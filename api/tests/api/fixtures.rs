@@ -305,6 +305,12 @@ impl Worker {
     pub fn kill(&mut self) {
         let _ = self.child.start_kill();
     }
+
+    /// SIGKILL, then waits until the process is gone.
+    pub async fn kill_and_wait(&mut self) {
+        self.kill();
+        let _ = self.child.wait().await;
+    }
 }
 
 impl Drop for Worker {
@@ -336,6 +342,25 @@ pub async fn fake_worker(app: &TestApp) {
     .execute(&app.db)
     .await
     .expect("fake worker");
+}
+
+/// Waits until the session's document log is compacted into its snapshot
+/// (the last socket's departure does it).
+pub async fn until_compacted(app: &TestApp, session: Uuid, timeout: Duration) {
+    eventually(
+        timeout,
+        "the document's updates to be compacted",
+        || async {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
+                    .bind(session)
+                    .fetch_one(&app.db)
+                    .await
+                    .expect("count");
+            if pending == 0 { Ok(()) } else { Err(pending) }
+        },
+    )
+    .await;
 }
 
 pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {

@@ -85,7 +85,8 @@ impl Drop for TestDatabase {
                 .expect("runtime");
             runtime.block_on(async {
                 let mut conn = PgConnection::connect(&server_url).await?;
-                conn.execute(sqlx::raw_sql(AssertSqlSafe(statement))).await?;
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(statement)))
+                    .await?;
                 conn.close().await
             })
         });
@@ -186,6 +187,90 @@ pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> Tes
     let (replica, stopper) = spawn_replica(app, overrides).await;
     std::mem::forget(stopper);
     replica
+}
+
+/// The api binary in a process of its own, serving on a database of its
+/// own: for what only a whole process shows (its exit on SIGTERM, its logs,
+/// its process-wide metrics, which in-process apps would share).
+pub struct AppProcess {
+    pub child: tokio::process::Child,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_url: String,
+    /// Dropped after the process is killed: the database goes too.
+    _database: TestDatabase,
+}
+
+impl AppProcess {
+    /// Starts the binary (stdout piped, stderr discarded; killed on drop)
+    /// and waits until it answers `/ready` at all.
+    pub async fn start(overrides: &[(&str, &str)]) -> AppProcess {
+        let (server_url, redis_url) = server_urls();
+        let database = create_database(&server_url).await;
+        let db_url = with_database(&server_url, &database.name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let prefix = format!("test:{}:", Uuid::new_v4().simple());
+        let mut env = test_env(&db_url, &redis_url, &prefix);
+        env.insert("PORT".into(), port.to_string());
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codecall-api"))
+            .env_clear()
+            .envs(&env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the api binary");
+        AppProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            db_url,
+            _database: database,
+        }
+    }
+
+    /// The first answer to `GET /ready`, once the binary answers at all.
+    pub async fn first_ready_answer(&self) -> reqwest::Response {
+        let url = format!("{}/ready", self.address);
+        crate::eventually::eventually(
+            std::time::Duration::from_secs(10),
+            "the binary to answer /ready",
+            || async { self.client.get(&url).send().await },
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The value of one series of `/metrics` (`name` with its labels, as
+    /// exported), or 0 while it has never been counted.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().expect("a number"))
+    }
 }
 
 /// Stops a replica started by [`spawn_replica`] (as SIGTERM would).

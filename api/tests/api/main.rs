@@ -21,7 +21,7 @@ mod problems;
 mod rooms;
 mod runs;
 mod social;
-mod sockets;
 mod socket_limits;
 mod socket_release;
+mod sockets;
 mod timeline;

@@ -6,22 +6,21 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, client::IntoClientRequest},
-};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
     fixtures::{User, befriend, call, create_session, join, user},
-    helpers::{TestApp, expired_access_token, json_body, spawn_app, spawn_app_sharing, spawn_app_with},
+    helpers::{
+        TestApp, expired_access_token, json_body, spawn_app, spawn_app_sharing, spawn_app_with,
+    },
+    sockets::{connect, expect, send, upgrade_status},
 };
-
 
 async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
     upgrade_status(app, session, "events", token).await
 }
-
 
 /// Two replicas, a host and a candidate in a live session.
 async fn room() -> (TestApp, TestApp, User, User, Uuid) {
@@ -302,32 +301,39 @@ async fn events_flow_again_after_a_redis_restart() {
     expect(&mut wb, "presence.snapshot", |_| true).await;
 
     redis.stop();
+    // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.restart().await;
     // Retry until the subscriber has resubscribed: chat keeps flowing.
-    let mut delivered = false;
-    for attempt in 0..40 {
-        send(
-            &mut wa,
-            json!({"type": "chat.send", "text": format!("after restart {attempt}")}),
-        )
-        .await;
-        let got = tokio::time::timeout(Duration::from_millis(500), async {
-            loop {
-                match wb.next().await {
-                    Some(Ok(Message::Text(text))) if text.contains("after restart") => return true,
-                    Some(Ok(_)) => continue,
-                    _ => return false,
+    let sockets = tokio::sync::Mutex::new((wa, wb, 0));
+    eventually(
+        Duration::from_secs(20),
+        "chat to cross replicas after the restart",
+        || async {
+            let mut sockets = sockets.lock().await;
+            let (wa, wb, attempt) = &mut *sockets;
+            *attempt += 1;
+            send(
+                wa,
+                json!({"type": "chat.send", "text": format!("after restart {attempt}")}),
+            )
+            .await;
+            let got = tokio::time::timeout(Duration::from_millis(500), async {
+                loop {
+                    match wb.next().await {
+                        Some(Ok(Message::Text(text))) if text.contains("after restart") => {
+                            return true;
+                        }
+                        Some(Ok(_)) => continue,
+                        _ => return false,
+                    }
                 }
-            }
-        })
-        .await;
-        if got == Ok(true) {
-            delivered = true;
-            break;
-        }
-    }
-    assert!(delivered, "chat crossed replicas after the restart");
+            })
+            .await;
+            got == Ok(true)
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,20 +1,20 @@
 //! The run pipeline end to end: the api in-process, real `codecall-worker`
 //! processes, real PostgreSQL, Redis and Docker.
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{User, befriend, call, create_session, join, user},
+    eventually::eventually,
+    fixtures::{
+        User, Worker, befriend, call, create_session, fake_worker, join, require_docker, user,
+        wait_finished,
+    },
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
 };
-
 
 async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
     let path = if wait {
@@ -441,19 +441,7 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
         .expect("id")
         .to_owned();
     // Wait until the first worker runs it, then SIGKILL it.
-    let started = Instant::now();
-    loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .expect("status");
-        if status == "running" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_running(&app, &id).await;
     first.kill();
     let _second = Worker::start(&app, &[]).await;
     let run = wait_finished(&app, &me, &id).await;
@@ -468,24 +456,46 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
     assert_no_container_left(&id).await;
 }
 
+/// Waits until a worker executes run `id`.
+async fn until_running(app: &TestApp, id: &str) {
+    eventually(Duration::from_secs(30), "the run to start", || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("status");
+        if status == "running" {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    })
+    .await;
+}
+
 /// No sandbox container of run `id` remains (removal runs in the background).
 async fn assert_no_container_left(id: &str) {
-    for _ in 0..50 {
-        let output = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=codecall.sandbox={id}"),
-            ])
-            .output()
-            .expect("docker ps");
-        if output.stdout.is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("a container of run {id} was left behind");
+    eventually(
+        Duration::from_secs(10),
+        &format!("the containers of run {id} to be removed"),
+        || async {
+            let output = std::process::Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=codecall.sandbox={id}"),
+                ])
+                .output()
+                .expect("docker ps");
+            if output.stdout.is_empty() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&output.stdout).into_owned())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -500,17 +510,7 @@ async fn a_killed_worker_restarted_alone_finishes_its_run() {
         .as_str()
         .expect("id")
         .to_owned();
-    loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .expect("status");
-        if status == "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_running(&app, &id).await;
     only.kill();
     let _restarted = Worker::start(&app, &[]).await;
     let run = wait_finished(&app, &me, &id).await;
@@ -731,19 +731,19 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
                 .to_owned(),
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
+    eventually(Duration::from_secs(240), "every run to finish", || async {
         let unfinished: i64 =
             sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
                 .fetch_one(&app.db)
                 .await
                 .expect("count");
         if unfinished == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{unfinished} runs stuck"))
         }
-        assert!(Instant::now() < deadline, "{unfinished} runs stuck");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let (finished, accepted, reruns, workers): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), count(*) FILTER (WHERE attempts <> 1),
                 count(DISTINCT worker_id) FROM runs",
@@ -784,22 +784,26 @@ async fn a_redis_restart_does_not_end_the_worker() {
     );
 
     redis.stop();
+    // Lets time pass: the outage lasts two seconds.
     tokio::time::sleep(Duration::from_secs(2)).await;
     redis.restart().await;
     // The worker re-announces itself and consumes again.
     let body = json!({"language": "python", "source": "print('after')"});
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let id = loop {
-        let response = post_run(&app, &me, body.clone(), false).await;
-        if response.status().as_u16() == 202 {
-            break json_body(response).await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned();
-        }
-        assert!(Instant::now() < deadline, "api never accepted a run again");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let id = eventually(
+        Duration::from_secs(60),
+        "the api to accept a run again",
+        || async {
+            let response = post_run(&app, &me, body.clone(), false).await;
+            match response.status().as_u16() {
+                202 => Ok(json_body(response).await["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned()),
+                status => Err(status),
+            }
+        },
+    )
+    .await;
     let run = wait_finished(&app, &me, &id).await;
     assert_eq!(run["stdout"], "after\n");
 }

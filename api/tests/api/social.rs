@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{signed_up_user},
+    eventually::eventually,
+    fixtures::{User, befriend, call, create_session, invite_id, join, ok, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
 };
-
 
 #[tokio::test]
 async fn friends_and_a_session_from_request_to_read_only_end() {
@@ -27,9 +27,9 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         Some(json!({"email": b.email.to_uppercase()})),
     )
     .await;
-    let request = ok_json(sent, 201).await;
+    let request = ok(sent, 201).await;
     assert_eq!(request["request"]["status"], "pending");
-    let incoming = ok_json(
+    let incoming = ok(
         call(
             &app,
             Some(&b),
@@ -42,7 +42,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(incoming["requests"][0]["sender"]["id"], a.id.to_string());
-    let outgoing = ok_json(
+    let outgoing = ok(
         call(
             &app,
             Some(&a),
@@ -56,7 +56,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(outgoing["requests"].as_array().map(Vec::len), Some(1));
     let id = request["request"]["id"].as_str().expect("id");
-    ok_json(
+    ok(
         call(
             &app,
             Some(&b),
@@ -70,7 +70,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
 
     // Way two: A and C ask each other; the second request makes them friends.
-    ok_json(
+    ok(
         call(
             &app,
             Some(&a),
@@ -82,7 +82,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         201,
     )
     .await;
-    let mutual = ok_json(
+    let mutual = ok(
         call(
             &app,
             Some(&c),
@@ -95,7 +95,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(mutual["request"]["status"], "accepted");
-    let friends = ok_json(
+    let friends = ok(
         call(&app, Some(&a), Method::GET, "/api/friends", None).await,
         200,
     )
@@ -122,9 +122,9 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         Some(json!({"userId": b.id})),
     )
     .await;
-    ok_json(invited, 201).await;
+    ok(invited, 201).await;
     join(&app, &b, session).await;
-    let detail = ok_json(
+    let detail = ok(
         call(
             &app,
             Some(&b),
@@ -157,7 +157,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     );
 
     // Start, swap roles in one call, end.
-    let started = ok_json(
+    let started = ok(
         call(
             &app,
             Some(&a),
@@ -171,7 +171,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(started["session"]["status"], "live");
     assert!(started["session"]["startedAt"].is_string());
-    let swapped = ok_json(
+    let swapped = ok(
         call(
             &app,
             Some(&a),
@@ -194,7 +194,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     };
     assert_eq!(role_of(&b), "interviewer");
     assert_eq!(role_of(&a), "candidate");
-    let ended = ok_json(
+    let ended = ok(
         call(
             &app,
             Some(&a),
@@ -249,7 +249,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         "session_ended",
     )
     .await;
-    let read = ok_json(
+    let read = ok(
         call(
             &app,
             Some(&b),
@@ -262,7 +262,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(read["session"]["members"].as_array().map(Vec::len), Some(2));
-    let ended_list = ok_json(
+    let ended_list = ok(
         call(
             &app,
             Some(&b),
@@ -275,7 +275,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(ended_list["sessions"][0]["id"], session.to_string());
-    let live_list = ok_json(
+    let live_list = ok(
         call(
             &app,
             Some(&b),
@@ -343,7 +343,7 @@ async fn friend_request_edge_cases() {
     .await;
     assert_error(request(&a, json!({})).await, 422, "validation_failed").await;
 
-    let sent = ok_json(request(&a, json!({"userId": b.id})).await, 201).await;
+    let sent = ok(request(&a, json!({"userId": b.id})).await, 201).await;
     assert_error(
         request(&a, json!({"userId": b.id})).await,
         409,
@@ -405,7 +405,7 @@ async fn friend_request_edge_cases() {
     .await;
     assert_eq!(declined.status().as_u16(), 204);
     // Declined: gone, and A may ask again.
-    let again = ok_json(request(&a, json!({"userId": b.id})).await, 201).await;
+    let again = ok(request(&a, json!({"userId": b.id})).await, 201).await;
     let id = again["request"]["id"].as_str().expect("id").to_owned();
     assert_eq!(
         call(
@@ -467,7 +467,7 @@ async fn friend_request_edge_cases() {
         "not_found",
     )
     .await;
-    let friends = ok_json(
+    let friends = ok(
         call(&app, Some(&a), Method::GET, "/api/friends", None).await,
         200,
     )
@@ -509,7 +509,7 @@ async fn search_finds_exact_emails_and_name_prefixes_without_leaking_emails() {
         call(&app, Some(&me), Method::GET, &path, None)
     };
 
-    let by_prefix = ok_json(search("ali").await, 200).await;
+    let by_prefix = ok(search("ali").await, 200).await;
     let users = by_prefix["users"].as_array().expect("users");
     assert_eq!(users.len(), 1, "the caller is excluded: {users:?}");
     assert_eq!(users[0]["name"], "Alice Anderson");
@@ -517,11 +517,11 @@ async fn search_finds_exact_emails_and_name_prefixes_without_leaking_emails() {
         users[0].get("email").is_none(),
         "no email for a non-friend found by name"
     );
-    let by_email = ok_json(search(&alice.email.to_uppercase()).await, 200).await;
+    let by_email = ok(search(&alice.email.to_uppercase()).await, 200).await;
     assert_eq!(by_email["users"][0]["email"], alice.email);
     // LIKE wildcards match literally.
     assert_eq!(
-        ok_json(search("%").await, 200).await["users"]
+        ok(search("%").await, 200).await["users"]
             .as_array()
             .map(Vec::len),
         Some(0)
@@ -561,7 +561,7 @@ async fn session_invite_edge_cases() {
     )
     .await;
     assert_error(bad, 403, "forbidden").await;
-    let mine = ok_json(
+    let mine = ok(
         call(&app, Some(&host), Method::GET, "/api/sessions", None).await,
         200,
     )
@@ -589,7 +589,7 @@ async fn session_invite_edge_cases() {
         )
     };
     assert_error(invite(&stranger).await, 403, "forbidden").await;
-    ok_json(invite(&m1).await, 201).await;
+    ok(invite(&m1).await, 201).await;
     assert_error(invite(&m1).await, 409, "already_invited").await;
     assert_error(invite(&host).await, 409, "already_member").await;
 
@@ -633,7 +633,7 @@ async fn session_invite_edge_cases() {
 
     // Cap 3 = host + 2: three friends race for the two seats, in parallel.
     for friend in [&m1, &m2, &m3] {
-        ok_json(invite(friend).await, 201).await;
+        ok(invite(friend).await, 201).await;
     }
     let mut ids = Vec::new();
     for friend in [&m1, &m2, &m3] {
@@ -661,7 +661,7 @@ async fn session_invite_edge_cases() {
     // Whoever got in: their invite is answered.
     let winner = outcomes.iter().position(|s| *s == 200).expect("a winner");
     let winner_user = [&m1, &m2, &m3][winner];
-    let detail = ok_json(
+    let detail = ok(
         call(
             &app,
             Some(&host),
@@ -745,7 +745,7 @@ async fn an_idle_live_session_ends_by_itself() {
     let host = user(&app).await;
     let idle = create_session(&app, &host, &[]).await;
     let scheduled = create_session(&app, &host, &[]).await;
-    ok_json(
+    ok(
         call(
             &app,
             Some(&host),
@@ -760,7 +760,7 @@ async fn an_idle_live_session_ends_by_itself() {
     let status = |id: Uuid| {
         let (app, host) = (&app, &host);
         async move {
-            ok_json(
+            ok(
                 call(
                     app,
                     Some(host),
@@ -776,15 +776,12 @@ async fn an_idle_live_session_ends_by_itself() {
         }
     };
     assert_eq!(status(idle).await, "live");
-    let mut ended = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if status(idle).await == "ended" {
-            ended = true;
-            break;
-        }
-    }
-    assert!(ended, "the idle live session ended");
+    eventually(
+        Duration::from_secs(4),
+        "the idle live session to end",
+        || async { status(idle).await == "ended" },
+    )
+    .await;
     assert_eq!(
         status(scheduled).await,
         "scheduled",
@@ -804,7 +801,7 @@ async fn lists_paginate_with_a_stable_cursor() {
     let mut seen = Vec::new();
     let mut path = "/api/sessions?limit=2".to_owned();
     loop {
-        let page = ok_json(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
+        let page = ok(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
         let ids: Vec<String> = page["sessions"]
             .as_array()
             .expect("sessions")
@@ -881,7 +878,7 @@ impl Fixture {
             Some(json!({"userId": stranger.id})),
         )
         .await;
-        let request = ok_json(sent, 201).await["request"]["id"]
+        let request = ok(sent, 201).await["request"]["id"]
             .as_str()
             .expect("id")
             .to_owned();

@@ -120,7 +120,7 @@ pub struct YClient {
     lines: Lines<BufReader<ChildStdout>>,
     pub client_id: u64,
     /// Connection events seen (for failure messages).
-    history: Vec<Value>,
+    pub history: Vec<Value>,
 }
 
 impl YClient {
@@ -226,10 +226,14 @@ impl YClient {
     /// Polls the client's text until `check` holds (or fails after 15 s).
     pub async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
         let client = tokio::sync::Mutex::new(self);
-        eventually(Duration::from_secs(15), "the client's text to match", || async {
-            let text = client.lock().await.text().await;
-            if check(&text) { Ok(text) } else { Err(text) }
-        })
+        eventually(
+            Duration::from_secs(15),
+            "the client's text to match",
+            || async {
+                let text = client.lock().await.text().await;
+                if check(&text) { Ok(text) } else { Err(text) }
+            },
+        )
         .await
     }
 
@@ -238,6 +242,36 @@ impl YClient {
             .as_object()
             .expect("peers")
             .clone()
+    }
+
+    /// Polls both clients' texts until they are equal (or fails after
+    /// `timeout`); answers the text.
+    pub async fn converge(a: &mut YClient, b: &mut YClient, timeout: Duration) -> String {
+        let clients = tokio::sync::Mutex::new((a, b));
+        eventually(timeout, "both clients to converge to one text", || async {
+            let mut clients = clients.lock().await;
+            let (ta, tb) = (clients.0.text().await, clients.1.text().await);
+            if ta == tb { Ok(ta) } else { Err((ta, tb)) }
+        })
+        .await
+    }
+
+    /// Polls the client's awareness states (by client id) until `check`
+    /// answers `Some`, failing after `timeout` with the last states seen.
+    pub async fn wait_peers<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&serde_json::Map<String, Value>) -> Option<T>,
+    ) -> T {
+        let client = tokio::sync::Mutex::new(self);
+        eventually(timeout, what, || async {
+            let mut client = client.lock().await;
+            let peers = client.peers().await;
+            check(&peers)
+                .ok_or_else(|| format!("peers {peers:?}; connection: {:?}", client.history))
+        })
+        .await
     }
 
     pub async fn close(mut self) {

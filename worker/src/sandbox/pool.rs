@@ -241,6 +241,8 @@ impl Pool {
                 }
                 stale.push(candidate.id);
             }
+            // Counted under the lock, so a drain that looks finds them.
+            self.removing.fetch_add(stale.len(), Ordering::SeqCst);
             let waiting = if found.is_none() && lane.unpromised_starting() > 0 {
                 let (tx, rx) = oneshot::channel();
                 lane.waiters.push_back(tx);
@@ -301,6 +303,8 @@ impl Pool {
                     surplus.push(c.id);
                 }
             }
+            // Counted under the lock, so a drain that looks finds them.
+            self.removing.fetch_add(surplus.len(), Ordering::SeqCst);
             (missing, surplus)
         };
         for id in surplus {
@@ -313,11 +317,11 @@ impl Pool {
         }
     }
 
-    /// Removes a container in its own task, counted in `removing` until done.
+    /// Removes a container in its own task; the caller has counted it in
+    /// `removing` (under the lanes' lock), and this uncounts it once done.
     fn remove_in_background(&self, id: String) {
         let docker = self.docker.clone();
         let removing = Arc::clone(&self.removing);
-        removing.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             container::remove(&docker, &id).await;
             removing.fetch_sub(1, Ordering::SeqCst);
