@@ -68,7 +68,7 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
     stop_two.stop().await;
 
     // The last socket's departure compacted the log into a snapshot.
-    until_compacted(&base, session, Duration::from_secs(5)).await;
+    until_compacted(&base, session, None, Duration::from_secs(5)).await;
     let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&base.db)

@@ -103,19 +103,24 @@ pub async fn ok(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-pub async fn befriend(app: &TestApp, a: &User, b: &User) {
+/// `from` asks `to` to be friends; the request's id.
+pub async fn friend_request(app: &TestApp, from: &User, to: &User) -> String {
     let sent = call(
         app,
-        Some(a),
+        Some(from),
         Method::POST,
         "/api/friends/requests",
-        Some(json!({"userId": b.id})),
+        Some(json!({"userId": to.id})),
     )
     .await;
-    let id = ok(sent, 201).await["request"]["id"]
+    ok(sent, 201).await["request"]["id"]
         .as_str()
         .expect("id")
-        .to_owned();
+        .to_owned()
+}
+
+pub async fn befriend(app: &TestApp, a: &User, b: &User) {
+    let id = friend_request(app, a, b).await;
     let accepted = call(
         app,
         Some(b),
@@ -344,22 +349,21 @@ pub async fn fake_worker(app: &TestApp) {
     .expect("fake worker");
 }
 
-/// Waits until the session's document log is compacted into its snapshot
-/// (the last socket's departure does it).
-pub async fn until_compacted(app: &TestApp, session: Uuid, timeout: Duration) {
-    eventually(
-        timeout,
-        "the document's updates to be compacted",
-        || async {
-            let pending: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
-                    .bind(session)
-                    .fetch_one(&app.db)
-                    .await
-                    .expect("count");
-            if pending == 0 { Ok(()) } else { Err(pending) }
-        },
-    )
+/// Waits until the session's update log (of documents of `kind`, or all)
+/// is compacted into snapshots (the last socket's departure does it).
+pub async fn until_compacted(app: &TestApp, session: Uuid, kind: Option<&str>, timeout: Duration) {
+    eventually(timeout, "the update log to be compacted", || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM document_updates
+             WHERE session_id = $1 AND ($2::text IS NULL OR kind = $2)",
+        )
+        .bind(session)
+        .bind(kind)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+        if pending == 0 { Ok(()) } else { Err(pending) }
+    })
     .await;
 }
 

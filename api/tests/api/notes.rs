@@ -11,8 +11,10 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
-    eventually::eventually,
-    fixtures::{User, befriend, call, create_session, join, session_code, start_session, user},
+    fixtures::{
+        User, befriend, call, create_session, join, session_code, start_session, until_compacted,
+        user,
+    },
     helpers::{TestApp, spawn_app, spawn_app_sharing},
     sockets::{self, Ws, YClient, close_code, raw, upgrade_status},
 };
@@ -116,21 +118,7 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
     hosts.close().await;
 
     // The last notes socket compacted the notes: stored, never mirrored.
-    eventually(
-        Duration::from_secs(5),
-        "the notes to be compacted",
-        || async {
-            let pending: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM document_updates WHERE session_id = $1 AND kind = 'notes'",
-            )
-            .bind(session)
-            .fetch_one(&app.db)
-            .await
-            .expect("count");
-            if pending == 0 { Ok(()) } else { Err(pending) }
-        },
-    )
-    .await;
+    until_compacted(&app, session, Some("notes"), Duration::from_secs(5)).await;
     let notes: Vec<u8> = sqlx::query_scalar(
         "SELECT snapshot FROM documents WHERE session_id = $1 AND kind = 'notes'",
     )

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, befriend, call, create_session, invite_id, join, ok, user},
+    fixtures::{User, befriend, call, create_session, friend_request, invite_id, join, ok, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
 };
 
@@ -870,18 +870,7 @@ impl Fixture {
         let session = create_session(app, &host, &[&member, &friend]).await;
         join(app, &member, session).await;
         let invite = invite_id(app, &friend, session).await;
-        let sent = call(
-            app,
-            Some(&member),
-            Method::POST,
-            "/api/friends/requests",
-            Some(json!({"userId": stranger.id})),
-        )
-        .await;
-        let request = ok(sent, 201).await["request"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let request = friend_request(app, &member, &stranger).await;
         Fixture {
             host,
             member,

@@ -11,7 +11,7 @@ use codecall_api::{
     auth::tokens::{LEEWAY_SECS, TokenKeys, TokenType},
     config::{JwtSettings, Secret},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
@@ -21,7 +21,7 @@ use crate::{
     eventually::eventually,
     fixtures::{User, call, create_session, login, signed_up_user, user},
     helpers::{ACCESS_SECRET, REFRESH_SECRET, TestApp, spawn_app, spawn_app_sharing},
-    sockets::{Ws, YClient},
+    sockets::{Ws, YClient, expect, send},
 };
 
 /// How soon a revoked login's sockets must be closed.
@@ -41,7 +41,7 @@ async fn events(app: &TestApp, token: &str, session: Uuid) -> Ws {
     let (mut ws, _) = connect_async(socket_url(app, session, "events", token))
         .await
         .expect("socket opens");
-    next_event(&mut ws, "presence.snapshot").await;
+    expect(&mut ws, "presence.snapshot", |_| true).await;
     ws
 }
 
@@ -63,29 +63,6 @@ async fn attempt(app: &TestApp, token: &str, session: Uuid, socket: &str) -> (u1
         }
         Err(e) => panic!("unexpected error {e}"),
     }
-}
-
-async fn next_event(ws: &mut Ws, kind: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let frame = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} in time"))
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = frame {
-            let event: Value = serde_json::from_str(&text).expect("JSON");
-            if event["type"] == kind {
-                return event;
-            }
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .expect("sent");
 }
 
 /// Reads until the server closes the socket within `within`; the close code.
@@ -113,7 +90,7 @@ async fn client_closed(client: &mut YClient, started: Instant) -> (u16, Duration
 /// A still-open events socket answers a ping.
 async fn still_open(ws: &mut Ws) {
     send(ws, json!({"type": "ping"})).await;
-    next_event(ws, "pong").await;
+    expect(ws, "pong", |_| true).await;
 }
 
 fn as_user(who: &User, token: &str) -> User {

@@ -84,7 +84,7 @@ async fn edit(app: &TestApp, host: &User, guest: &User, session: Uuid, each: usi
     // The last socket's departure compacts the log: history survives it.
     a.close().await;
     b.close().await;
-    until_compacted(app, session, Duration::from_secs(10)).await;
+    until_compacted(app, session, None, Duration::from_secs(10)).await;
     text
 }
 
