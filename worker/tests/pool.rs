@@ -4,16 +4,17 @@
 //! demand seen within its window, never past its ceiling; and it shrinks
 //! back to its floor once that demand is older than the window.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use bollard::Docker;
 use codecall_worker::sandbox::{
     Engine, EngineConfig, ExecutionRequest, ExecutionResult, SourceFile, manifest::Manifest,
     pool::TakePath,
 };
+use eventually::eventually;
+
+#[path = "../../api/tests/api/eventually.rs"]
+mod eventually;
 
 async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
     let docker = match Docker::connect_with_local_defaults() {
@@ -75,16 +76,13 @@ async fn hello(engine: &Engine) -> ExecutionResult {
     result
 }
 
-/// Waits until the pool holds `n` ready containers; false after 20 s.
-async fn pool_reaches(engine: &Engine, n: usize) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if engine.pool_size() == n {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+/// Waits until the pool holds `n` ready containers (`what`: why it should).
+async fn pool_reaches(engine: &Engine, n: usize, what: &str) {
+    eventually(Duration::from_secs(20), what, || async {
+        let size = engine.pool_size();
+        if size == n { Ok(()) } else { Err(size) }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -97,7 +95,7 @@ async fn back_to_back_executions_never_take_the_cold_path() {
     });
     // The first one creates python's lane; after that the pool has one.
     hello(&engine).await;
-    assert!(pool_reaches(&engine, 1).await, "the pool fills");
+    pool_reaches(&engine, 1, "the pool fills").await;
     // No pause at all: each take starts the replacement the next one uses
     // (ready, or waited for: it was already starting).
     for i in 0..6 {
@@ -122,18 +120,20 @@ async fn the_pool_follows_demand_within_its_bounds() {
         ..EngineConfig::default()
     });
     hello(&engine).await;
-    assert!(pool_reaches(&engine, 1).await, "the floor when idle");
+    pool_reaches(&engine, 1, "the floor when idle").await;
 
     // Four at once: the demand (4) is above the ceiling (3).
     let results = futures_util::future::join_all((0..4).map(|_| hello(&engine))).await;
     assert_eq!(results.len(), 4);
-    assert!(pool_reaches(&engine, 3).await, "grows to the ceiling");
+    pool_reaches(&engine, 3, "grows to the ceiling").await;
+    // Time passing is what is under test here, not a wait for readiness:
+    // half the window later the pool still holds the ceiling, no more.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(engine.pool_size(), 3, "never past the ceiling");
 
     // Once the burst is older than the window, one execution's demand is 1.
     tokio::time::sleep(Duration::from_secs(2)).await;
     hello(&engine).await;
-    assert!(pool_reaches(&engine, 1).await, "back to the floor");
+    pool_reaches(&engine, 1, "back to the floor").await;
     engine.shutdown().await;
 }

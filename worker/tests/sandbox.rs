@@ -14,7 +14,11 @@ use codecall_worker::sandbox::{
     Engine, EngineConfig, ExecutionRequest, ExecutionResult, OutputChunk, SourceFile, TestCase,
     manifest::Manifest,
 };
+use eventually::eventually;
 use run_contract::Verdict;
+
+#[path = "../../api/tests/api/eventually.rs"]
+mod eventually;
 
 const KIB: usize = 1024;
 
@@ -519,12 +523,12 @@ async fn the_warm_pool_serves_executions_and_is_drained_on_shutdown() {
         return;
     };
     engine.warm_up().await;
-    for _ in 0..100 {
-        if engine.pool_size() >= 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the pool to warm every language",
+        || async { engine.pool_size() >= 6 },
+    )
+    .await;
     assert_eq!(engine.pool_size(), 6, "one per language");
     let first = python(&engine, "print('warm')").await;
     assert!(first.warm);
@@ -533,9 +537,9 @@ async fn the_warm_pool_serves_executions_and_is_drained_on_shutdown() {
     let mut req = request("python", "print('cold')");
     req.memory_mb = Some(128);
     assert!(!run(&engine, req).await.warm);
+    // The replacement started by the warm take is still starting, or
+    // already ready: the drain waits for it either way.
     engine.shutdown().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    engine.shutdown().await; // the refill may have landed meanwhile
     assert_eq!(containers_labelled(engine.docker(), "pool").await, 0);
 }
 

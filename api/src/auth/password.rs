@@ -4,6 +4,11 @@
 //! A hash costs tens of milliseconds of CPU and 19 MiB of memory, so it runs on
 //! the blocking pool, and a semaphore bounds how many run at once: a burst of
 //! logins queues instead of exhausting memory or starving the async runtime.
+//!
+//! Counted for `/metrics`: `codecall_password_hashes_total` (passwords
+//! hashed) and `codecall_password_verifications_total{outcome}` (`match`,
+//! `mismatch`, or `unknown_user` for the dummy verification an unknown
+//! email gets).
 
 use std::sync::Arc;
 
@@ -36,9 +41,11 @@ impl Passwords {
             .acquire()
             .await
             .context("hash semaphore closed")?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
+        let hash = tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
-            .context("password hashing task failed")?
+            .context("password hashing task failed")??;
+        metrics::counter!("codecall_password_hashes_total").increment(1);
+        Ok(hash)
     }
 
     /// Whether `password` matches `hash`; `None` verifies against the dummy
@@ -62,6 +69,13 @@ impl Passwords {
         })
         .await
         .context("password verification task failed")??;
+        let outcome = match (known, matches) {
+            (false, _) => "unknown_user",
+            (true, true) => "match",
+            (true, false) => "mismatch",
+        };
+        metrics::counter!("codecall_password_verifications_total", "outcome" => outcome)
+            .increment(1);
         Ok(known && matches)
     }
 }

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    fixtures::{User, befriend, call, join, start_session, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_sharing, spawn_app_with},
-    rooms::{self, Ws},
-    social::{User, befriend, call, join, start_session, user},
+    sockets::{self, Ws},
 };
 
 /// A few seconds are allowed as a duration here, and the warning comes 2 s
@@ -44,7 +44,7 @@ fn at(value: &Value) -> DateTime<Utc> {
 
 /// The next event of `kind` and when it arrived.
 async fn next(ws: &mut Ws, kind: &str) -> (Value, DateTime<Utc>) {
-    let event = rooms::expect(ws, kind, |_| true).await;
+    let event = sockets::expect(ws, kind, |_| true).await;
     (event, Utc::now())
 }
 
@@ -66,8 +66,8 @@ async fn a_session_warns_and_ends_on_time_exactly_once_across_replicas() {
     befriend(&one, &host, &guest).await;
     let session = session_with_clock(&one, &host, &guest, 5).await;
     join(&one, &guest, session).await;
-    let mut hosts = rooms::connect(&one, &host, session).await;
-    let mut guests = rooms::connect(&two, &guest, session).await;
+    let mut hosts = sockets::connect(&one, &host, session).await;
+    let mut guests = sockets::connect(&two, &guest, session).await;
     let (snapshot, _) = next(&mut guests, "presence.snapshot").await;
     assert!(snapshot["endsAt"].is_null(), "{snapshot}");
 
@@ -84,7 +84,7 @@ async fn a_session_warns_and_ends_on_time_exactly_once_across_replicas() {
     let (update, _) = next(&mut guests, "session.updated").await;
     assert_eq!(update["session"]["endsAt"], live["endsAt"]);
     // A socket opened now sees the clock in its snapshot.
-    let mut late = rooms::connect(&two, &guest, session).await;
+    let mut late = sockets::connect(&two, &guest, session).await;
     let (snapshot, _) = next(&mut late, "presence.snapshot").await;
     assert_eq!(snapshot["endsAt"], live["endsAt"], "{snapshot}");
     assert!(
@@ -153,7 +153,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
         (at(&live["endsAt"]) - at(&live["startedAt"])).num_seconds(),
         3600
     );
-    let mut ws = rooms::connect(&app, &guest, session).await;
+    let mut ws = sockets::connect(&app, &guest, session).await;
     // Shortened to 30 s from the start.
     let changed = call(
         &app,
@@ -183,6 +183,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     assert!(removed["session"]["durationSeconds"].is_null(), "{removed}");
 
     // A duration the session has already run past is refused.
+    // Lets time pass: the session runs past one second.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let past = call(
         &app,

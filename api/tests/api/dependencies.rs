@@ -9,16 +9,16 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    auth::signed_up_user,
+    eventually::eventually,
+    fixtures::{User, call, signed_up_user},
     helpers::{OwnPostgres, TestApp, assert_error, create_database, test_env, with_database},
-    social::{User, call},
 };
 
 #[tokio::test]
 async fn postgres_down_answers_503_on_every_route_and_recovers_by_itself() {
     let pg = OwnPostgres::start().await;
-    let db_name = create_database(&pg.url).await;
-    let db_url = with_database(&pg.url, &db_name);
+    let database = create_database(&pg.url).await;
+    let db_url = with_database(&pg.url, &database.name);
     let (_, redis_url) = crate::helpers::server_urls();
     let prefix = format!("test:{}:", Uuid::new_v4().simple());
     let mut env = test_env(&db_url, &redis_url, &prefix);
@@ -32,7 +32,8 @@ async fn postgres_down_answers_503_on_every_route_and_recovers_by_itself() {
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db: sqlx::PgPool::connect_lazy(&db_url).expect("lazy pool"),
-        db_name,
+        db_name: database.name.clone(),
+        database: std::sync::Arc::new(database),
         server_url: pg.url.clone(),
         db_url,
         redis_url,
@@ -85,16 +86,15 @@ async fn postgres_down_answers_503_on_every_route_and_recovers_by_itself() {
 
     pg.restart().await;
     // Routes without a sign-in throttle first: failed logins would count.
-    let mut recovered = false;
-    for _ in 0..50 {
-        let response = call(&app, Some(&me), Method::GET, "/api/users/me", None).await;
-        if response.status().as_u16() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(recovered, "the api works again without a restart");
+    eventually(
+        Duration::from_secs(10),
+        "the api to work again without a restart",
+        || async {
+            let response = call(&app, Some(&me), Method::GET, "/api/users/me", None).await;
+            response.status().as_u16() == 200
+        },
+    )
+    .await;
     let response = app.post_json("/auth/login", &login).await;
     assert_eq!(response.status().as_u16(), 200);
 }

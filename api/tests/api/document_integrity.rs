@@ -14,8 +14,10 @@ use yrs::{
 };
 
 use crate::{
-    documents::{YClient, close_code, pair, raw, session_code, upgrade_status},
+    eventually::eventually,
+    fixtures::{User, pair, session_code},
     helpers::{TestApp, spawn_app, spawn_app_sharing},
+    sockets::{YClient, close_code, raw, upgrade_status},
 };
 
 fn var(out: &mut Vec<u8>, mut n: u64) {
@@ -53,14 +55,16 @@ fn update_message(update: Vec<u8>) -> Message {
     )
 }
 
-async fn wait_code(app: &TestApp, who: &crate::social::User, session: Uuid, want: &str) {
-    for _ in 0..200 {
-        if session_code(app, who, session).await == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(session_code(app, who, session).await, want);
+async fn wait_code(app: &TestApp, who: &User, session: Uuid, want: &str) {
+    eventually(
+        Duration::from_secs(10),
+        &format!("the session's code to become {want:?}"),
+        || async {
+            let code = session_code(app, who, session).await;
+            if code == want { Ok(()) } else { Err(code) }
+        },
+    )
+    .await;
 }
 
 async fn quarantine_rows(app: &TestApp, session: Uuid) -> i64 {
@@ -97,7 +101,7 @@ async fn a_crafted_update_is_refused_and_the_document_stays_whole_for_everyone()
     // Another replica loads the document from PostgreSQL for another member.
     let replica = spawn_app_sharing(&app, &[]).await;
     assert_eq!(
-        upgrade_status(&replica, session, Some(&guest.token)).await,
+        upgrade_status(&replica, session, "doc", Some(&guest.token)).await,
         101,
         "the document loads from what is stored"
     );
@@ -147,7 +151,7 @@ async fn stored_rows_that_do_not_apply_are_quarantined_and_the_rest_loads() {
     // A replica without the document in memory loads it from PostgreSQL.
     let replica = spawn_app_sharing(&app, &[]).await;
     assert_eq!(
-        upgrade_status(&replica, session, Some(&guest.token)).await,
+        upgrade_status(&replica, session, "doc", Some(&guest.token)).await,
         101
     );
     let mut reader = YClient::connect(&replica, &guest, session).await;

@@ -2,194 +2,20 @@
 //! the reference JavaScript client: Debian's yjs and y-websocket packages,
 //! driven through `tests/js/ydoc-client.cjs`, against two api replicas.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout},
-};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, protocol::frame::coding::CloseCode},
-};
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
-    rooms,
-    runs::Worker,
-    social::{User, befriend, call, create_session, join, user},
+    eventually::eventually,
+    fixtures::{Worker, call, pair, session_code, until_compacted, user},
+    helpers::{json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    sockets::{YClient, close_code, raw, upgrade_status},
 };
-
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/ydoc-client.cjs");
-/// Where Debian installs its Node.js modules.
-const NODE_MODULES: &str = "/usr/share/nodejs";
-
-/// One reference client (a `node` process) connected to one replica.
-pub struct YClient {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    pub(crate) client_id: u64,
-    /// Connection events seen (for failure messages).
-    history: Vec<Value>,
-}
-
-impl YClient {
-    /// Connects and waits until the client is synced with the server.
-    pub async fn connect(app: &TestApp, who: &User, session: Uuid) -> YClient {
-        YClient::connect_to(app, who, session, "doc").await
-    }
-
-    /// The same on the session's document socket `room` (`doc` or `notes`).
-    pub async fn connect_to(app: &TestApp, who: &User, session: Uuid, room: &str) -> YClient {
-        assert!(
-            std::path::Path::new(NODE_MODULES)
-                .join("y-websocket")
-                .exists(),
-            "the reference client needs node and Debian's node-yjs, node-y-websocket and node-ws \
-             (scripts/test.sh installs them)"
-        );
-        let base = format!(
-            "{}/api/sessions/{session}",
-            app.address.replace("http", "ws")
-        );
-        let mut child = tokio::process::Command::new("node")
-            .arg(CLIENT)
-            .arg(base)
-            .arg(&who.token)
-            .arg(room)
-            .env("NODE_PATH", NODE_MODULES)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut client = YClient {
-            child,
-            stdin,
-            lines,
-            client_id: 0,
-            history: Vec::new(),
-        };
-        let synced = client.event("synced").await;
-        client.client_id = synced["clientId"].as_u64().expect("client id");
-        client
-    }
-
-    async fn next_line(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("the client answers in time")
-            .expect("read")
-            .expect("the client is running");
-        let line: Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        if matches!(line["event"].as_str(), Some("status" | "closed" | "synced")) {
-            self.history.push(line.clone());
-        }
-        line
-    }
-
-    /// Waits for the event `name`, skipping others.
-    pub async fn event(&mut self, name: &str) -> Value {
-        loop {
-            let line = self.next_line().await;
-            if line["event"] == name {
-                return line;
-            }
-            assert!(
-                line["event"] != "closed" || name == "closed",
-                "closed: {line}"
-            );
-        }
-    }
-
-    /// Sends a command and returns its reply (events in between are skipped).
-    async fn command(&mut self, command: Value) -> Value {
-        self.send(command).await;
-        loop {
-            let line = self.next_line().await;
-            if line.get("event").is_none() {
-                return line;
-            }
-        }
-    }
-
-    pub(crate) async fn send(&mut self, command: Value) {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("write");
-    }
-
-    pub async fn insert(&mut self, index: usize, text: &str) {
-        self.command(json!({"op": "insert", "index": index, "text": text}))
-            .await;
-    }
-
-    pub(crate) async fn text(&mut self) -> String {
-        self.command(json!({"op": "text"})).await["text"]
-            .as_str()
-            .expect("text")
-            .to_owned()
-    }
-
-    /// Polls the client's text until `check` holds (or fails after 15 s).
-    pub async fn wait_text(&mut self, check: impl Fn(&str) -> bool) -> String {
-        for _ in 0..300 {
-            let text = self.text().await;
-            if check(&text) {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("text never matched; last: {:?}", self.text().await);
-    }
-
-    async fn peers(&mut self) -> serde_json::Map<String, Value> {
-        self.command(json!({"op": "peers"})).await["peers"]
-            .as_object()
-            .expect("peers")
-            .clone()
-    }
-
-    pub async fn close(mut self) {
-        self.command(json!({"op": "close"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-    }
-}
-
-/// A host and a guest in a session (the guest joined), on `app`.
-pub(crate) async fn pair(app: &TestApp) -> (User, User, Uuid) {
-    let host = user(app).await;
-    let guest = user(app).await;
-    befriend(app, &host, &guest).await;
-    let session = create_session(app, &host, &[&guest]).await;
-    join(app, &guest, session).await;
-    (host, guest, session)
-}
-
-pub(crate) async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
-    let body = json_body(
-        call(
-            app,
-            Some(who),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    body["session"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no code in {body}"))
-        .to_owned()
-}
 
 #[tokio::test]
 async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
@@ -210,16 +36,7 @@ async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
     a.event("edited").await;
     b.event("edited").await;
 
-    let mut converged = None;
-    for _ in 0..200 {
-        let (ta, tb) = (a.text().await, b.text().await);
-        if ta == tb {
-            converged = Some(ta);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = converged.expect("both clients converge to one text");
+    let text = YClient::converge(&mut a, &mut b, Duration::from_secs(10)).await;
     assert!(
         text.contains('A') && text.contains('B'),
         "both clients' edits survive: {text:?}"
@@ -251,24 +68,7 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
     stop_two.stop().await;
 
     // The last socket's departure compacted the log into a snapshot.
-    let mut compacted = false;
-    for _ in 0..100 {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
-                .bind(session)
-                .fetch_one(&base.db)
-                .await
-                .expect("count");
-        if pending == 0 {
-            compacted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        compacted,
-        "the updates were compacted on the last disconnect"
-    );
+    until_compacted(&base, session, None, Duration::from_secs(5)).await;
     let mirrored: String = sqlx::query_scalar("SELECT code FROM interview_sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&base.db)
@@ -299,65 +99,23 @@ async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
     .await;
 
     let key = b.client_id.to_string();
-    let mut seen = None;
-    for _ in 0..200 {
-        if let Some(state) = a.peers().await.get(&key) {
-            seen = Some(state.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let state = seen.expect("A sees B's awareness");
+    let state = a
+        .wait_peers(Duration::from_secs(10), "A to see B's awareness", |peers| {
+            peers.get(&key).cloned()
+        })
+        .await;
     assert_eq!(state["user"]["name"], "Guest");
     assert_eq!(state["cursor"]["head"], 5);
 
     // No goodbye from B: the process dies.
     b.child.start_kill().expect("kill");
-    let killed = tokio::time::Instant::now();
-    loop {
-        if !a.peers().await.contains_key(&key) {
-            break;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "B's awareness is still there after {:?}",
-            killed.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    a.close().await;
-}
-
-pub(crate) type Raw = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn doc_url(app: &TestApp, session: Uuid) -> String {
-    format!(
-        "{}/api/sessions/{session}/doc",
-        app.address.replace("http", "ws")
+    a.wait_peers(
+        Duration::from_secs(5),
+        "B's awareness to disappear from A",
+        |peers| (!peers.contains_key(&key)).then_some(()),
     )
-}
-
-pub(crate) async fn upgrade_status(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
-    rooms::upgrade_status(app, session, "doc", token).await
-}
-
-pub(crate) async fn raw(app: &TestApp, who: &User, session: Uuid) -> Raw {
-    let url = format!("{}?token={}", doc_url(app, session), who.token);
-    connect_async(url).await.expect("socket opens").0
-}
-
-/// Reads until the server closes; returns the close code.
-pub(crate) async fn close_code(ws: &mut Raw) -> Option<CloseCode> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return None,
-        }
-    }
+    .await;
+    a.close().await;
 }
 
 #[tokio::test]
@@ -365,20 +123,23 @@ async fn the_document_refuses_bad_tokens_and_non_members_before_the_upgrade() {
     let app = spawn_app().await;
     let (host, _guest, session) = pair(&app).await;
     let stranger = user(&app).await;
-    assert_eq!(upgrade_status(&app, session, None).await, 401);
+    assert_eq!(upgrade_status(&app, session, "doc", None).await, 401);
     assert_eq!(
-        upgrade_status(&app, session, Some("not.a.token")).await,
+        upgrade_status(&app, session, "doc", Some("not.a.token")).await,
         401
     );
     assert_eq!(
-        upgrade_status(&app, session, Some(&stranger.token)).await,
+        upgrade_status(&app, session, "doc", Some(&stranger.token)).await,
         404
     );
     assert_eq!(
-        upgrade_status(&app, Uuid::new_v4(), Some(&host.token)).await,
+        upgrade_status(&app, Uuid::new_v4(), "doc", Some(&host.token)).await,
         404
     );
-    assert_eq!(upgrade_status(&app, session, Some(&host.token)).await, 101);
+    assert_eq!(
+        upgrade_status(&app, session, "doc", Some(&host.token)).await,
+        101
+    );
 }
 
 #[tokio::test]
@@ -402,12 +163,14 @@ async fn an_ended_session_serves_its_document_read_only() {
     // Still connected after the end; edits are refused, not applied.
     h.insert(0, "# late edit\n").await;
     g.insert(0, "# guest edit\n").await;
+    // Lets time pass: a refused edit leaves no trace to wait for.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A member connecting now gets the document as it was at the end.
     let mut reader = YClient::connect(&app, &guest, session).await;
     assert_eq!(reader.text().await, "print(1)");
     reader.insert(0, "x").await;
+    // Lets time pass: a refused edit leaves no trace to wait for.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(session_code(&app, &host, session).await, "print(1)");
     let mut late = YClient::connect(&app, &host, session).await;
@@ -503,23 +266,16 @@ async fn a_malformed_or_hostile_message_closes_only_that_connection() {
 
 /// The name in peer `key`'s awareness state, once `client` has one.
 async fn peer_name(client: &mut YClient, key: &str) -> Value {
-    for _ in 0..200 {
-        let name = client
-            .peers()
-            .await
-            .get(key)
-            .map(|s| s["user"]["name"].clone())
-            .unwrap_or_default();
-        if !name.is_null() {
-            return name;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no awareness state for {key}: {:?}; connection: {:?}",
-        client.peers().await,
-        client.history
-    );
+    client
+        .wait_peers(
+            Duration::from_secs(10),
+            &format!("an awareness state for {key}"),
+            |peers| {
+                let name = peers.get(key)?["user"]["name"].clone();
+                (!name.is_null()).then_some(name)
+            },
+        )
+        .await
 }
 
 #[tokio::test]
@@ -639,7 +395,7 @@ fn awareness_message(client: u64, clock: u32, json: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_run_without_source_runs_the_sessions_document() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
     let started = call(
@@ -669,12 +425,12 @@ async fn a_run_without_source_runs_the_sessions_document() {
     let mut editor = YClient::connect(&app, &host, session).await;
     editor.insert(0, "print(6 * 7)\n").await;
     // The edit reaches the server asynchronously, as from any editor.
-    for _ in 0..100 {
-        if session_code(&app, &guest, session).await == "print(6 * 7)\n" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "the edit to reach the server",
+        || async { session_code(&app, &guest, session).await == "print(6 * 7)\n" },
+    )
+    .await;
     let run = call(
         &app,
         Some(&guest),

@@ -13,12 +13,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
+    eventually::eventually,
+    fixtures::{User, Worker, call, require_docker, user},
     helpers::{
         OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on,
         spawn_app_with,
     },
-    runs::{Worker, require_docker},
-    social::{User, call, user},
 };
 
 const RUNS: usize = 100;
@@ -59,36 +59,38 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 /// Waits until some runs finished and others are executing: the fault then
 /// lands on work in flight.
 async fn until_in_flight(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let finished = count(app, "SELECT count(*) FROM runs WHERE status = 'finished'").await;
-        let running = count(app, "SELECT count(*) FROM runs WHERE status = 'running'").await;
-        if finished >= 8 && running >= 1 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "runs never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(120),
+        "runs to get going (8 finished, 1 running)",
+        || async {
+            let finished = count(app, "SELECT count(*) FROM runs WHERE status = 'finished'").await;
+            let running = count(app, "SELECT count(*) FROM runs WHERE status = 'running'").await;
+            if finished >= 8 && running >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{finished} finished, {running} running"))
+            }
+        },
+    )
+    .await;
 }
 
 /// Waits for every run to finish; returns how long that took. Reads
 /// through `db` (a pool that survives a PostgreSQL restart by reconnecting).
 async fn all_finished(app: &TestApp, within: Duration) -> Duration {
     let started = Instant::now();
-    loop {
+    eventually(within, "every run to finish", || async {
         let unfinished: Result<i64, _> =
             sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
                 .fetch_one(&app.db)
                 .await;
-        if unfinished.as_ref().is_ok_and(|n| *n == 0) {
-            return started.elapsed();
+        match unfinished {
+            Ok(0) => Ok(()),
+            other => Err(format!("unfinished: {other:?}")),
         }
-        assert!(
-            started.elapsed() < within,
-            "runs still unfinished after {within:?}: {unfinished:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    started.elapsed()
 }
 
 /// Every run accepted with its own output; at most `reexecuted` runs were
@@ -135,6 +137,7 @@ async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
     let batch = post_batch(&app, &people).await;
     until_in_flight(&app).await;
     redis.stop();
+    // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.restart().await;
     let after = all_finished(&app, Duration::from_secs(180)).await;
@@ -222,8 +225,10 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     until_in_flight(&app).await;
     // A `?wait=true` caller across the restart gets its result (a user with
     // nothing executing: fair dispatch runs it next).
+    let who = user(&app).await;
+    let who_id = who.id;
     let waiter = {
-        let (app, who) = (app.clone(), user(&app).await);
+        let app = app.clone();
         tokio::spawn(async move {
             let body = json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('waited')"});
             let response = call(
@@ -237,8 +242,21 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
             (response.status().as_u16(), json_body(response).await)
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the waiting caller's run to be accepted",
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM runs WHERE user_id = $1")
+                .bind(who_id)
+                .fetch_one(&app.db)
+                .await
+                .expect("count")
+                > 0
+        },
+    )
+    .await;
     pg.stop();
+    // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.restart().await;
     let after = all_finished(&app, Duration::from_secs(180)).await;
@@ -294,10 +312,11 @@ async fn a_run_posted_with_no_worker_up_waits_for_one_and_after_the_grace_it_is_
     )
     .await;
     let _back = Worker::start(&app, &[]).await;
-    let run = crate::runs::wait_finished(&app, &me, &id).await;
+    let run = crate::fixtures::wait_finished(&app, &me, &id).await;
     assert_eq!(run["stdout"], "later\n", "{run}");
     drop(_back);
 
+    // Lets time pass: past the 4 s grace with no worker up.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let response = call(&app, Some(&me), Method::POST, "/api/runs", Some(body)).await;
     assert!(response.headers().contains_key("retry-after"));
@@ -365,18 +384,17 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
         );
     }
     // Both slots busy with the hog's runs, three more of them queued.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&app, "SELECT count(*) FROM runs WHERE status = 'running'").await < 2 {
-        assert!(Instant::now() < deadline, "never busy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(60), "both slots to be busy", || async {
+        count(&app, "SELECT count(*) FROM runs WHERE status = 'running'").await >= 2
+    })
+    .await;
     let quick = json!({"language": "python", "source": "print('other')"});
     let response = call(&app, Some(&other), Method::POST, "/api/runs", Some(quick)).await;
     let other_id = json_body(response).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let run = crate::runs::wait_finished(&app, &other, &other_id).await;
+    let run = crate::fixtures::wait_finished(&app, &other, &other_id).await;
     assert_eq!(run["stdout"], "other\n");
     // It started before every hog run that was still waiting when it came.
     let later_hog_runs: i64 = sqlx::query_scalar(
@@ -392,7 +410,7 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
         "only the two hog runs already executing started before the other user's run"
     );
     for id in &hog_ids {
-        let run = crate::runs::wait_finished(&app, &hog, id).await;
+        let run = crate::fixtures::wait_finished(&app, &hog, id).await;
         assert_eq!(run["verdict"], "accepted");
     }
 }
@@ -420,30 +438,26 @@ async fn the_janitor_removes_a_dead_workers_containers_and_never_a_live_ones() {
             .expect("docker ps");
         String::from_utf8_lossy(&output.stdout).lines().count()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while containers(&dead_id) == 0 {
-        assert!(Instant::now() < deadline, "the pool never warmed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(60), "the pool to warm", || async {
+        containers(&dead_id) > 0
+    })
+    .await;
     dead.kill();
     let _live = Worker::start(&app, &[pool[0], pool[1], ("WORKER_ID", &live_id)]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while containers(&dead_id) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the dead worker's containers are still there"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the dead worker's containers to be removed",
+        || async { containers(&dead_id) == 0 },
+    )
+    .await;
     // The live worker's warm pool is untouched.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while containers(&live_id) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the live worker's pool never warmed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the live worker's pool to warm",
+        || async { containers(&live_id) > 0 },
+    )
+    .await;
+    // Lets time pass: three janitor passes, any of which would remove them.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         containers(&live_id) > 0,

@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    fixtures::{User, befriend, call, create_session, join, ok, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
-    problems::ok,
-    social::{User, befriend, call, create_session, join, user},
 };
 
 fn rubric(marks: [i64; 4], signal: &str, text: &str) -> Value {

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::helpers::{
-    assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with, test_env,
-    with_database,
+    AppProcess, assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with,
+    test_env, with_database,
 };
 
 #[tokio::test]
@@ -145,8 +145,8 @@ async fn every_response_names_the_instance_that_answered() {
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let (server_url, redis_url) = server_urls();
-    let db_name = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &db_name);
+    let database = create_database(&server_url).await;
+    let db_url = with_database(&server_url, &database.name);
     let env = test_env(&db_url, &redis_url, "test:migrations:");
     let config =
         || codecall_api::config::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
@@ -208,36 +208,13 @@ async fn a_missing_secret_stops_start_up_naming_the_variable() {
 
 #[tokio::test]
 async fn the_binary_serves_and_exits_cleanly_on_sigterm() {
-    let (server_url, redis_url) = server_urls();
-    let db_name = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &db_name);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut env = test_env(&db_url, &redis_url, "test:bin:");
-    env.insert("PORT".into(), port.to_string());
-    env.insert("LOG_FORMAT".into(), "json".into());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codecall-api"))
-        .env_clear()
-        .envs(&env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/ready");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.get(&url).send().await {
-            ready = r.status() == 200;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the binary answered /ready with 200");
+    let mut app = AppProcess::start(&[("LOG_FORMAT", "json")]).await;
+    assert_eq!(
+        app.first_ready_answer().await.status(),
+        200,
+        "the binary answered /ready with 200"
+    );
+    let child = &mut app.child;
 
     let pid = child.id().expect("pid").to_string();
     let status = std::process::Command::new("kill")

@@ -1,9 +1,21 @@
 //! The test harness: [`spawn_app`] starts the real application on a random
 //! port against a fresh database (created on the server named by the test
-//! command's `DATABASE_URL`) and a unique Redis key prefix, so tests run in
-//! parallel without seeing each other.
+//! command's `DATABASE_URL`, dropped when the test ends) and a unique Redis
+//! key prefix, so tests run in parallel without seeing each other.
+//!
+//! Feature modules take everything shared from the harness: this module
+//! (the app, servers of a test's own, tokens), [`crate::fixtures`] (users,
+//! sessions, runs and worker processes), [`crate::sockets`] (the session's
+//! sockets and the reference document client) and [`crate::eventually`]
+//! (waiting for a condition); never from one another.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine as _;
 
 use codecall_api::{config::Config, startup::Application};
 use serde_json::Value;
@@ -22,6 +34,8 @@ pub struct TestApp {
     pub address: String,
     pub db: PgPool,
     pub db_name: String,
+    /// Dropped with the last clone (replicas share it): the database goes.
+    pub database: Arc<TestDatabase>,
     pub server_url: String,
     pub db_url: String,
     pub redis_url: String,
@@ -48,8 +62,41 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
-/// Creates an empty database and returns its name.
-pub async fn create_database(server_url: &str) -> String {
+/// A database created for one test, dropped (with `FORCE`, which ends the
+/// connections the app still holds) when this guard is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    server_url: String,
+}
+
+impl Drop for TestDatabase {
+    /// Runs on a thread of its own with a small runtime, because `drop`
+    /// cannot await and may run inside the test's runtime; joined, so the
+    /// database is gone before the test counts as finished. Errors are
+    /// ignored: a test may have dropped the database or stopped its server
+    /// itself, and panicking here would hide the test's own outcome.
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let statement = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        let dropping = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&server_url).await?;
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(statement)))
+                    .await?;
+                conn.close().await
+            })
+        });
+        let _ = dropping.join();
+    }
+}
+
+/// Creates an empty database on the server at `server_url`; it is dropped
+/// with the returned guard.
+pub async fn create_database(server_url: &str) -> TestDatabase {
     let name = format!("codecall_test_{}", Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(server_url)
         .await
@@ -59,7 +106,10 @@ pub async fn create_database(server_url: &str) -> String {
     ))))
     .await
     .expect("create test database");
-    name
+    TestDatabase {
+        name,
+        server_url: server_url.to_owned(),
+    }
 }
 
 /// The environment a test app starts with; `overrides` replace or add entries.
@@ -98,8 +148,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_app_on(server_url: &str, overrides: &[(&str, &str)]) -> TestApp {
     let server_url = server_url.to_owned();
     let (_, redis_url) = server_urls();
-    let db_name = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &db_name);
+    let database = create_database(&server_url).await;
+    let db_url = with_database(&server_url, &database.name);
     let redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
     let mut env = test_env(&db_url, &redis_url, &redis_prefix);
     for (k, v) in overrides {
@@ -118,7 +168,8 @@ pub async fn spawn_app_on(server_url: &str, overrides: &[(&str, &str)]) -> TestA
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db,
-        db_name,
+        db_name: database.name.clone(),
+        database: Arc::new(database),
         server_url,
         db_url,
         redis_url,
@@ -136,6 +187,90 @@ pub async fn spawn_app_sharing(app: &TestApp, overrides: &[(&str, &str)]) -> Tes
     let (replica, stopper) = spawn_replica(app, overrides).await;
     std::mem::forget(stopper);
     replica
+}
+
+/// The api binary in a process of its own, serving on a database of its
+/// own: for what only a whole process shows (its exit on SIGTERM, its logs,
+/// its process-wide metrics, which in-process apps would share).
+pub struct AppProcess {
+    pub child: tokio::process::Child,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_url: String,
+    /// Dropped after the process is killed: the database goes too.
+    _database: TestDatabase,
+}
+
+impl AppProcess {
+    /// Starts the binary (stdout piped, stderr discarded; killed on drop)
+    /// and waits until it answers `/ready` at all.
+    pub async fn start(overrides: &[(&str, &str)]) -> AppProcess {
+        let (server_url, redis_url) = server_urls();
+        let database = create_database(&server_url).await;
+        let db_url = with_database(&server_url, &database.name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let prefix = format!("test:{}:", Uuid::new_v4().simple());
+        let mut env = test_env(&db_url, &redis_url, &prefix);
+        env.insert("PORT".into(), port.to_string());
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codecall-api"))
+            .env_clear()
+            .envs(&env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the api binary");
+        AppProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            db_url,
+            _database: database,
+        }
+    }
+
+    /// The first answer to `GET /ready`, once the binary answers at all.
+    pub async fn first_ready_answer(&self) -> reqwest::Response {
+        let url = format!("{}/ready", self.address);
+        crate::eventually::eventually(
+            std::time::Duration::from_secs(10),
+            "the binary to answer /ready",
+            || async { self.client.get(&url).send().await },
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The value of one series of `/metrics` (`name` with its labels, as
+    /// exported), or 0 while it has never been counted.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().expect("a number"))
+    }
 }
 
 /// Stops a replica started by [`spawn_replica`] (as SIGTERM would).
@@ -172,6 +307,7 @@ pub async fn spawn_replica(app: &TestApp, overrides: &[(&str, &str)]) -> (TestAp
         address: format!("http://127.0.0.1:{port}"),
         db: app.db.clone(),
         db_name: app.db_name.clone(),
+        database: Arc::clone(&app.database),
         server_url: app.server_url.clone(),
         db_url: app.db_url.clone(),
         redis_url: env["REDIS_URL"].clone(),
@@ -263,7 +399,16 @@ impl OwnRedis {
             .spawn()
             .expect("redis-server runs");
         self.child = Some(child);
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let client = redis::Client::open(self.url.as_str()).expect("redis url");
+        crate::eventually::eventually(
+            std::time::Duration::from_secs(10),
+            "the started redis-server to answer PING",
+            || async {
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            },
+        )
+        .await;
     }
 
     pub fn stop(&mut self) {
@@ -415,4 +560,43 @@ impl Drop for OwnPostgres {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Seconds since the epoch, as JWTs count time.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Signs `claims` as an HS256 JWT with `secret`.
+pub fn sign(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// The claims of a JWT, read without verifying it.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// `access` (a token the app issued) as it will be once expired: the same
+/// claims and login, signed with the app's secret, with `iat` and `exp`
+/// moved an hour back, far past the verification's leeway. No test has to
+/// sleep until a real token expires.
+pub fn expired_access_token(access: &str) -> String {
+    let mut claims = claims_of(access);
+    let now = unix_now();
+    claims["iat"] = (now - 3_600 - 60).into();
+    claims["exp"] = (now - 3_600).into();
+    sign(&ACCESS_SECRET, &claims)
 }

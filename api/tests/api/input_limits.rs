@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
+    fixtures::{User, call, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    social::{User, call, user},
 };
 
 /// Every Redis key under the app's prefix, with its memory usage in bytes.
@@ -162,7 +163,7 @@ async fn each_route_has_its_own_body_limit() {
 
     // Runs: a maximal run fits (1 MiB of stdin gets to validation, where
     // its too-short time limit is refused).
-    crate::runs::fake_worker(&app).await;
+    crate::fixtures::fake_worker(&app).await;
     let response = call(
         &app,
         Some(&me),
@@ -278,21 +279,20 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
     let old = finished_run(&app, &me, Duration::from_secs(7200), 1000).await;
     let recent = finished_run(&app, &me, Duration::from_secs(60), 1000).await;
 
-    let mut purged = false;
-    for _ in 0..100 {
-        let at: Option<chrono::DateTime<chrono::Utc>> =
-            sqlx::query_scalar("SELECT purged_at FROM runs WHERE id = $1")
-                .bind(old)
-                .fetch_one(&app.db)
-                .await
-                .expect("purged_at");
-        if at.is_some() {
-            purged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(purged, "the sweeper purged the old run");
+    eventually(
+        Duration::from_secs(10),
+        "the sweeper to purge the old run",
+        || async {
+            let at: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("SELECT purged_at FROM runs WHERE id = $1")
+                    .bind(old)
+                    .fetch_one(&app.db)
+                    .await
+                    .expect("purged_at");
+            at
+        },
+    )
+    .await;
 
     let (files, stdin, tests, bytes): (Value, Vec<u8>, Value, i64) =
         sqlx::query_as("SELECT files, stdin, tests, stored_bytes FROM runs WHERE id = $1")
@@ -348,7 +348,7 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
 #[tokio::test]
 async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
     let app = spawn_app_with(&[("RUN_MAX_STORED_BYTES_PER_USER", "10000")]).await;
-    crate::runs::fake_worker(&app).await;
+    crate::fixtures::fake_worker(&app).await;
     let me = user(&app).await;
     let other = user(&app).await;
     finished_run(&app, &me, Duration::from_secs(60), 20_000).await;

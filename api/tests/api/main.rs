@@ -1,5 +1,6 @@
 //! Integration tests against real PostgreSQL and Redis (see `helpers`).
-//! One test binary, one module per feature.
+//! One test binary, one module per feature; the shared harness is
+//! `helpers`, `fixtures`, `sockets` and `eventually`.
 
 mod auth;
 mod clock;
@@ -7,8 +8,10 @@ mod compat;
 mod dependencies;
 mod document_integrity;
 mod documents;
+mod eventually;
 mod faults;
 mod feedback;
+mod fixtures;
 mod foundation;
 mod helpers;
 mod input_limits;
@@ -21,4 +24,5 @@ mod runs;
 mod social;
 mod socket_limits;
 mod socket_release;
+mod sockets;
 mod timeline;

@@ -11,10 +11,12 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
-    documents::{Raw, YClient, close_code, raw, session_code},
+    fixtures::{
+        User, befriend, call, create_session, join, session_code, start_session, until_compacted,
+        user,
+    },
     helpers::{TestApp, spawn_app, spawn_app_sharing},
-    rooms::{self, upgrade_status},
-    social::{User, befriend, call, create_session, join, start_session, user},
+    sockets::{self, Ws, YClient, close_code, raw, upgrade_status},
 };
 
 /// A host, an interviewer (given the role by the host, who becomes a
@@ -43,7 +45,7 @@ pub(crate) async fn assign(app: &TestApp, host: &User, session: Uuid, who: &User
     assert_eq!(assigned.status().as_u16(), 200);
 }
 
-async fn raw_notes(app: &TestApp, who: &User, session: Uuid) -> Raw {
+async fn raw_notes(app: &TestApp, who: &User, session: Uuid) -> Ws {
     let url = format!(
         "{}/api/sessions/{session}/notes?token={}",
         app.address.replace("http", "ws"),
@@ -53,7 +55,7 @@ async fn raw_notes(app: &TestApp, who: &User, session: Uuid) -> Raw {
 }
 
 /// Every frame's bytes a socket receives within `window`.
-async fn drain(ws: &mut Raw, window: Duration) -> Vec<u8> {
+async fn drain(ws: &mut Ws, window: Duration) -> Vec<u8> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
     while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await {
@@ -91,7 +93,7 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
     );
 
     // Everything the candidate can read, recorded from before the notes exist.
-    let mut events = rooms::connect(&app, &candidate, session).await;
+    let mut events = sockets::connect(&app, &candidate, session).await;
     let mut code = raw(&second, &candidate, session).await;
     let mut editor = YClient::connect(&app, &candidate, session).await;
     editor.insert(0, "def solve():\n    pass\n").await;
@@ -111,27 +113,12 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
         "the code is not in the notes"
     );
     let chat = json!({"type": "chat.send", "text": "hello"});
-    rooms::send(&mut events, chat).await;
+    sockets::send(&mut events, chat).await;
     mine.close().await;
     hosts.close().await;
 
     // The last notes socket compacted the notes: stored, never mirrored.
-    let mut compacted = false;
-    for _ in 0..100 {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM document_updates WHERE session_id = $1 AND kind = 'notes'",
-        )
-        .bind(session)
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
-        if pending == 0 {
-            compacted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(compacted, "the notes were compacted");
+    until_compacted(&app, session, Some("notes"), Duration::from_secs(5)).await;
     let notes: Vec<u8> = sqlx::query_scalar(
         "SELECT snapshot FROM documents WHERE session_id = $1 AND kind = 'notes'",
     )

@@ -6,10 +6,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::{
-    auth::signed_up_user,
+    eventually::eventually,
+    fixtures::{User, Worker, call, free_port, signed_up_user, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
-    runs::{Worker, free_port},
-    social::{User, call, user},
 };
 
 /// Parses Prometheus text exposition: `name{labels} value` lines, `#` comments.
@@ -116,7 +115,7 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
 
 #[tokio::test]
 async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let (app, admin) = admin_app().await;
     let report = || async {
         json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await
@@ -172,8 +171,7 @@ async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
     }
 
     // A queued run is pending while no worker takes it.
-    worker.kill();
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    worker.kill_and_wait().await;
     call(
         &app,
         Some(&admin),
@@ -182,27 +180,20 @@ async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
         Some(json!({"language": "python", "source": "print(8)"})),
     )
     .await;
-    let mut stale = false;
-    for _ in 0..40 {
-        let r = report().await;
-        assert_eq!(r["pending"], 1);
-        assert!(r["oldestPendingAgeSeconds"].as_f64().is_some());
-        if r["workers"]
-            .as_array()
-            .and_then(|w| w.first())
-            .is_some_and(|w| w["stale"] == true)
-        {
-            stale = true;
-            break;
-        }
-        if r["workers"].as_array().is_some_and(|w| w.is_empty()) {
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the killed worker's heartbeat to go stale",
+        || async {
+            let r = report().await;
+            assert_eq!(r["pending"], 1);
+            assert!(r["oldestPendingAgeSeconds"].as_f64().is_some());
+            let workers = r["workers"].as_array().expect("workers");
             // Its announcement expired: gone from the list is stale too.
-            stale = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    assert!(stale, "the killed worker's heartbeat went stale");
+            let stale = workers.first().is_none_or(|w| w["stale"] == true);
+            if stale { Ok(()) } else { Err(r) }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -9,25 +9,18 @@ use std::{collections::HashSet, time::Duration};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
-    documents::{YClient, pair, session_code},
+    eventually::eventually,
+    fixtures::{User, Worker, befriend, call, create_session, join, ok, pair, session_code, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_sharing},
-    runs::Worker,
-    social::{User, befriend, call, create_session, join, user},
+    sockets::{Ws, YClient},
 };
 
 /// The platform's FizzBuzz (shipped by a migration).
 pub const FIZZBUZZ: &str = "00000000-0000-4000-8000-000000000001";
-
-pub async fn ok(response: reqwest::Response, status: u16) -> Value {
-    let actual = response.status().as_u16();
-    let body = json_body(response).await;
-    assert_eq!(actual, status, "{body}");
-    body
-}
 
 fn problem(title: &str, difficulty: &str, tags: &[&str], visibility: &str, marker: &str) -> Value {
     json!({
@@ -451,14 +444,15 @@ async fn attaching_a_problem_fills_an_empty_document_and_never_touches_written_c
     let mine = "print('my own solution')\n";
     b.insert(0, mine).await;
     a.wait_text(|t| t == mine).await;
-    for _ in 0..100 {
-        if session_code(&one, &host, session).await == mine {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "the written code to reach the server",
+        || async { session_code(&one, &host, session).await == mine },
+    )
+    .await;
     let attached = ok(attach(&one, &host, session, FIZZBUZZ).await, 200).await;
     assert_eq!(attached["starterInserted"], false, "{attached}");
+    // Lets time pass: a starter wrongly inserted would show up meanwhile.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(a.text().await, mine);
     assert_eq!(b.text().await, mine);
@@ -477,8 +471,6 @@ async fn attaching_a_problem_fills_an_empty_document_and_never_touches_written_c
     );
     c.close().await;
 }
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn events(app: &TestApp, who: &User, session: Uuid) -> Ws {
     let url = format!(
@@ -537,7 +529,7 @@ async fn submit(app: &TestApp, who: &User, session: Uuid, tests: &str) -> Value 
 
 #[tokio::test]
 async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let (interviewer, candidate) = (user(&app).await, user(&app).await);
@@ -770,7 +762,7 @@ const SOLUTIONS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
     let me = user(&app).await;

@@ -6,81 +6,20 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, client::IntoClientRequest},
-};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_app_with},
-    social::{User, befriend, call, create_session, join, user},
+    eventually::eventually,
+    fixtures::{User, befriend, call, create_session, join, user},
+    helpers::{
+        TestApp, expired_access_token, json_body, spawn_app, spawn_app_sharing, spawn_app_with,
+    },
+    sockets::{connect, expect, send, upgrade_status},
 };
-
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-pub(crate) async fn connect(app: &TestApp, who: &User, session: Uuid) -> Ws {
-    let url = format!(
-        "{}/api/sessions/{session}/events?token={}",
-        app.address.replace("http", "ws"),
-        who.token
-    );
-    let (ws, _) = connect_async(url).await.expect("socket opens");
-    ws
-}
-
-/// The HTTP status an upgrade attempt to the session's `socket`
-/// (`events` or `doc`) gets.
-pub async fn upgrade_status(
-    app: &TestApp,
-    session: Uuid,
-    socket: &str,
-    token: Option<&str>,
-) -> u16 {
-    let url = format!(
-        "{}/api/sessions/{session}/{socket}",
-        app.address.replace("http", "ws")
-    );
-    let mut request = url.into_client_request().expect("request");
-    if let Some(token) = token {
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-    }
-    match connect_async(request).await {
-        Ok(_) => 101,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("unexpected error {e}"),
-    }
-}
 
 async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
     upgrade_status(app, session, "events", token).await
-}
-
-/// Reads frames until one of type `kind` satisfying `check` arrives.
-pub(crate) async fn expect(ws: &mut Ws, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let frame = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} event in time"))
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = frame {
-            let event: Value = serde_json::from_str(&text).expect("JSON frame");
-            if event["type"] == kind && check(&event) {
-                return event;
-            }
-        }
-    }
-}
-
-pub(crate) async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .expect("sent");
 }
 
 /// Two replicas, a host and a candidate in a live session.
@@ -271,13 +210,13 @@ async fn bad_tokens_non_members_and_ended_sessions_are_refused_before_the_upgrad
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let app = spawn_app_with(&[("JWT_ACCESS_EXPIRES_IN", "1s")]).await;
+    let app = spawn_app().await;
     let (a, b) = (user(&app).await, user(&app).await);
     befriend(&app, &a, &b).await;
     let session = create_session(&app, &a, &[]).await;
-    // Past expiry plus the 5 s leeway, with whole-second timestamps rounding.
-    tokio::time::sleep(Duration::from_millis(7_500)).await;
-    assert_eq!(refused(&app, session, Some(&a.token)).await, 401);
+    // The same token as it is once expired (past the leeway), signed here.
+    let expired = expired_access_token(&a.token);
+    assert_eq!(refused(&app, session, Some(&expired)).await, 401);
 }
 
 #[tokio::test]
@@ -362,39 +301,46 @@ async fn events_flow_again_after_a_redis_restart() {
     expect(&mut wb, "presence.snapshot", |_| true).await;
 
     redis.stop();
+    // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.restart().await;
     // Retry until the subscriber has resubscribed: chat keeps flowing.
-    let mut delivered = false;
-    for attempt in 0..40 {
-        send(
-            &mut wa,
-            json!({"type": "chat.send", "text": format!("after restart {attempt}")}),
-        )
-        .await;
-        let got = tokio::time::timeout(Duration::from_millis(500), async {
-            loop {
-                match wb.next().await {
-                    Some(Ok(Message::Text(text))) if text.contains("after restart") => return true,
-                    Some(Ok(_)) => continue,
-                    _ => return false,
+    let sockets = tokio::sync::Mutex::new((wa, wb, 0));
+    eventually(
+        Duration::from_secs(20),
+        "chat to cross replicas after the restart",
+        || async {
+            let mut sockets = sockets.lock().await;
+            let (wa, wb, attempt) = &mut *sockets;
+            *attempt += 1;
+            send(
+                wa,
+                json!({"type": "chat.send", "text": format!("after restart {attempt}")}),
+            )
+            .await;
+            let got = tokio::time::timeout(Duration::from_millis(500), async {
+                loop {
+                    match wb.next().await {
+                        Some(Ok(Message::Text(text))) if text.contains("after restart") => {
+                            return true;
+                        }
+                        Some(Ok(_)) => continue,
+                        _ => return false,
+                    }
                 }
-            }
-        })
-        .await;
-        if got == Ok(true) {
-            delivered = true;
-            break;
-        }
-    }
-    assert!(delivered, "chat crossed replicas after the restart");
+            })
+            .await;
+            got == Ok(true)
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn run_output_streams_in_order_to_members_on_both_replicas() {
-    crate::runs::require_docker!();
+    crate::fixtures::require_docker!();
     let (one, two, a, b, session) = room().await;
-    let _worker = crate::runs::Worker::start(&one, &[]).await;
+    let _worker = crate::fixtures::Worker::start(&one, &[]).await;
     let mut wa = connect(&one, &a, session).await;
     expect(&mut wa, "presence.snapshot", |_| true).await;
     let mut wb = connect(&two, &b, session).await;

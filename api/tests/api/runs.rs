@@ -1,141 +1,20 @@
 //! The run pipeline end to end: the api in-process, real `codecall-worker`
 //! processes, real PostgreSQL, Redis and Docker.
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
+    fixtures::{
+        User, Worker, befriend, call, create_session, fake_worker, join, require_docker, user,
+        wait_finished,
+    },
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    social::{User, befriend, call, create_session, join, user},
 };
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Whether a Docker engine is reachable. When `CI` is set an unreachable
-/// engine fails the test instead: a CI without Docker must not pass with the
-/// whole run pipeline untested.
-pub fn docker_available() -> bool {
-    let reachable = std::process::Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        reachable || std::env::var_os("CI").is_none(),
-        "CI is set but no Docker engine is reachable"
-    );
-    reachable
-}
-
-/// Returns from the test (outside CI) when no Docker engine is reachable.
-macro_rules! require_docker {
-    () => {
-        if !$crate::runs::docker_available() {
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
-pub(crate) use require_docker;
-
-/// A `codecall-worker` process serving `app`'s queue.
-pub struct Worker {
-    child: tokio::process::Child,
-}
-
-impl Worker {
-    pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
-        // The worker binary sits next to this test binary's directory.
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let binary = dir.join("codecall-worker");
-        assert!(
-            binary.exists(),
-            "{binary:?} missing: run `cargo test --workspace`"
-        );
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .env_clear()
-            .env("DATABASE_URL", &app.db_url)
-            .env("REDIS_URL", &app.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.redis_prefix)
-            .env("WORKER_HEARTBEAT", "1s")
-            .env("WORKER_MISSED_HEARTBEATS", "2")
-            // Short enough that a killed worker's run is taken over within
-            // seconds, long enough for a saturated machine to renew it.
-            .env("RUN_LEASE", "6s")
-            .env("SANDBOX_POOL_SIZE", "0")
-            .env("METRICS_PORT", free_port().to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        let child = command.spawn().expect("worker starts");
-        let worker = Worker { child };
-        // Ready when its announcement lists languages.
-        for _ in 0..200 {
-            let languages = json_body(app.get("/api/languages").await).await;
-            if languages["languages"]
-                .as_array()
-                .is_some_and(|l| !l.is_empty())
-            {
-                return worker;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("worker did not announce itself");
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-impl Drop for Worker {
-    /// Stops the worker the way operators do (SIGTERM), so it removes its
-    /// containers before exiting; SIGKILL only if it does not stop in time.
-    fn drop(&mut self) {
-        let Some(pid) = self.child.id() else { return };
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        for _ in 0..200 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.start_kill();
-    }
-}
-
-/// A fake live worker announcing python, so the api accepts python runs
-/// without Docker (nothing executes them).
-pub async fn fake_worker(app: &TestApp) {
-    sqlx::query(
-        "INSERT INTO workers (id, host, languages, expires_at)
-         VALUES ('w', 'h', $1, now() + interval '1 hour')",
-    )
-    .bind(json!([{"id": "python", "name": "Python", "version": "3", "compiled": false}]))
-    .execute(&app.db)
-    .await
-    .expect("fake worker");
-}
 
 async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
     let path = if wait {
@@ -144,27 +23,6 @@ async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest
         "/api/runs"
     };
     call(app, Some(who), Method::POST, path, Some(body)).await
-}
-
-pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
-    for _ in 0..600 {
-        let run = json_body(
-            call(
-                app,
-                Some(who),
-                Method::GET,
-                &format!("/api/runs/{id}"),
-                None,
-            )
-            .await,
-        )
-        .await;
-        if run["status"] == "finished" {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run {id} did not finish");
 }
 
 #[tokio::test]
@@ -583,19 +441,7 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
         .expect("id")
         .to_owned();
     // Wait until the first worker runs it, then SIGKILL it.
-    let started = Instant::now();
-    loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .expect("status");
-        if status == "running" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_running(&app, &id).await;
     first.kill();
     let _second = Worker::start(&app, &[]).await;
     let run = wait_finished(&app, &me, &id).await;
@@ -610,24 +456,46 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
     assert_no_container_left(&id).await;
 }
 
+/// Waits until a worker executes run `id`.
+async fn until_running(app: &TestApp, id: &str) {
+    eventually(Duration::from_secs(30), "the run to start", || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("status");
+        if status == "running" {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    })
+    .await;
+}
+
 /// No sandbox container of run `id` remains (removal runs in the background).
 async fn assert_no_container_left(id: &str) {
-    for _ in 0..50 {
-        let output = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=codecall.sandbox={id}"),
-            ])
-            .output()
-            .expect("docker ps");
-        if output.stdout.is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("a container of run {id} was left behind");
+    eventually(
+        Duration::from_secs(10),
+        &format!("the containers of run {id} to be removed"),
+        || async {
+            let output = std::process::Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=codecall.sandbox={id}"),
+                ])
+                .output()
+                .expect("docker ps");
+            if output.stdout.is_empty() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&output.stdout).into_owned())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -642,17 +510,7 @@ async fn a_killed_worker_restarted_alone_finishes_its_run() {
         .as_str()
         .expect("id")
         .to_owned();
-    loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .expect("status");
-        if status == "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_running(&app, &id).await;
     only.kill();
     let _restarted = Worker::start(&app, &[]).await;
     let run = wait_finished(&app, &me, &id).await;
@@ -873,19 +731,19 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
                 .to_owned(),
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
+    eventually(Duration::from_secs(240), "every run to finish", || async {
         let unfinished: i64 =
             sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
                 .fetch_one(&app.db)
                 .await
                 .expect("count");
         if unfinished == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{unfinished} runs stuck"))
         }
-        assert!(Instant::now() < deadline, "{unfinished} runs stuck");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let (finished, accepted, reruns, workers): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), count(*) FILTER (WHERE attempts <> 1),
                 count(DISTINCT worker_id) FROM runs",
@@ -926,22 +784,26 @@ async fn a_redis_restart_does_not_end_the_worker() {
     );
 
     redis.stop();
+    // Lets time pass: the outage lasts two seconds.
     tokio::time::sleep(Duration::from_secs(2)).await;
     redis.restart().await;
     // The worker re-announces itself and consumes again.
     let body = json!({"language": "python", "source": "print('after')"});
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let id = loop {
-        let response = post_run(&app, &me, body.clone(), false).await;
-        if response.status().as_u16() == 202 {
-            break json_body(response).await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned();
-        }
-        assert!(Instant::now() < deadline, "api never accepted a run again");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let id = eventually(
+        Duration::from_secs(60),
+        "the api to accept a run again",
+        || async {
+            let response = post_run(&app, &me, body.clone(), false).await;
+            match response.status().as_u16() {
+                202 => Ok(json_body(response).await["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned()),
+                status => Err(status),
+            }
+        },
+    )
+    .await;
     let run = wait_finished(&app, &me, &id).await;
     assert_eq!(run["stdout"], "after\n");
 }

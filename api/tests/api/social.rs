@@ -8,136 +8,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    auth::signed_up_user,
+    eventually::eventually,
+    fixtures::{User, befriend, call, create_session, friend_request, invite_id, join, ok, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
 };
-
-/// A signed-in test user.
-#[derive(Clone)]
-pub struct User {
-    pub id: Uuid,
-    pub email: String,
-    pub token: String,
-}
-
-pub async fn user(app: &TestApp) -> User {
-    let email = format!(
-        "u{}@codecall.dev",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let (id, token, _) = signed_up_user(app, &email).await;
-    User { id, email, token }
-}
-
-/// Sends a request as `who` (None: without a token). The request is built
-/// before the future is returned, so the future borrows nothing.
-pub fn call(
-    app: &TestApp,
-    who: Option<&User>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(u) = who {
-        request = request.bearer_auth(&u.token);
-    }
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let sent = request.send();
-    async move { sent.await.expect("request sent") }
-}
-
-async fn ok_json(response: reqwest::Response, status: u16) -> Value {
-    let actual = response.status().as_u16();
-    let body = json_body(response).await;
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
-pub async fn befriend(app: &TestApp, a: &User, b: &User) {
-    let sent = call(
-        app,
-        Some(a),
-        Method::POST,
-        "/api/friends/requests",
-        Some(json!({"userId": b.id})),
-    )
-    .await;
-    let id = ok_json(sent, 201).await["request"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let accepted = call(
-        app,
-        Some(b),
-        Method::POST,
-        &format!("/api/friends/requests/{id}/accept"),
-        None,
-    )
-    .await;
-    ok_json(accepted, 200).await;
-}
-
-/// Creates a session hosted by `host` inviting `invitees`; returns its id.
-pub async fn create_session(app: &TestApp, host: &User, invitees: &[&User]) -> Uuid {
-    let ids: Vec<Uuid> = invitees.iter().map(|u| u.id).collect();
-    let body = json!({"title": "Two Sum practice", "language": "python", "inviteeIds": ids});
-    let created = call(app, Some(host), Method::POST, "/api/sessions", Some(body)).await;
-    ok_json(created, 201).await["session"]["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("session id")
-}
-
-/// Starts `session` (`scheduled` → `live`) as its host; answers the session.
-pub async fn start_session(app: &TestApp, host: &User, session: Uuid) -> Value {
-    let started = call(
-        app,
-        Some(host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    ok_json(started, 200).await["session"].clone()
-}
-
-/// The id of `who`'s pending invite to `session`.
-pub async fn invite_id(app: &TestApp, who: &User, session: Uuid) -> String {
-    let invites = ok_json(
-        call(app, Some(who), Method::GET, "/api/invites", None).await,
-        200,
-    )
-    .await;
-    invites["invites"]
-        .as_array()
-        .expect("invites")
-        .iter()
-        .find(|i| i["sessionId"] == session.to_string())
-        .and_then(|i| i["id"].as_str())
-        .expect("a pending invite")
-        .to_owned()
-}
-
-/// Host, member and friend-of-the-host users with a session where the member
-/// has joined and the friend holds a pending invite.
-pub async fn join(app: &TestApp, who: &User, session: Uuid) {
-    let id = invite_id(app, who, session).await;
-    ok_json(
-        call(
-            app,
-            Some(who),
-            Method::POST,
-            &format!("/api/invites/{id}/accept"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-}
 
 #[tokio::test]
 async fn friends_and_a_session_from_request_to_read_only_end() {
@@ -153,9 +27,9 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         Some(json!({"email": b.email.to_uppercase()})),
     )
     .await;
-    let request = ok_json(sent, 201).await;
+    let request = ok(sent, 201).await;
     assert_eq!(request["request"]["status"], "pending");
-    let incoming = ok_json(
+    let incoming = ok(
         call(
             &app,
             Some(&b),
@@ -168,7 +42,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(incoming["requests"][0]["sender"]["id"], a.id.to_string());
-    let outgoing = ok_json(
+    let outgoing = ok(
         call(
             &app,
             Some(&a),
@@ -182,7 +56,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(outgoing["requests"].as_array().map(Vec::len), Some(1));
     let id = request["request"]["id"].as_str().expect("id");
-    ok_json(
+    ok(
         call(
             &app,
             Some(&b),
@@ -196,7 +70,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
 
     // Way two: A and C ask each other; the second request makes them friends.
-    ok_json(
+    ok(
         call(
             &app,
             Some(&a),
@@ -208,7 +82,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         201,
     )
     .await;
-    let mutual = ok_json(
+    let mutual = ok(
         call(
             &app,
             Some(&c),
@@ -221,7 +95,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(mutual["request"]["status"], "accepted");
-    let friends = ok_json(
+    let friends = ok(
         call(&app, Some(&a), Method::GET, "/api/friends", None).await,
         200,
     )
@@ -248,9 +122,9 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         Some(json!({"userId": b.id})),
     )
     .await;
-    ok_json(invited, 201).await;
+    ok(invited, 201).await;
     join(&app, &b, session).await;
-    let detail = ok_json(
+    let detail = ok(
         call(
             &app,
             Some(&b),
@@ -283,7 +157,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     );
 
     // Start, swap roles in one call, end.
-    let started = ok_json(
+    let started = ok(
         call(
             &app,
             Some(&a),
@@ -297,7 +171,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(started["session"]["status"], "live");
     assert!(started["session"]["startedAt"].is_string());
-    let swapped = ok_json(
+    let swapped = ok(
         call(
             &app,
             Some(&a),
@@ -320,7 +194,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     };
     assert_eq!(role_of(&b), "interviewer");
     assert_eq!(role_of(&a), "candidate");
-    let ended = ok_json(
+    let ended = ok(
         call(
             &app,
             Some(&a),
@@ -375,7 +249,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         "session_ended",
     )
     .await;
-    let read = ok_json(
+    let read = ok(
         call(
             &app,
             Some(&b),
@@ -388,7 +262,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(read["session"]["members"].as_array().map(Vec::len), Some(2));
-    let ended_list = ok_json(
+    let ended_list = ok(
         call(
             &app,
             Some(&b),
@@ -401,7 +275,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     )
     .await;
     assert_eq!(ended_list["sessions"][0]["id"], session.to_string());
-    let live_list = ok_json(
+    let live_list = ok(
         call(
             &app,
             Some(&b),
@@ -469,7 +343,7 @@ async fn friend_request_edge_cases() {
     .await;
     assert_error(request(&a, json!({})).await, 422, "validation_failed").await;
 
-    let sent = ok_json(request(&a, json!({"userId": b.id})).await, 201).await;
+    let sent = ok(request(&a, json!({"userId": b.id})).await, 201).await;
     assert_error(
         request(&a, json!({"userId": b.id})).await,
         409,
@@ -531,7 +405,7 @@ async fn friend_request_edge_cases() {
     .await;
     assert_eq!(declined.status().as_u16(), 204);
     // Declined: gone, and A may ask again.
-    let again = ok_json(request(&a, json!({"userId": b.id})).await, 201).await;
+    let again = ok(request(&a, json!({"userId": b.id})).await, 201).await;
     let id = again["request"]["id"].as_str().expect("id").to_owned();
     assert_eq!(
         call(
@@ -593,7 +467,7 @@ async fn friend_request_edge_cases() {
         "not_found",
     )
     .await;
-    let friends = ok_json(
+    let friends = ok(
         call(&app, Some(&a), Method::GET, "/api/friends", None).await,
         200,
     )
@@ -635,7 +509,7 @@ async fn search_finds_exact_emails_and_name_prefixes_without_leaking_emails() {
         call(&app, Some(&me), Method::GET, &path, None)
     };
 
-    let by_prefix = ok_json(search("ali").await, 200).await;
+    let by_prefix = ok(search("ali").await, 200).await;
     let users = by_prefix["users"].as_array().expect("users");
     assert_eq!(users.len(), 1, "the caller is excluded: {users:?}");
     assert_eq!(users[0]["name"], "Alice Anderson");
@@ -643,11 +517,11 @@ async fn search_finds_exact_emails_and_name_prefixes_without_leaking_emails() {
         users[0].get("email").is_none(),
         "no email for a non-friend found by name"
     );
-    let by_email = ok_json(search(&alice.email.to_uppercase()).await, 200).await;
+    let by_email = ok(search(&alice.email.to_uppercase()).await, 200).await;
     assert_eq!(by_email["users"][0]["email"], alice.email);
     // LIKE wildcards match literally.
     assert_eq!(
-        ok_json(search("%").await, 200).await["users"]
+        ok(search("%").await, 200).await["users"]
             .as_array()
             .map(Vec::len),
         Some(0)
@@ -687,7 +561,7 @@ async fn session_invite_edge_cases() {
     )
     .await;
     assert_error(bad, 403, "forbidden").await;
-    let mine = ok_json(
+    let mine = ok(
         call(&app, Some(&host), Method::GET, "/api/sessions", None).await,
         200,
     )
@@ -715,7 +589,7 @@ async fn session_invite_edge_cases() {
         )
     };
     assert_error(invite(&stranger).await, 403, "forbidden").await;
-    ok_json(invite(&m1).await, 201).await;
+    ok(invite(&m1).await, 201).await;
     assert_error(invite(&m1).await, 409, "already_invited").await;
     assert_error(invite(&host).await, 409, "already_member").await;
 
@@ -759,7 +633,7 @@ async fn session_invite_edge_cases() {
 
     // Cap 3 = host + 2: three friends race for the two seats, in parallel.
     for friend in [&m1, &m2, &m3] {
-        ok_json(invite(friend).await, 201).await;
+        ok(invite(friend).await, 201).await;
     }
     let mut ids = Vec::new();
     for friend in [&m1, &m2, &m3] {
@@ -787,7 +661,7 @@ async fn session_invite_edge_cases() {
     // Whoever got in: their invite is answered.
     let winner = outcomes.iter().position(|s| *s == 200).expect("a winner");
     let winner_user = [&m1, &m2, &m3][winner];
-    let detail = ok_json(
+    let detail = ok(
         call(
             &app,
             Some(&host),
@@ -871,7 +745,7 @@ async fn an_idle_live_session_ends_by_itself() {
     let host = user(&app).await;
     let idle = create_session(&app, &host, &[]).await;
     let scheduled = create_session(&app, &host, &[]).await;
-    ok_json(
+    ok(
         call(
             &app,
             Some(&host),
@@ -886,7 +760,7 @@ async fn an_idle_live_session_ends_by_itself() {
     let status = |id: Uuid| {
         let (app, host) = (&app, &host);
         async move {
-            ok_json(
+            ok(
                 call(
                     app,
                     Some(host),
@@ -902,15 +776,12 @@ async fn an_idle_live_session_ends_by_itself() {
         }
     };
     assert_eq!(status(idle).await, "live");
-    let mut ended = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if status(idle).await == "ended" {
-            ended = true;
-            break;
-        }
-    }
-    assert!(ended, "the idle live session ended");
+    eventually(
+        Duration::from_secs(4),
+        "the idle live session to end",
+        || async { status(idle).await == "ended" },
+    )
+    .await;
     assert_eq!(
         status(scheduled).await,
         "scheduled",
@@ -930,7 +801,7 @@ async fn lists_paginate_with_a_stable_cursor() {
     let mut seen = Vec::new();
     let mut path = "/api/sessions?limit=2".to_owned();
     loop {
-        let page = ok_json(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
+        let page = ok(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
         let ids: Vec<String> = page["sessions"]
             .as_array()
             .expect("sessions")
@@ -999,18 +870,7 @@ impl Fixture {
         let session = create_session(app, &host, &[&member, &friend]).await;
         join(app, &member, session).await;
         let invite = invite_id(app, &friend, session).await;
-        let sent = call(
-            app,
-            Some(&member),
-            Method::POST,
-            "/api/friends/requests",
-            Some(json!({"userId": stranger.id})),
-        )
-        .await;
-        let request = ok_json(sent, 201).await["request"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let request = friend_request(app, &member, &stranger).await;
         Fixture {
             host,
             member,

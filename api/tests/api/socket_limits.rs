@@ -11,20 +11,18 @@ use codecall_api::{
     auth::tokens::{LEEWAY_SECS, TokenKeys, TokenType},
     config::{JwtSettings, Secret},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
-    auth::{login, signed_up_user},
-    documents::YClient,
+    eventually::eventually,
+    fixtures::{User, call, create_session, login, signed_up_user, user},
     helpers::{ACCESS_SECRET, REFRESH_SECRET, TestApp, spawn_app, spawn_app_sharing},
-    social::{User, call, create_session, user},
+    sockets::{Ws, YClient, expect, send},
 };
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How soon a revoked login's sockets must be closed.
 const REVOCATION_BOUND: Duration = Duration::from_secs(10);
@@ -43,7 +41,7 @@ async fn events(app: &TestApp, token: &str, session: Uuid) -> Ws {
     let (mut ws, _) = connect_async(socket_url(app, session, "events", token))
         .await
         .expect("socket opens");
-    next_event(&mut ws, "presence.snapshot").await;
+    expect(&mut ws, "presence.snapshot", |_| true).await;
     ws
 }
 
@@ -65,29 +63,6 @@ async fn attempt(app: &TestApp, token: &str, session: Uuid, socket: &str) -> (u1
         }
         Err(e) => panic!("unexpected error {e}"),
     }
-}
-
-async fn next_event(ws: &mut Ws, kind: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let frame = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} in time"))
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = frame {
-            let event: Value = serde_json::from_str(&text).expect("JSON");
-            if event["type"] == kind {
-                return event;
-            }
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .expect("sent");
 }
 
 /// Reads until the server closes the socket within `within`; the close code.
@@ -115,7 +90,7 @@ async fn client_closed(client: &mut YClient, started: Instant) -> (u16, Duration
 /// A still-open events socket answers a ping.
 async fn still_open(ws: &mut Ws) {
     send(ws, json!({"type": "ping"})).await;
-    next_event(ws, "pong").await;
+    expect(ws, "pong", |_| true).await;
 }
 
 fn as_user(who: &User, token: &str) -> User {
@@ -313,17 +288,19 @@ async fn fifty_sockets_of_one_user_are_capped_per_session_and_per_user() {
     let (_, mut ws) = open.remove(position);
     ws.close(None).await.expect("closed");
     drop(ws);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, ws) = attempt(&two, &host.token, sessions[2], "events").await;
-        if let Some(ws) = ws {
-            open.push((2, ws));
-            break;
-        }
-        assert_eq!(status, 429);
-        assert!(Instant::now() < deadline, "the closed socket still counts");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ws = eventually(
+        Duration::from_secs(5),
+        "the closed socket to stop counting",
+        || async {
+            let (status, ws) = attempt(&two, &host.token, sessions[2], "events").await;
+            if ws.is_none() {
+                assert_eq!(status, 429);
+            }
+            ws.ok_or(status)
+        },
+    )
+    .await;
+    open.push((2, ws));
     // Another user is unaffected.
     let other = user(&one).await;
     let theirs = create_session(&one, &other, &[]).await;

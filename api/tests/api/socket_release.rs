@@ -6,15 +6,15 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
+    eventually::eventually,
+    fixtures::{User, create_session, user},
     helpers::{TestApp, spawn_app},
-    social::{User, create_session, user},
+    sockets::Ws,
 };
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const GAUGES: [&str; 4] = [
     "codecall_websocket_connections",
@@ -94,22 +94,25 @@ async fn closing_sockets_releases_their_state_on_the_replica_and_in_redis() {
     // Gone without a close frame: the connection just drops.
     drop(vanishing);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = gauges(&app).await;
-        let held = (
-            members(&mut redis, &presence(sessions[0])).await
-                + members(&mut redis, &presence(sessions[1])).await,
-            members(&mut redis, &leases).await,
-        );
-        if now == [0.0; 4] && held == (0, 0) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still held after the sockets closed: gauges {now:?}, \
-             presence and lease members {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(15),
+        "the closed sockets' gauges, presence and leases to be released",
+        || async {
+            let mut redis = redis.clone();
+            let now = gauges(&app).await;
+            let held = (
+                members(&mut redis, &presence(sessions[0])).await
+                    + members(&mut redis, &presence(sessions[1])).await,
+                members(&mut redis, &leases).await,
+            );
+            if now == [0.0; 4] && held == (0, 0) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "gauges {now:?}, presence and lease members {held:?}"
+                ))
+            }
+        },
+    )
+    .await;
 }

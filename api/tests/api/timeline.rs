@@ -4,7 +4,7 @@
 //! final code exactly — also after compaction, and after the history was
 //! folded under its size cap.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use reqwest::Method;
@@ -13,11 +13,10 @@ use uuid::Uuid;
 use yrs::{GetString, Transact, Update, updates::decoder::Decode};
 
 use crate::{
-    documents::{YClient, pair, session_code},
+    eventually::eventually,
+    fixtures::{User, call, fake_worker, pair, session_code, start_session, until_compacted, user},
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
-    rooms,
-    runs::fake_worker,
-    social::{User, call, start_session, user},
+    sockets::{self, YClient},
 };
 
 /// Every item of the session's timeline, page by page (`limit` per page).
@@ -81,32 +80,12 @@ async fn edit(app: &TestApp, host: &User, guest: &User, session: Uuid, each: usi
     }
     a.event("edited").await;
     b.event("edited").await;
-    let mut converged = None;
-    for _ in 0..300 {
-        let (ta, tb) = (a.text().await, b.text().await);
-        if ta == tb {
-            converged = Some(ta);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let text = converged.expect("both clients converge");
+    let text = YClient::converge(&mut a, &mut b, Duration::from_secs(15)).await;
     // The last socket's departure compacts the log: history survives it.
     a.close().await;
     b.close().await;
-    for _ in 0..200 {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM document_updates WHERE session_id = $1")
-                .bind(session)
-                .fetch_one(&app.db)
-                .await
-                .expect("count");
-        if pending == 0 {
-            return text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the log was never compacted");
+    until_compacted(app, session, None, Duration::from_secs(10)).await;
+    text
 }
 
 #[tokio::test]
@@ -123,13 +102,13 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
         assert_eq!(run.status().as_u16(), 202);
     }
     let text = edit(&app, &host, &guest, session, 100).await;
-    let mut ws = rooms::connect(&app, &guest, session).await;
-    rooms::send(
+    let mut ws = sockets::connect(&app, &guest, session).await;
+    sockets::send(
         &mut ws,
         json!({"type": "chat.send", "text": "done, I think"}),
     )
     .await;
-    rooms::expect(&mut ws, "chat.message", |_| true).await;
+    sockets::expect(&mut ws, "chat.message", |_| true).await;
     end(&app, &host, session).await;
 
     let code = session_code(&app, &guest, session).await;
@@ -261,18 +240,25 @@ async fn a_history_over_its_cap_is_folded_and_still_replays_exactly() {
     start_session(&app, &host, session).await;
     let text = edit(&app, &host, &guest, session, 60).await;
     // The fold follows the last socket's compaction.
-    for _ in 0..100 {
-        let checkpoint: Option<i32> =
-            sqlx::query_scalar("SELECT max(updates) FROM document_history WHERE session_id = $1")
-                .bind(session)
-                .fetch_one(&app.db)
-                .await
-                .expect("history");
-        if checkpoint > Some(1) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "a checkpoint folding several updates",
+        || async {
+            let checkpoint: Option<i32> = sqlx::query_scalar(
+                "SELECT max(updates) FROM document_history WHERE session_id = $1",
+            )
+            .bind(session)
+            .fetch_one(&app.db)
+            .await
+            .expect("history");
+            if checkpoint > Some(1) {
+                Ok(())
+            } else {
+                Err(checkpoint)
+            }
+        },
+    )
+    .await;
     let stored: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(octet_length(payload)), 0)::bigint FROM document_history WHERE session_id = $1",
     )

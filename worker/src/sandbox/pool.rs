@@ -27,7 +27,7 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, Weak,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -71,8 +71,14 @@ pub struct Pool {
     docker: Docker,
     config: EngineConfig,
     lanes: Mutex<HashMap<String, Lane>>,
-    /// Set by [`Pool::drain`]: nothing is started or kept any more.
+    /// Set by [`Pool::drain`] while holding `lanes`: nothing is started or
+    /// kept any more. [`Pool::refill`] reads it under the same lock, so every
+    /// start is either counted in a lane's `starting` before the drain looks
+    /// or never begins.
     closed: AtomicBool,
+    /// Removals of stale or surplus containers still under way (the drain
+    /// waits for them too).
+    removing: Arc<AtomicUsize>,
 }
 
 /// One language's containers and demand.
@@ -129,6 +135,7 @@ impl Pool {
             config,
             lanes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            removing: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -234,6 +241,8 @@ impl Pool {
                 }
                 stale.push(candidate.id);
             }
+            // Counted under the lock, so a drain that looks finds them.
+            self.removing.fetch_add(stale.len(), Ordering::SeqCst);
             let waiting = if found.is_none() && lane.unpromised_starting() > 0 {
                 let (tx, rx) = oneshot::channel();
                 lane.waiters.push_back(tx);
@@ -244,8 +253,7 @@ impl Pool {
             (found, waiting)
         };
         for id in stale {
-            let docker = self.docker.clone();
-            tokio::spawn(async move { container::remove(&docker, &id).await });
+            self.remove_in_background(id);
         }
         self.refill(language);
         if let Some(container) = found {
@@ -268,6 +276,10 @@ impl Pool {
         }
         let (missing, surplus) = {
             let mut lanes = self.lock();
+            // Checked again under the lock: a drain may have begun since.
+            if self.closed.load(Ordering::Relaxed) {
+                return;
+            }
             let lane = lanes
                 .entry(language.id.clone())
                 .or_insert_with(|| Lane::new(language));
@@ -291,17 +303,29 @@ impl Pool {
                     surplus.push(c.id);
                 }
             }
+            // Counted under the lock, so a drain that looks finds them.
+            self.removing.fetch_add(surplus.len(), Ordering::SeqCst);
             (missing, surplus)
         };
         for id in surplus {
-            let docker = self.docker.clone();
-            tokio::spawn(async move { container::remove(&docker, &id).await });
+            self.remove_in_background(id);
         }
         for _ in 0..missing {
             let pool = Arc::clone(self);
             let language = language.clone();
             tokio::spawn(async move { pool.start_one(&language).await });
         }
+    }
+
+    /// Removes a container in its own task; the caller has counted it in
+    /// `removing` (under the lanes' lock), and this uncounts it once done.
+    fn remove_in_background(&self, id: String) {
+        let docker = self.docker.clone();
+        let removing = Arc::clone(&self.removing);
+        tokio::spawn(async move {
+            container::remove(&docker, &id).await;
+            removing.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 
     async fn start_one(&self, language: &Language) {
@@ -371,12 +395,21 @@ impl Pool {
         self.len() == 0
     }
 
-    /// Removes every ready container, and those still starting once they
-    /// are up (shutdown; waits for them at most [`WAIT_FOR_STARTING_MAX`]).
+    /// Removes every ready container, those still starting once they are
+    /// up, and waits for removals already under way (shutdown; waits for
+    /// starts and removals at most [`WAIT_FOR_STARTING_MAX`]).
+    ///
+    /// `closed` is set under the lanes' lock, which [`Pool::refill`] also
+    /// checks it under: a refill racing with the drain either counted its
+    /// starts before (and is waited for here) or starts nothing.
     pub async fn drain(&self) {
-        self.closed.store(true, Ordering::Relaxed);
+        {
+            let _lanes = self.lock();
+            self.closed.store(true, Ordering::Relaxed);
+        }
         let waited = Instant::now();
-        while self.lock().values().any(|l| l.starting > 0)
+        while (self.lock().values().any(|l| l.starting > 0)
+            || self.removing.load(Ordering::SeqCst) > 0)
             && waited.elapsed() < WAIT_FOR_STARTING_MAX
         {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,0 +1,394 @@
+//! Fixtures the feature tests share: signed-in users, friendships and
+//! sessions, runs, and `codecall-worker` processes serving a test app's queue.
+//! They drive the public API the way a client does, so a fixture breaks when
+//! the flow it stands for does.
+
+use std::{process::Stdio, time::Duration};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    eventually::eventually,
+    helpers::{TestApp, json_body},
+};
+
+// Accounts.
+
+pub async fn register(app: &TestApp, name: &str, email: &str, password: &str) -> reqwest::Response {
+    app.post_json(
+        "/auth/register",
+        &json!({ "name": name, "email": email, "password": password }),
+    )
+    .await
+}
+
+/// Logs in and returns (access, refresh).
+pub async fn login(app: &TestApp, email: &str, password: &str) -> (String, String) {
+    let response = app
+        .post_json(
+            "/auth/login",
+            &json!({ "email": email, "password": password }),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "login of {email}");
+    let body = json_body(response).await;
+    (
+        body["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned(),
+        body["refreshToken"]
+            .as_str()
+            .expect("refreshToken")
+            .to_owned(),
+    )
+}
+
+/// Registers a fresh user and logs in: (user id, access, refresh).
+pub async fn signed_up_user(app: &TestApp, email: &str) -> (Uuid, String, String) {
+    let response = register(app, "Someone", email, "StrongPass123").await;
+    assert_eq!(response.status().as_u16(), 201);
+    let id = json_body(response).await["user"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("user id");
+    let (access, refresh) = login(app, email, "StrongPass123").await;
+    (id, access, refresh)
+}
+
+/// A signed-in test user.
+#[derive(Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub token: String,
+}
+
+pub async fn user(app: &TestApp) -> User {
+    let email = format!(
+        "u{}@codecall.dev",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    let (id, token, _) = signed_up_user(app, &email).await;
+    User { id, email, token }
+}
+
+/// Sends a request as `who` (None: without a token). The request is built
+/// before the future is returned, so the future borrows nothing.
+pub fn call(
+    app: &TestApp,
+    who: Option<&User>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(u) = who {
+        request = request.bearer_auth(&u.token);
+    }
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let sent = request.send();
+    async move { sent.await.expect("request sent") }
+}
+
+/// Asserts the status (showing the body otherwise) and returns the JSON body.
+pub async fn ok(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let body = json_body(response).await;
+    assert_eq!(actual, status, "{body}");
+    body
+}
+
+/// `from` asks `to` to be friends; the request's id.
+pub async fn friend_request(app: &TestApp, from: &User, to: &User) -> String {
+    let sent = call(
+        app,
+        Some(from),
+        Method::POST,
+        "/api/friends/requests",
+        Some(json!({"userId": to.id})),
+    )
+    .await;
+    ok(sent, 201).await["request"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+pub async fn befriend(app: &TestApp, a: &User, b: &User) {
+    let id = friend_request(app, a, b).await;
+    let accepted = call(
+        app,
+        Some(b),
+        Method::POST,
+        &format!("/api/friends/requests/{id}/accept"),
+        None,
+    )
+    .await;
+    ok(accepted, 200).await;
+}
+
+/// Creates a session hosted by `host` inviting `invitees`; returns its id.
+pub async fn create_session(app: &TestApp, host: &User, invitees: &[&User]) -> Uuid {
+    let ids: Vec<Uuid> = invitees.iter().map(|u| u.id).collect();
+    let body = json!({"title": "Two Sum practice", "language": "python", "inviteeIds": ids});
+    let created = call(app, Some(host), Method::POST, "/api/sessions", Some(body)).await;
+    ok(created, 201).await["session"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("session id")
+}
+
+/// Starts `session` (`scheduled` → `live`) as its host; answers the session.
+pub async fn start_session(app: &TestApp, host: &User, session: Uuid) -> Value {
+    let started = call(
+        app,
+        Some(host),
+        Method::POST,
+        &format!("/api/sessions/{session}/start"),
+        None,
+    )
+    .await;
+    ok(started, 200).await["session"].clone()
+}
+
+/// The id of `who`'s pending invite to `session`.
+pub async fn invite_id(app: &TestApp, who: &User, session: Uuid) -> String {
+    let invites = ok(
+        call(app, Some(who), Method::GET, "/api/invites", None).await,
+        200,
+    )
+    .await;
+    invites["invites"]
+        .as_array()
+        .expect("invites")
+        .iter()
+        .find(|i| i["sessionId"] == session.to_string())
+        .and_then(|i| i["id"].as_str())
+        .expect("a pending invite")
+        .to_owned()
+}
+
+/// Accepts `who`'s invite to `session`.
+pub async fn join(app: &TestApp, who: &User, session: Uuid) {
+    let id = invite_id(app, who, session).await;
+    ok(
+        call(
+            app,
+            Some(who),
+            Method::POST,
+            &format!("/api/invites/{id}/accept"),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+}
+
+/// A host and a guest in a session (the guest joined), on `app`.
+pub async fn pair(app: &TestApp) -> (User, User, Uuid) {
+    let host = user(app).await;
+    let guest = user(app).await;
+    befriend(app, &host, &guest).await;
+    let session = create_session(app, &host, &[&guest]).await;
+    join(app, &guest, session).await;
+    (host, guest, session)
+}
+
+pub async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
+    let body = json_body(
+        call(
+            app,
+            Some(who),
+            Method::GET,
+            &format!("/api/sessions/{session}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    body["session"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_owned()
+}
+
+// Runs and workers.
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Whether a Docker engine is reachable. When `CI` is set an unreachable
+/// engine fails the test instead: a CI without Docker must not pass with the
+/// whole run pipeline untested.
+pub fn docker_available() -> bool {
+    let reachable = std::process::Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        reachable || std::env::var_os("CI").is_none(),
+        "CI is set but no Docker engine is reachable"
+    );
+    reachable
+}
+
+/// Returns from the test (outside CI) when no Docker engine is reachable.
+macro_rules! require_docker {
+    () => {
+        if !$crate::fixtures::docker_available() {
+            eprintln!("skipped: no reachable Docker engine");
+            return;
+        }
+    };
+}
+pub(crate) use require_docker;
+
+/// A `codecall-worker` process serving `app`'s queue.
+pub struct Worker {
+    child: tokio::process::Child,
+}
+
+impl Worker {
+    pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Worker {
+        // The worker binary sits next to this test binary's directory.
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        let binary = dir.join("codecall-worker");
+        assert!(
+            binary.exists(),
+            "{binary:?} missing: run `cargo test --workspace`"
+        );
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("DATABASE_URL", &app.db_url)
+            .env("REDIS_URL", &app.redis_url)
+            .env("REDIS_KEY_PREFIX", &app.redis_prefix)
+            .env("WORKER_HEARTBEAT", "1s")
+            .env("WORKER_MISSED_HEARTBEATS", "2")
+            // Short enough that a killed worker's run is taken over within
+            // seconds, long enough for a saturated machine to renew it.
+            .env("RUN_LEASE", "6s")
+            .env("SANDBOX_POOL_SIZE", "0")
+            .env("METRICS_PORT", free_port().to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("worker starts");
+        let worker = Worker { child };
+        eventually(
+            Duration::from_secs(10),
+            "the worker to announce its languages",
+            || async {
+                let languages = json_body(app.get("/api/languages").await).await;
+                let announced = languages["languages"]
+                    .as_array()
+                    .is_some_and(|l| !l.is_empty());
+                if announced { Ok(()) } else { Err(languages) }
+            },
+        )
+        .await;
+        worker
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
+    /// SIGKILL, then waits until the process is gone.
+    pub async fn kill_and_wait(&mut self) {
+        self.kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+impl Drop for Worker {
+    /// Stops the worker the way operators do (SIGTERM), so it removes its
+    /// containers before exiting; SIGKILL only if it does not stop in time.
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        for _ in 0..200 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A fake live worker announcing python, so the api accepts python runs
+/// without Docker (nothing executes them).
+pub async fn fake_worker(app: &TestApp) {
+    sqlx::query(
+        "INSERT INTO workers (id, host, languages, expires_at)
+         VALUES ('w', 'h', $1, now() + interval '1 hour')",
+    )
+    .bind(json!([{"id": "python", "name": "Python", "version": "3", "compiled": false}]))
+    .execute(&app.db)
+    .await
+    .expect("fake worker");
+}
+
+/// Waits until the session's update log (of documents of `kind`, or all)
+/// is compacted into snapshots (the last socket's departure does it).
+pub async fn until_compacted(app: &TestApp, session: Uuid, kind: Option<&str>, timeout: Duration) {
+    eventually(timeout, "the update log to be compacted", || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM document_updates
+             WHERE session_id = $1 AND ($2::text IS NULL OR kind = $2)",
+        )
+        .bind(session)
+        .bind(kind)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+        if pending == 0 { Ok(()) } else { Err(pending) }
+    })
+    .await;
+}
+
+pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {
+    eventually(
+        Duration::from_secs(30),
+        &format!("run {id} to finish"),
+        || async {
+            let run = json_body(
+                call(
+                    app,
+                    Some(who),
+                    Method::GET,
+                    &format!("/api/runs/{id}"),
+                    None,
+                )
+                .await,
+            )
+            .await;
+            if run["status"] == "finished" {
+                Ok(run)
+            } else {
+                Err(run)
+            }
+        },
+    )
+    .await
+}
