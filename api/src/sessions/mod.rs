@@ -16,20 +16,32 @@
 //! Non-members get 404 for everything about a session; members who are not
 //! the host get 403 for host-only actions; an ended session answers 409
 //! `session_ended` to every change and stays readable.
+//!
+//! Layout: the handlers are here; [`members`] holds a session's status, the
+//! roles and the membership check, [`view`] the session as members read it,
+//! [`events`] what a change publishes to the room, [`sweeper`] the end of
+//! idle sessions, [`clock`] the session clock, [`invites`] and [`timeline`]
+//! their own routes.
 
 pub mod clock;
 pub mod events;
 pub mod invites;
+mod members;
+mod sweeper;
 pub mod timeline;
-
-use std::time::Duration;
+mod view;
 
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
+
+use members::touch;
+pub use members::{Membership, Role, Status, membership};
+pub use sweeper::{end_idle_sessions, spawn_idle_sweeper};
+pub use view::{MemberBody, SessionBody, current_code, load_session};
 
 use crate::{
     auth::AuthUser,
@@ -61,148 +73,6 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .merge(timeline::router())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Scheduled,
-    Live,
-    Ended,
-}
-
-impl Status {
-    fn parse(raw: &str) -> Status {
-        match raw {
-            "live" => Status::Live,
-            "ended" => Status::Ended,
-            _ => Status::Scheduled,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Scheduled => "scheduled",
-            Status::Live => "live",
-            Status::Ended => "ended",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Interviewer,
-    Candidate,
-}
-
-impl Role {
-    fn parse(raw: &str) -> Role {
-        if raw == "interviewer" {
-            Role::Interviewer
-        } else {
-            Role::Candidate
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Interviewer => "interviewer",
-            Role::Candidate => "candidate",
-        }
-    }
-}
-
-/// The caller's standing in a session, loaded (and row-locked when `lock`)
-/// by [`membership`].
-pub struct Membership {
-    pub session_id: Uuid,
-    pub status: Status,
-    pub is_host: bool,
-    /// The caller's role now.
-    pub role: Role,
-}
-
-impl Membership {
-    pub fn require_host(&self) -> Result<&Self> {
-        if self.is_host {
-            Ok(self)
-        } else {
-            Err(Error::Forbidden("only the host can do this"))
-        }
-    }
-
-    pub fn require_open(&self) -> Result<&Self> {
-        if self.status == Status::Ended {
-            Err(Error::Conflict {
-                code: "session_ended",
-                message: "the session has ended and is read-only".into(),
-            })
-        } else {
-            Ok(self)
-        }
-    }
-}
-
-/// Loads the caller's membership; 404 when the session does not exist or the
-/// caller is not a member. With `lock`, the session row is locked until the
-/// transaction ends, serialising changes to one session.
-pub async fn membership(
-    db: &mut PgConnection,
-    session_id: Uuid,
-    user_id: Uuid,
-    lock: bool,
-) -> Result<Membership> {
-    let row = if lock {
-        sqlx::query!(
-            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
-               JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
-               WHERE s.id = $1 FOR UPDATE OF s"#,
-            session_id,
-            user_id
-        )
-        .fetch_optional(&mut *db)
-        .await?
-        .map(|r| (r.status, r.host_id, r.role))
-    } else {
-        sqlx::query!(
-            r#"SELECT s.status, s.host_id, m.role FROM interview_sessions s
-               JOIN session_members m ON m.session_id = s.id AND m.user_id = $2
-               WHERE s.id = $1"#,
-            session_id,
-            user_id
-        )
-        .fetch_optional(&mut *db)
-        .await?
-        .map(|r| (r.status, r.host_id, r.role))
-    };
-    let (status, host_id, role) = row.ok_or(Error::NotFound("no such session"))?;
-    Ok(Membership {
-        session_id,
-        status: Status::parse(&status),
-        is_host: host_id == user_id,
-        role: Role::parse(&role),
-    })
-}
-
-async fn touch(db: &mut PgConnection, session_id: Uuid) -> Result<()> {
-    sqlx::query!(
-        "UPDATE interview_sessions SET last_activity_at = now() WHERE id = $1",
-        session_id
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MemberBody {
-    pub user_id: Uuid,
-    pub name: String,
-    pub role: String,
-    pub online: bool,
-    pub joined_at: DateTime<Utc>,
-}
-
 /// A session, beside `success`: what every change to a session answers.
 #[derive(Serialize, utoipa::ToSchema)]
 struct SessionAnswer {
@@ -213,97 +83,6 @@ impl SessionAnswer {
     fn json(session: SessionBody) -> Json<Success<Self>> {
         Json(Success::new(SessionAnswer { session }))
     }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionBody {
-    pub id: Uuid,
-    pub title: String,
-    pub language: String,
-    pub status: String,
-    pub host_id: Uuid,
-    pub scheduled_for: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    /// The problem being solved (`GET /api/sessions/{id}/problem`), if any.
-    pub problem_id: Option<Uuid>,
-    /// The shared editor's current text.
-    pub code: String,
-    /// The planned length in seconds; `null`: no clock.
-    pub duration_seconds: Option<i32>,
-    /// When the session ends (or was to end) by its clock: the start plus
-    /// the duration; `null` before it starts or without a clock.
-    pub ends_at: Option<DateTime<Utc>>,
-    /// Seconds left until `endsAt` while live, as of this body.
-    pub remaining_seconds: Option<i64>,
-    pub members: Vec<MemberBody>,
-}
-
-/// The full session as its members see it.
-pub async fn load_session(db: &mut PgConnection, id: Uuid) -> Result<SessionBody> {
-    let s = sqlx::query!(
-        r#"SELECT id, title, language, status, host_id, scheduled_for, created_at,
-                  started_at, ended_at, problem_id, duration_secs, ends_at,
-                  CASE WHEN status = 'live' AND ends_at IS NOT NULL
-                       THEN GREATEST(0, ceil(extract(epoch FROM ends_at - now())))::bigint
-                  END AS remaining_seconds
-           FROM interview_sessions WHERE id = $1"#,
-        id
-    )
-    .fetch_one(&mut *db)
-    .await?;
-    let members = sqlx::query_as!(
-        MemberBody,
-        r#"SELECT m.user_id, u.name, m.role, false AS "online!", m.joined_at
-           FROM session_members m JOIN users u ON u.id = m.user_id
-           WHERE m.session_id = $1
-           ORDER BY m.joined_at, m.user_id"#,
-        id
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    Ok(SessionBody {
-        id: s.id,
-        title: s.title,
-        language: s.language,
-        status: s.status,
-        host_id: s.host_id,
-        scheduled_for: s.scheduled_for,
-        created_at: s.created_at,
-        started_at: s.started_at,
-        ended_at: s.ended_at,
-        problem_id: s.problem_id,
-        code: current_code(db, id).await?,
-        duration_seconds: s.duration_secs,
-        ends_at: s.ends_at,
-        remaining_seconds: s.remaining_seconds,
-        members,
-    })
-}
-
-/// The shared document's text, read from what is stored (never from an api
-/// process's memory, so every replica answers the same). When the document
-/// cannot be read, the error is logged and the text as of its last
-/// compaction (`interview_sessions.code`) is the answer.
-pub async fn current_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
-    match crate::documents::store::text(db, id, crate::documents::Kind::Code).await {
-        Ok(Some(text)) => Ok(text),
-        Ok(None) => mirrored_code(db, id).await,
-        Err(e) => {
-            tracing::error!(session = %id, error = %e, "cannot read the shared document; serving its last compacted text");
-            mirrored_code(db, id).await
-        }
-    }
-}
-
-async fn mirrored_code(db: &mut PgConnection, id: Uuid) -> Result<String> {
-    Ok(
-        sqlx::query_scalar!("SELECT code FROM interview_sessions WHERE id = $1", id)
-            .fetch_one(db)
-            .await?,
-    )
 }
 
 fn validate_title(raw: &str) -> Result<String, String> {
@@ -731,50 +510,4 @@ async fn assign_role(
     tx.commit().await?;
     events::session_updated(&ctx, id).await;
     Ok(SessionAnswer::json(session))
-}
-
-/// Ends live sessions idle for longer than `SESSION_IDLE_TIMEOUT`, every
-/// `SESSION_IDLE_SWEEP_INTERVAL`, for as long as the process runs. Safe on
-/// every replica at once: the update is idempotent.
-pub fn spawn_idle_sweeper(ctx: ApiContext) {
-    let (idle, every) = (
-        ctx.config.sessions.idle_timeout,
-        ctx.config.sessions.idle_sweep_interval,
-    );
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match end_idle_sessions(&ctx.db, idle).await {
-                Ok(ended) => {
-                    if !ended.is_empty() {
-                        tracing::info!(ended = ended.len(), "ended idle sessions");
-                    }
-                    for id in ended {
-                        events::session_updated(&ctx, id).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "idle session sweep failed"),
-            }
-        }
-    });
-}
-
-pub async fn end_idle_sessions(db: &PgPool, idle: Duration) -> Result<Vec<Uuid>> {
-    let idle_secs = idle.as_secs_f64();
-    let mut tx = db.begin().await?;
-    let ids = sqlx::query_scalar!(
-        r#"SELECT id FROM interview_sessions
-           WHERE status = 'live' AND last_activity_at < now() - make_interval(secs => $1)
-           FOR UPDATE SKIP LOCKED"#,
-        idle_secs
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in &ids {
-        end_session(&mut tx, *id).await?;
-    }
-    tx.commit().await?;
-    Ok(ids)
 }

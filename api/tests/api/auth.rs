@@ -1,5 +1,8 @@
 //! Accounts and authentication, the original Node backend's endpoints and
 //! response shapes included, against real PostgreSQL and Redis.
+//!
+//! Over 600 lines on purpose: one feature's suite, each test independent and
+//! reading as one scenario; the shared setup is in the harness (`fixtures`).
 
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -3,6 +3,7 @@
 //! `helpers`, `fixtures`, `sockets` and `eventually`.
 
 mod auth;
+mod authorization;
 mod clock;
 mod compat;
 mod dependencies;
@@ -21,6 +22,7 @@ mod operability;
 mod problems;
 mod rooms;
 mod runs;
+mod session_edges;
 mod social;
 mod socket_limits;
 mod socket_release;

@@ -3,6 +3,9 @@
 //! with the reference y-websocket client on two replicas), and submissions
 //! against hidden tests through real workers and Docker — with every byte a
 //! candidate can read checked for the hidden data.
+//!
+//! Over 600 lines on purpose: one feature's suite, each test independent and
+//! reading as one scenario; the shared setup is in the harness (`fixtures`).
 
 use std::{collections::HashSet, time::Duration};
 

@@ -1,5 +1,8 @@
 //! The run pipeline end to end: the api in-process, real `codecall-worker`
 //! processes, real PostgreSQL, Redis and Docker.
+//!
+//! Over 600 lines on purpose: one feature's suite, each test independent and
+//! reading as one scenario; the shared setup is in the harness (`fixtures`).
 
 use std::time::Duration;
 

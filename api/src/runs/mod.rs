@@ -18,17 +18,25 @@
 //! A run is one row in PostgreSQL, and that row is the queue: inserting it
 //! (`queued`) is the enqueue, and a trigger wakes the workers. Redis can
 //! restart or forget everything without losing an accepted run.
+//!
+//! Layout: the handlers, storing a run and waiting for it are here;
+//! [`request`] is what a run request may contain and its validation,
+//! [`admission`] whether it may be queued (fleet, quotas).
 
-use std::{collections::BTreeMap, time::Duration};
+mod admission;
+mod request;
+
+use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
-use run_contract::{
-    LanguageInfo, RunEvent, RunKind, RunView,
-    input::{RunFile, RunInput, RunTest, valid_file_name},
-};
+use run_contract::{LanguageInfo, RunEvent, RunKind, RunView};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
+
+pub(crate) use admission::{Fleet, check_quotas, fleet, wait_budget};
+pub(crate) use request::{CreateRun, FileBody, LimitsBody, NewRun, TestBody, validate};
+pub use request::{MAX_ARG_CHARS, MAX_ARGS, MAX_FILES};
 
 use crate::{
     auth::AuthUser,
@@ -38,16 +46,7 @@ use crate::{
     run_access::{StoredRun, for_viewer, is_interviewer},
     sessions::{Status, membership},
     startup::ApiContext,
-    validation::Problems,
 };
-
-/// Extra arguments a run may pass to the program.
-pub const MAX_ARGS: usize = 32;
-pub const MAX_ARG_CHARS: usize = 256;
-/// Files per run.
-pub const MAX_FILES: usize = 16;
-/// `Retry-After` of a 503 `no_workers`.
-const NO_WORKERS_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -55,74 +54,6 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(create))
         .routes(routes!(show))
         .routes(routes!(session_runs))
-}
-
-/// What the worker fleet can run, from the `workers` table: the languages
-/// of live workers, and those of workers seen within `RUN_WORKER_GRACE`
-/// (a fleet restarting is not a fleet gone).
-pub struct Fleet {
-    pub live: BTreeMap<String, LanguageInfo>,
-    pub recent: BTreeMap<String, LanguageInfo>,
-}
-
-pub async fn fleet(ctx: &ApiContext) -> Result<Fleet> {
-    let rows = sqlx::query!(
-        r#"SELECT languages, (expires_at > now() AND stopped_at IS NULL) AS "live!"
-           FROM workers
-           WHERE expires_at > now() OR heartbeat_at > now() - make_interval(secs => $1)"#,
-        ctx.config.runs.worker_grace.as_secs_f64()
-    )
-    .fetch_all(&ctx.db)
-    .await?;
-    let mut fleet = Fleet {
-        live: BTreeMap::new(),
-        recent: BTreeMap::new(),
-    };
-    for row in rows {
-        let languages: Vec<LanguageInfo> =
-            serde_json::from_value(row.languages).unwrap_or_default();
-        for language in languages {
-            if row.live {
-                fleet.live.insert(language.id.clone(), language.clone());
-            }
-            fleet.recent.insert(language.id.clone(), language);
-        }
-    }
-    Ok(fleet)
-}
-
-impl Fleet {
-    /// Whether a run in `language` may be queued: a live worker runs it, or
-    /// one did within the grace period (it is queued and runs when a worker
-    /// is back). No worker seen for longer than the grace → 503
-    /// `no_workers`; a language no worker knows → 422.
-    pub(crate) fn admit(&self, language: &str, problems: &mut Problems) -> Result<()> {
-        if self.live.contains_key(language) || self.recent.contains_key(language) {
-            return Ok(());
-        }
-        if self.recent.is_empty() {
-            return Err(Error::Busy {
-                code: "no_workers",
-                message: "no worker is running; try again shortly".into(),
-                retry_after: NO_WORKERS_RETRY_AFTER,
-            });
-        }
-        let known: Vec<&str> = self.recent.keys().map(String::as_str).collect();
-        problems.add(
-            "language",
-            format!("is not available; available: {}", known.join(", ")),
-        );
-        Ok(())
-    }
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(unavailable)`
-fn unavailable(e: redis::RedisError) -> Error {
-    tracing::error!(error = %e, "redis unavailable");
-    Error::Unavailable {
-        code: "queue_unavailable",
-        message: "the run queue is unavailable; try again shortly".into(),
-    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -139,199 +70,10 @@ async fn languages(State(ctx): State<ApiContext>) -> Result<Json<Success<Languag
     Ok(Json(Success::new(LanguageList { languages })))
 }
 
-/// A file as posted (the request's shape; stored as a
-/// [`run_contract::input::RunFile`]).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct FileBody {
-    #[serde(default)]
-    pub(crate) name: String,
-    pub(crate) content: String,
-}
-
-impl From<FileBody> for RunFile {
-    fn from(file: FileBody) -> Self {
-        RunFile {
-            name: file.name,
-            content: file.content,
-        }
-    }
-}
-
-/// A test as posted (the request's shape; stored as a
-/// [`run_contract::input::RunTest`]).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TestBody {
-    #[serde(default)]
-    pub(crate) stdin: String,
-    pub(crate) expected_output: String,
-}
-
-impl From<TestBody> for RunTest {
-    fn from(test: TestBody) -> Self {
-        RunTest {
-            stdin: test.stdin,
-            expected_output: test.expected_output,
-        }
-    }
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct LimitsBody {
-    pub(crate) time_ms: Option<u32>,
-    pub(crate) memory_mb: Option<u32>,
-}
-
-/// Exactly one of `source` and `files`; with `sessionId` and neither, the
-/// session's shared document is run.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CreateRun {
-    #[serde(default)]
-    pub(crate) language: String,
-    pub(crate) source: Option<String>,
-    pub(crate) files: Option<Vec<FileBody>>,
-    #[serde(default)]
-    pub(crate) stdin: String,
-    #[serde(default)]
-    pub(crate) args: Vec<String>,
-    pub(crate) session_id: Option<Uuid>,
-    #[serde(default)]
-    pub(crate) tests: Vec<TestBody>,
-    #[serde(default)]
-    pub(crate) limits: LimitsBody,
-}
-
 #[derive(Deserialize)]
 struct CreateParams {
     #[serde(default)]
     wait: bool,
-}
-
-/// A validated run, ready to store.
-pub(crate) struct NewRun {
-    pub(crate) language: String,
-    /// Its files, arguments and tests (the row's `jsonb` columns).
-    input: RunInput,
-    stdin: Vec<u8>,
-    time_ms: u32,
-    memory_mb: u32,
-    /// The Judge0 submission's parameters (Judge0 door only).
-    pub(crate) judge0: Option<serde_json::Value>,
-    /// Where the result is PUT when the run finishes (Judge0 door only).
-    pub(crate) callback_url: Option<String>,
-}
-
-pub(crate) fn validate(ctx: &ApiContext, req: CreateRun, fleet: &Fleet) -> Result<NewRun> {
-    let limits = &ctx.config.runs;
-    let mut problems = Problems::default();
-    fleet.admit(&req.language, &mut problems)?;
-    let files: Vec<FileBody> = match (req.source, req.files) {
-        (Some(source), None) => vec![FileBody {
-            name: String::new(),
-            content: source,
-        }],
-        (None, Some(files)) if !files.is_empty() => files,
-        _ => {
-            problems.add(
-                "source",
-                "give exactly one of `source` and a non-empty `files`",
-            );
-            Vec::new()
-        }
-    };
-    if files.len() > MAX_FILES {
-        problems.add("files", format!("at most {MAX_FILES} files"));
-    }
-    for file in &files {
-        if !file.name.is_empty() && !valid_file_name(&file.name) {
-            problems.add(
-                "files",
-                format!(
-                    "`{}` is not a plain file name (letters, digits, . _ -)",
-                    file.name
-                ),
-            );
-        }
-    }
-    let source_bytes: usize = files.iter().map(|f| f.content.len()).sum();
-    if source_bytes > limits.max_source_bytes {
-        problems.add(
-            "source",
-            format!(
-                "is {source_bytes} bytes; the limit is {}",
-                limits.max_source_bytes
-            ),
-        );
-    }
-    if req.stdin.len() > limits.max_stdin_bytes {
-        problems.add(
-            "stdin",
-            format!(
-                "is {} bytes; the limit is {}",
-                req.stdin.len(),
-                limits.max_stdin_bytes
-            ),
-        );
-    }
-    if req.args.len() > MAX_ARGS || req.args.iter().any(|a| a.chars().count() > MAX_ARG_CHARS) {
-        problems.add(
-            "args",
-            format!("at most {MAX_ARGS} arguments of at most {MAX_ARG_CHARS} characters"),
-        );
-    }
-    if req.tests.len() > limits.max_tests {
-        problems.add("tests", format!("at most {} tests", limits.max_tests));
-    }
-    let tests_bytes: usize = req
-        .tests
-        .iter()
-        .map(|t| t.stdin.len() + t.expected_output.len())
-        .sum();
-    if tests_bytes > limits.max_tests_bytes
-        || req
-            .tests
-            .iter()
-            .any(|t| t.stdin.len() > limits.max_stdin_bytes)
-    {
-        problems.add(
-            "tests",
-            format!(
-                "each test's stdin is limited to {} bytes and all tests together to {}",
-                limits.max_stdin_bytes, limits.max_tests_bytes
-            ),
-        );
-    }
-    let time_ms = req.limits.time_ms.unwrap_or(limits.default_time_ms);
-    if !(100..=limits.max_time_ms).contains(&time_ms) {
-        problems.add(
-            "limits.timeMs",
-            format!("must be between 100 and {}", limits.max_time_ms),
-        );
-    }
-    let memory_mb = req.limits.memory_mb.unwrap_or(limits.default_memory_mb);
-    if !(32..=limits.max_memory_mb).contains(&memory_mb) {
-        problems.add(
-            "limits.memoryMb",
-            format!("must be between 32 and {}", limits.max_memory_mb),
-        );
-    }
-    problems.into_result()?;
-    Ok(NewRun {
-        language: req.language,
-        input: RunInput {
-            files: files.into_iter().map(RunFile::from).collect(),
-            args: req.args,
-            tests: req.tests.into_iter().map(RunTest::from).collect(),
-        },
-        stdin: req.stdin.into_bytes(),
-        time_ms,
-        memory_mb,
-        judge0: None,
-        callback_url: None,
-    })
 }
 
 /// "Run the session's code": the shared document's text (422 when empty).
@@ -509,74 +251,6 @@ pub(crate) async fn queue_problem_run(
         Some(run.problem_id),
     )
     .await
-}
-
-/// How long a `?wait=true` request may wait: `RUN_WAIT_MAX`, but answering
-/// before the request timeout would cut the wait off with a 408.
-pub(crate) fn wait_budget(ctx: &ApiContext) -> Duration {
-    ctx.config.runs.wait_max.min(
-        ctx.config
-            .http
-            .request_timeout
-            .saturating_sub(Duration::from_secs(1)),
-    )
-}
-
-/// 429 when the user would have more than `unfinished_cap` unfinished runs
-/// with these `count` new ones, or start too many this minute; 503 when the
-/// queue is over its depth. The native API's cap is
-/// `RUN_MAX_CONCURRENT_PER_USER`; the compatibility doors' is
-/// `RUN_MAX_BACKLOG_PER_USER` (their clients send batches).
-pub(crate) async fn check_quotas(
-    ctx: &ApiContext,
-    user_id: Uuid,
-    unfinished_cap: i64,
-    count: i64,
-) -> Result<()> {
-    crate::retention::check_stored_bytes(ctx, user_id).await?;
-    let limits = &ctx.config.runs;
-    let counts = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE user_id = $1) AS "unfinished!",
-                  count(*) FILTER (WHERE status = 'queued') AS "queued!"
-           FROM runs WHERE status <> 'finished'"#,
-        user_id
-    )
-    .fetch_one(&ctx.db)
-    .await?;
-    let (unfinished, queued) = (counts.unfinished, counts.queued);
-    if unfinished + count > unfinished_cap {
-        return Err(Error::TooManyRequests {
-            message: "too many runs in progress; wait for one to finish",
-            retry_after: Duration::from_secs(1),
-        });
-    }
-    let key = format!("{}runs-per-minute:{user_id}", ctx.config.redis.key_prefix);
-    let mut redis = ctx.redis.clone();
-    let (minute_count, ttl): (u32, i64) = redis::pipe()
-        .atomic()
-        .incr(&key, count)
-        .cmd("EXPIRE")
-        .arg(&key)
-        .arg(60)
-        .arg("NX")
-        .ignore()
-        .ttl(&key)
-        .query_async(&mut redis)
-        .await
-        .map_err(unavailable)?;
-    if minute_count > limits.max_per_minute {
-        return Err(Error::TooManyRequests {
-            message: "too many runs this minute",
-            retry_after: Duration::from_secs(u64::try_from(ttl.max(1)).unwrap_or(60)),
-        });
-    }
-    if queued + count > limits.queue_max_depth {
-        return Err(Error::Unavailable {
-            code: "queue_full",
-            message: "the run queue is full; try again shortly".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Waits until run `id` finishes or `max` passes, then answers its state:
