@@ -10,6 +10,11 @@
 //! - `codecall_presence_entries` (gauge): sockets this replica keeps present.
 //!
 //! All four return to zero when the replica's sockets close.
+//! - `codecall_password_hashes_total` and
+//!   `codecall_password_verifications_total{outcome}` (counters, from
+//!   [`crate::auth`]'s password module): an unknown email is verified against
+//!   a dummy hash, so it counts one `unknown_user` verification, as a wrong
+//!   password counts one `mismatch`.
 //!
 //! The recorder is process-wide and installed once.
 
