@@ -27,7 +27,6 @@ use crate::{
 /// A worker connected to its dependencies, announced, and ready to claim runs.
 pub struct Application {
     config: Config,
-    db: PgPool,
     engine: Arc<Engine>,
     pipeline: Arc<Pipeline>,
     /// The ids of the languages this worker can run (those whose sandbox
@@ -127,7 +126,6 @@ impl Application {
         Ok(Application {
             languages: languages.into_iter().map(|l| l.id).collect(),
             config,
-            db,
             engine,
             pipeline,
             announcer,
@@ -144,11 +142,6 @@ impl Application {
     /// The ids of the languages this worker runs.
     pub fn languages(&self) -> &[String] {
         &self.languages
-    }
-
-    /// The worker's PostgreSQL pool.
-    pub fn db(&self) -> &PgPool {
-        &self.db
     }
 
     /// Claims and executes runs until `stop` completes; then takes no new

@@ -34,19 +34,9 @@ use uuid::Uuid;
 /// How long anything a test waits for may take on a busy machine.
 const DEADLINE: Duration = Duration::from_secs(90);
 
-/// Whether a Docker engine answers; with `CI` set, one that does not fails
-/// the test instead of skipping it.
-async fn docker_available() -> bool {
-    let reachable = match bollard::Docker::connect_with_local_defaults() {
-        Ok(docker) => docker.ping().await.is_ok(),
-        Err(_) => false,
-    };
-    assert!(
-        reachable || std::env::var_os("CI").is_none(),
-        "CI is set but no Docker engine is reachable"
-    );
-    reachable
-}
+#[path = "../../api/tests/api/docker.rs"]
+mod docker;
+use docker::docker_available;
 
 macro_rules! worker_or_skip {
     () => {
@@ -74,7 +64,7 @@ struct TestWorker {
 impl TestWorker {
     /// Builds and starts the worker; `None` when no Docker engine is reachable.
     async fn spawn() -> Option<TestWorker> {
-        if !docker_available().await {
+        if !docker_available() {
             return None;
         }
         let server_url = std::env::var("DATABASE_URL")

@@ -33,21 +33,9 @@ fn worker() -> Command {
     command
 }
 
-/// Whether a Docker engine is reachable; with `CI` set, an unreachable one
-/// fails the test instead of skipping it.
-fn docker_available() -> bool {
-    let reachable = Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        reachable || std::env::var_os("CI").is_none(),
-        "CI is set but no Docker engine is reachable"
-    );
-    reachable
-}
+#[path = "../../api/tests/api/docker.rs"]
+mod docker;
+use docker::docker_available;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -227,22 +227,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Whether a Docker engine is reachable. When `CI` is set an unreachable
-/// engine fails the test instead: a CI without Docker must not pass with the
-/// whole run pipeline untested.
-pub fn docker_available() -> bool {
-    let reachable = std::process::Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        reachable || std::env::var_os("CI").is_none(),
-        "CI is set but no Docker engine is reachable"
-    );
-    reachable
-}
+pub use crate::docker::docker_available;
 
 /// Returns from the test (outside CI) when no Docker engine is reachable.
 macro_rules! require_docker {

@@ -7,6 +7,7 @@ mod authorization;
 mod clock;
 mod compat;
 mod dependencies;
+mod docker;
 mod document_integrity;
 mod documents;
 mod eventually;
