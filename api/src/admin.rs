@@ -89,7 +89,6 @@ fn require_admin(user: &AuthUser) -> Result<()> {
 /// Queue monitoring (admins).
 #[utoipa::path(get, path = "/api/admin/queue", tag = "admin", security(("bearer" = [])), responses(
     (status = 200, description = "Counts, throughput, workers", body = QueueReport),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn queue(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<QueueReport>> {
     require_admin(&user)?;

@@ -82,7 +82,6 @@ struct TokenList {
 /// Creates a personal API token (the secret is in this answer only).
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", security(("bearer" = [])), request_body = CreateToken, responses(
     (status = 201, description = "Created; `token` is shown only here", body = CreatedToken),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "`forbidden`: an API token cannot create tokens", body = ErrorBody),
     (status = 422, description = "Invalid name or expiry, or over `API_TOKENS_MAX_PER_USER`", body = ErrorBody)))]
 async fn create(
@@ -165,7 +164,6 @@ async fn create(
 /// The caller's unrevoked tokens, newest first.
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens", security(("bearer" = [])), responses(
     (status = 200, description = "The tokens (no secrets)", body = TokenList),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "`forbidden`", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
@@ -190,7 +188,6 @@ async fn list(
 #[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The token's id")), responses(
     (status = 204, description = "Revoked"),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "`forbidden`", body = ErrorBody),
     (status = 404, description = "No such token of yours", body = ErrorBody)))]
 async fn revoke(

@@ -83,7 +83,6 @@ struct FriendRequestAnswer {
 /// Sends a friend request; if the other user had asked already, you are friends.
 #[utoipa::path(post, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])), request_body = NewRequest, responses(
     (status = 201, description = "`{success, request}` (`status`: pending or accepted)", body = Success<FriendRequestAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such user", body = ErrorBody),
     (status = 409, description = "`request_exists` or `already_friends`", body = ErrorBody),
     (status = 422, description = "To yourself, or neither/both of userId and email", body = ErrorBody)))]
@@ -225,7 +224,7 @@ struct FriendRequestList {
 #[utoipa::path(get, path = "/api/friends/requests", tag = "friends", security(("bearer" = [])),
     params(RequestListParams, PageParams),
     responses((status = 200, description = "`{success, requests: [FriendRequestBody], nextCursor}`", body = Success<Page<FriendRequestList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_requests(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -296,7 +295,7 @@ struct AcceptedRequest {
 #[utoipa::path(post, path = "/api/friends/requests/{id}/accept", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The request")), responses(
     (status = 200, description = "`{success, friend}`", body = Success<AcceptedRequest>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request for you", body = ErrorBody)))]
+    (status = 404, description = "No such request for you", body = ErrorBody)))]
 async fn accept_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -332,7 +331,7 @@ async fn accept_request(
 #[utoipa::path(post, path = "/api/friends/requests/{id}/decline", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The request")), responses(
     (status = 204, description = "Declined"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request for you", body = ErrorBody)))]
+    (status = 404, description = "No such request for you", body = ErrorBody)))]
 async fn decline_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -356,7 +355,7 @@ async fn decline_request(
 #[utoipa::path(delete, path = "/api/friends/requests/{id}", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The request")), responses(
     (status = 204, description = "Cancelled"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such request of yours", body = ErrorBody)))]
+    (status = 404, description = "No such request of yours", body = ErrorBody)))]
 async fn cancel_request(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -396,7 +395,7 @@ struct FriendList {
 /// The caller's friends, with their online flag.
 #[utoipa::path(get, path = "/api/friends", tag = "friends", security(("bearer" = [])), params(PageParams),
     responses((status = 200, description = "`{success, friends: [Friend], nextCursor}`", body = Success<Page<FriendList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list_friends(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -442,7 +441,7 @@ async fn list_friends(
 #[utoipa::path(delete, path = "/api/friends/{user_id}", tag = "friends", security(("bearer" = [])),
     params(("user_id" = Uuid, Path, description = "The friend")), responses(
     (status = 204, description = "No longer friends"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "Not a friend", body = ErrorBody)))]
+    (status = 404, description = "Not a friend", body = ErrorBody)))]
 async fn unfriend(
     State(ctx): State<ApiContext>,
     user: AuthUser,

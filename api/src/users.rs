@@ -50,8 +50,7 @@ struct TokenOwner {
 
 /// Checks an access token: 200 with the caller's id and email, else 401.
 #[utoipa::path(get, path = "/api/test/protected", tag = "users", security(("bearer" = [])), responses(
-    (status = 200, description = "`{success, message, user: {userId, email}}`", body = Success<Protected>),
-    (status = 401, description = "Not authenticated", body = ErrorBody)))]
+    (status = 200, description = "`{success, message, user: {userId, email}}`", body = Success<Protected>)))]
 async fn protected(user: AuthUser) -> Json<Success<Protected>> {
     Json(Success::new(Protected {
         message: "Protected route accessed",
@@ -70,8 +69,7 @@ struct UserAnswer {
 
 /// The caller's account.
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])), responses(
-    (status = 200, description = "`{success, user}`", body = Success<UserAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody)))]
+    (status = 200, description = "`{success, user}`", body = Success<UserAnswer>)))]
 async fn me(State(ctx): State<ApiContext>, user: AuthUser) -> Result<Json<Success<UserAnswer>>> {
     let user = sqlx::query_as!(
         UserBody,
@@ -91,7 +89,6 @@ struct UpdateMe {
 /// Renames the caller.
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe, responses(
     (status = 200, description = "`{success, user}`", body = Success<UserAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 422, description = "Invalid name", body = ErrorBody)))]
 async fn update_me(
     State(ctx): State<ApiContext>,
@@ -125,7 +122,6 @@ struct ChangePassword {
 /// Changes the password and revokes every other login.
 #[utoipa::path(post, path = "/api/users/me/password", tag = "users", security(("bearer" = [])), request_body = ChangePassword, responses(
     (status = 204, description = "Changed; other logins revoked"),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 422, description = "Wrong current password or invalid new one", body = ErrorBody)))]
 async fn change_password(
     State(ctx): State<ApiContext>,
@@ -215,7 +211,7 @@ struct SearchHitList {
 #[utoipa::path(get, path = "/api/users/search", tag = "friends", security(("bearer" = [])),
     params(SearchParams, PageParams),
     responses((status = 200, description = "`{success, users: [{id, name, email?, isFriend}], nextCursor}`", body = Success<Page<SearchHitList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn search(
     State(ctx): State<ApiContext>,
     user: AuthUser,

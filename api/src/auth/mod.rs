@@ -388,8 +388,7 @@ async fn logout(
 
 /// Ends every login of the caller.
 #[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])), responses(
-    (status = 204, description = "Signed out everywhere"),
-    (status = 401, description = "Not authenticated", body = ErrorBody)))]
+    (status = 204, description = "Signed out everywhere")))]
 async fn logout_all(
     State(ctx): State<ApiContext>,
     LoginUser(user): LoginUser,

@@ -170,7 +170,6 @@ fn render(
     responses(
     (status = 201, description = "`{token}`, or with `wait=true` the submission", body = Object),
     (status = 400, description = "Invalid `fields`", body = Judge0Message),
-    (status = 401, description = "No valid token", body = Judge0Message),
     (status = 422, description = "`{field: [problem]}`", body = Object),
     (status = 429, description = "Over `RUN_MAX_BACKLOG_PER_USER` or `RUN_MAX_PER_MINUTE`", body = Judge0Message),
     (status = 503, description = "Queue full or no worker", body = Judge0Message)))]
@@ -228,7 +227,6 @@ struct NotUtf8Body {
     responses(
     (status = 200, description = "The submission", body = Object),
     (status = 400, description = "Invalid fields, or text that is not UTF-8 without `base64_encoded=true`", body = Judge0Message),
-    (status = 401, description = "No valid token", body = Judge0Message),
     (status = 404, description = "No such submission of yours", body = Judge0Message)))]
 async fn show(
     State(ctx): State<ApiContext>,
@@ -257,7 +255,6 @@ async fn show(
     responses(
     (status = 201, description = "`[{token} | {field: [problem]}]`", body = [BatchItem]),
     (status = 400, description = "Empty or over `JUDGE0_MAX_BATCH_SIZE`", body = Judge0Message),
-    (status = 401, description = "No valid token", body = Judge0Message),
     (status = 422, description = "No submission was valid: each one's problems", body = [BatchItem]),
     (status = 429, description = "Over `RUN_MAX_BACKLOG_PER_USER` or `RUN_MAX_PER_MINUTE`", body = Judge0Message)))]
 async fn batch_create(
@@ -322,8 +319,7 @@ struct BatchAnswer {
     params(("tokens" = String, Query, description = "Comma-separated tokens"), ("base64_encoded" = Option<bool>, Query, description = "Text fields in base64"), ("fields" = Option<String>, Query, description = "Comma-separated; `*` for all")),
     responses(
     (status = 200, description = "`{submissions: [submission | null]}`", body = Object),
-    (status = 400, description = "No tokens, too many, invalid fields or text that is not UTF-8", body = Judge0Message),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 400, description = "No tokens, too many, invalid fields or text that is not UTF-8", body = Judge0Message)))]
 async fn batch_show(
     State(ctx): State<ApiContext>,
     Judge0User(user): Judge0User,

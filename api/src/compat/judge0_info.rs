@@ -47,8 +47,7 @@ struct LanguageDetail {
 
 /// The languages the fleet runs, under each of their Judge0 ids.
 #[utoipa::path(get, path = "/judge0/languages", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "`[{id, name}]`", body = [LanguageBody]),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 200, description = "`[{id, name}]`", body = [LanguageBody])))]
 async fn languages(
     State(ctx): State<ApiContext>,
     _user: Judge0User,
@@ -72,7 +71,6 @@ async fn languages(
 #[utoipa::path(get, path = "/judge0/languages/{id}", tag = "judge0", security(("judge0_token" = [])),
     params(("id" = u32, Path, description = "Judge0 language id")), responses(
     (status = 200, description = "The language", body = LanguageDetail),
-    (status = 401, description = "No valid token", body = Judge0Message),
     (status = 404, description = "Not one we run", body = Judge0Message)))]
 async fn language(
     State(ctx): State<ApiContext>,
@@ -98,8 +96,7 @@ async fn language(
 
 /// Judge0's statuses.
 #[utoipa::path(get, path = "/judge0/statuses", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "`[{id, description}]`", body = [StatusBody]),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 200, description = "`[{id, description}]`", body = [StatusBody])))]
 async fn statuses(_user: Judge0User) -> Json<Vec<StatusBody>> {
     Json(STATUSES.iter().map(|(id, _)| StatusBody::of(*id)).collect())
 }
@@ -150,8 +147,7 @@ struct ConfigInfo {
 
 /// This server's configuration, in Judge0's terms.
 #[utoipa::path(get, path = "/judge0/config_info", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "Every `config_info` field of Judge0 CE 1.13.1", body = ConfigInfo),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 200, description = "Every `config_info` field of Judge0 CE 1.13.1", body = ConfigInfo)))]
 async fn config_info(State(ctx): State<ApiContext>, _user: Judge0User) -> Json<ConfigInfo> {
     let l = limits(&ctx);
     let compat = &ctx.config.compat;
@@ -208,8 +204,7 @@ struct About {
 
 /// The Judge0 version this door speaks (the SDKs pick language ids by it).
 #[utoipa::path(get, path = "/judge0/about", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "`{version: \"1.13.1\", …}`", body = About),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 200, description = "`{version: \"1.13.1\", …}`", body = About)))]
 async fn about(_user: Judge0User) -> Json<About> {
     Json(About {
         version: JUDGE0_VERSION.to_owned(),
@@ -232,8 +227,7 @@ struct WorkerQueue {
 
 /// The run queue and the live workers, in Judge0's `workers` shape.
 #[utoipa::path(get, path = "/judge0/workers", tag = "judge0", security(("judge0_token" = [])), responses(
-    (status = 200, description = "`[{queue, size, available, idle, working, paused, failed}]`", body = [WorkerQueue]),
-    (status = 401, description = "No valid token", body = Judge0Message)))]
+    (status = 200, description = "`[{queue, size, available, idle, working, paused, failed}]`", body = [WorkerQueue])))]
 async fn workers(
     State(ctx): State<ApiContext>,
     _user: Judge0User,

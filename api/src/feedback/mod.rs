@@ -251,7 +251,6 @@ struct FeedbackAnswer {
     request_body = WriteFeedback, responses(
     (status = 200, description = "Replaced", body = FeedbackAnswer),
     (status = 201, description = "Written", body = FeedbackAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Neither the host nor the interviewer", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`session_not_ended`, or `feedback_frozen` (the edit window is over)", body = ErrorBody),
@@ -372,7 +371,6 @@ struct FeedbackList {
 /// A session's feedback: all of it for the host and the interviewer, one's own otherwise.
 #[utoipa::path(get, path = "/api/sessions/{id}/feedback", tag = "feedback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "The feedback the caller may read, oldest first", body = FeedbackList),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn session_feedback(
     State(ctx): State<ApiContext>,
@@ -400,7 +398,7 @@ struct MyFeedback {
 #[utoipa::path(get, path = "/api/users/me/feedback", tag = "feedback", security(("bearer" = [])),
     params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
     responses((status = 200, description = "A page of feedback", body = MyFeedback),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn my_feedback(
     State(ctx): State<ApiContext>,
     user: AuthUser,

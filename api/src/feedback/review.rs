@@ -75,7 +75,6 @@ struct ReviewAnswer {
 /// The session as one document for a reviewer (members; built per the caller's role).
 #[utoipa::path(get, path = "/api/sessions/{id}/review", tag = "feedback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "The review document", body = ReviewAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn review(
     State(ctx): State<ApiContext>,

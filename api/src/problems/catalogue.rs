@@ -66,7 +66,6 @@ struct CreateProblem {
 /// Creates a problem; the caller is its author.
 #[utoipa::path(post, path = "/api/problems", tag = "problems", security(("bearer" = [])), request_body = CreateProblem, responses(
     (status = 201, description = "Created, hidden tests included", body = ProblemAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 413, description = "Body over `BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create(
@@ -187,7 +186,7 @@ fn like_pattern(q: &str) -> String {
            ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
            ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
     responses((status = 200, description = "A page of problems", body = ProblemList),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -252,7 +251,6 @@ async fn list(
 /// A problem (hidden tests for its author only).
 #[utoipa::path(get, path = "/api/problems/{id}", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The problem")), responses(
     (status = 200, description = "The problem", body = ProblemAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such problem, or not visible to the caller", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<ApiContext>,
@@ -305,7 +303,6 @@ async fn own(conn: &mut sqlx::PgConnection, id: Uuid, user: Uuid) -> Result<supe
 /// Changes a problem (its author).
 #[utoipa::path(patch, path = "/api/problems/{id}", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The problem")), request_body = UpdateProblem, responses(
     (status = 200, description = "The problem as changed", body = ProblemAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not the author", body = ErrorBody),
     (status = 404, description = "No such problem, or not visible to the caller", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
@@ -351,7 +348,6 @@ async fn update(
 /// Deletes a problem from the catalogue (its author); sessions that used it keep it.
 #[utoipa::path(delete, path = "/api/problems/{id}", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The problem")), responses(
     (status = 204, description = "Deleted"),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not the author", body = ErrorBody),
     (status = 404, description = "No such problem, or not visible to the caller", body = ErrorBody)))]
 async fn remove(

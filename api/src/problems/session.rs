@@ -69,7 +69,6 @@ struct Attached {
 /// Attaches a problem to the session (host); fills an empty document with its starter code.
 #[utoipa::path(put, path = "/api/sessions/{id}/problem", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = AttachProblem, responses(
     (status = 200, description = "Attached (or detached)", body = Attached),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not the host", body = ErrorBody),
     (status = 404, description = "No such session or problem, or not visible to the caller", body = ErrorBody),
     (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
@@ -131,7 +130,6 @@ struct SessionProblem {
 /// The session's problem as the caller may see it (members).
 #[utoipa::path(get, path = "/api/sessions/{id}/problem", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "The problem; `hiddenTests` for the interviewer and the author only", body = SessionProblem),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, not a member, or no problem attached", body = ErrorBody)))]
 async fn show(
     State(ctx): State<ApiContext>,

@@ -74,7 +74,6 @@ struct Queued {
     request_body = Submit, responses(
     (status = 200, description = "Finished (with `wait=true`): the run, redacted unless the caller is the interviewer", body = Success<RunView>),
     (status = 202, description = "Queued (`{success, id, status, kind}`), or the run's current state after a bounded wait", body = Queued),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`session_not_live`, `no_problem` or `no_tests`", body = ErrorBody),
     (status = 422, description = "The document is empty, or over a run limit", body = ErrorBody),

@@ -111,7 +111,6 @@ enum CreateAnswer {
     params(("wait" = Option<bool>, Query, description = "Wait for the result")), responses(
     (status = 200, description = "Finished (with `wait=true`): the run", body = Success<RunView>),
     (status = 202, description = "`{success, id, status: \"queued\"}`, or the run's current state after a bounded wait", body = CreateAnswer),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "Not a member of `sessionId`", body = ErrorBody),
     (status = 409, description = "`session_not_live`", body = ErrorBody),
     (status = 413, description = "Body over `BODY_LIMIT_BYTES`", body = ErrorBody),
@@ -301,7 +300,6 @@ pub async fn load_run(ctx: &ApiContext, id: Uuid) -> Result<RunView> {
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The run")), responses(
     (status = 200, description = "The run, with `success: true`", body = Success<RunView>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such run, or not yours", body = ErrorBody)))]
 async fn show(
     State(ctx): State<ApiContext>,
@@ -338,7 +336,6 @@ struct RunList {
 #[utoipa::path(get, path = "/api/sessions/{id}/runs", tag = "runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session"), PageParams), responses(
     (status = 200, description = "`{success, runs: [RunView], nextCursor}`", body = Success<Page<RunList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn session_runs(
     State(ctx): State<ApiContext>,

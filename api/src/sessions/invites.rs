@@ -88,7 +88,6 @@ struct InviteAnswer {
 /// Invites a friend (host).
 #[utoipa::path(post, path = "/api/sessions/{id}/invites", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = NewInvite, responses(
     (status = 201, description = "`{success, invite}`", body = Success<InviteAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Not the host, or not a friend", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`already_invited`, `already_member` or `session_ended`", body = ErrorBody)))]
@@ -148,7 +147,7 @@ async fn load_invite(db: &mut PgConnection, id: Uuid) -> Result<InviteBody> {
 #[utoipa::path(delete, path = "/api/sessions/{id}/invites/{invite_id}", tag = "invites", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session"), ("invite_id" = Uuid, Path, description = "The invite")), responses(
     (status = 204, description = "Withdrawn"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such pending invite", body = ErrorBody)))]
+    (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such pending invite", body = ErrorBody)))]
 async fn revoke(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -183,7 +182,7 @@ struct InviteList {
 /// The caller's pending invites.
 #[utoipa::path(get, path = "/api/invites", tag = "invites", security(("bearer" = [])), params(PageParams),
     responses((status = 200, description = "`{success, invites: [InviteBody], nextCursor}`", body = Success<Page<InviteList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn my_invites(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -239,7 +238,7 @@ async fn pending_invite(tx: &mut PgConnection, id: Uuid, user_id: Uuid) -> Resul
 /// Accepts an invite: the caller joins as candidate.
 #[utoipa::path(post, path = "/api/invites/{id}/accept", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The invite")), responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such invite for you", body = ErrorBody),
+    (status = 404, description = "No such invite for you", body = ErrorBody),
     (status = 409, description = "`session_full`, `invite_revoked`, `invite_answered` or `session_ended`", body = ErrorBody)))]
 async fn accept(
     State(ctx): State<ApiContext>,
@@ -300,7 +299,7 @@ async fn accept(
 /// Declines an invite.
 #[utoipa::path(post, path = "/api/invites/{id}/decline", tag = "invites", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The invite")), responses(
     (status = 204, description = "Declined"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such invite for you", body = ErrorBody),
+    (status = 404, description = "No such invite for you", body = ErrorBody),
     (status = 409, description = "`invite_revoked` or `invite_answered`", body = ErrorBody)))]
 async fn decline(
     State(ctx): State<ApiContext>,

@@ -119,7 +119,6 @@ struct CreateSession {
 /// Creates a session; the caller is its host and interviewer.
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession, responses(
     (status = 201, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "An invitee is not a friend", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create(
@@ -218,7 +217,7 @@ struct SessionSummary {
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])),
     params(ListParams, PageParams),
     responses((status = 200, description = "`{success, sessions: [SessionSummary], nextCursor}`", body = Success<Page<SessionList>>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 422, description = "Bad query", body = ErrorBody)))]
+    (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -257,7 +256,7 @@ async fn list(
 /// A session with its members (role, online), status and current code.
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
+    (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -290,7 +289,7 @@ struct UpdateSession {
 /// Renames the session, changes its language or its clock (host).
 #[utoipa::path(patch, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = UpdateSession, responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
+    (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn update(
     State(ctx): State<ApiContext>,
@@ -346,7 +345,7 @@ async fn update(
 /// `scheduled` → `live` (host).
 #[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "Already live, or ended", body = ErrorBody)))]
 async fn start(
     State(ctx): State<ApiContext>,
@@ -381,7 +380,7 @@ async fn start(
 /// → `ended` (host); the session becomes read-only.
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
+    (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
 async fn end(
     State(ctx): State<ApiContext>,
     user: AuthUser,
@@ -421,7 +420,7 @@ pub(crate) async fn end_session(db: &mut PgConnection, id: Uuid) -> Result<()> {
 /// Leaves the session (members other than the host).
 #[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
     (status = 204, description = "Left"),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody),
+    (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`host_cannot_leave` or `session_ended`", body = ErrorBody)))]
 async fn leave(
     State(ctx): State<ApiContext>,
@@ -460,7 +459,7 @@ struct AssignRole {
 /// Gives a member a role (host); the previous interviewer becomes candidate.
 #[utoipa::path(post, path = "/api/sessions/{id}/roles", tag = "sessions", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = AssignRole, responses(
     (status = 200, description = "`{success, session}`", body = Success<SessionAnswer>),
-    (status = 401, description = "Not authenticated", body = ErrorBody), (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
+    (status = 403, description = "Not the host", body = ErrorBody), (status = 404, description = "No such session, or not a member", body = ErrorBody), (status = 409, description = "`session_ended` (read-only)", body = ErrorBody),
     (status = 422, description = "Not a member, or an unknown role", body = ErrorBody)))]
 async fn assign_role(
     State(ctx): State<ApiContext>,

@@ -157,7 +157,6 @@ fn seq_key(seq: i64) -> String {
            ("limit" = Option<i64>, Query, description = "Items per page, 1–100 (default 20); a page also stops at 1 MiB of updates and chat"),
            ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")), responses(
     (status = 200, description = "`{success, items, nextCursor, historyPurgedAt}`", body = Timeline),
-    (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 422, description = "Bad `limit` or `cursor`", body = ErrorBody)))]
 async fn timeline(
