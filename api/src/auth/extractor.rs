@@ -6,11 +6,13 @@
 //! refresh-token reuse), so revocation takes effect at once rather than when
 //! the access token expires. That is one indexed query per request.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
 
-use super::tokens::{TokenType, invalid_token};
-use crate::{error::Error, startup::ApiContext};
+use super::tokens::{LEEWAY_SECS, TokenType, invalid_token};
+use crate::{error::Error, realtime::lifetime::Holder, startup::ApiContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -96,6 +98,17 @@ impl AuthUser {
             return crate::api_tokens::authenticate(ctx, token).await;
         }
         AuthUser::from_token(ctx, token).await
+    }
+
+    /// The caller as a socket's holder: the socket closes when the token
+    /// stops being valid (its `exp` plus the leeway validation allows) or
+    /// its login is revoked.
+    pub fn socket_holder(&self) -> Holder {
+        Holder {
+            user: self.id,
+            login: self.login_id,
+            expires: UNIX_EPOCH + Duration::from_secs(self.token_expires_at + LEEWAY_SECS),
+        }
     }
 
     /// Verifies an access token and loads its (unrevoked) login's user.

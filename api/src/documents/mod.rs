@@ -231,7 +231,10 @@ async fn open(
         return Err(forbidden);
     }
     drop(conn);
-    let lease = ctx.sockets.admit(&ctx, &user, session).await?;
+    let lease = ctx
+        .sockets
+        .admit(&ctx, &user.socket_holder(), session)
+        .await?;
     // The session's events say when this member is removed (or it ends).
     let events = join_session(&ctx, session).await?;
     if kind == Kind::Notes {

@@ -33,7 +33,6 @@ use tokio::sync::{broadcast::error::RecvError, watch};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, tokens::LEEWAY_SECS},
     error::{Error, Result},
     startup::ApiContext,
 };
@@ -135,6 +134,16 @@ fn lease_ms() -> u64 {
     u64::try_from(LEASE.as_millis()).unwrap_or(30_000)
 }
 
+/// Whose socket asks to be admitted, and until when its token lets it stay
+/// open (the routes' authentication fills it in).
+pub struct Holder {
+    pub user: Uuid,
+    /// The login its token belongs to: revoking the login closes the socket.
+    pub login: Uuid,
+    /// When the token stops being valid.
+    pub expires: SystemTime,
+}
+
 struct Entry {
     user: Uuid,
     login: Uuid,
@@ -153,13 +162,13 @@ impl Sockets {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a socket of `user` to `session`, before the upgrade: 429 over
-    /// a cap, 503 without Redis, 401 `token_revoked` if the login was
+    /// Admits a socket of `holder` to `session`, before the upgrade: 429
+    /// over a cap, 503 without Redis, 401 `token_revoked` if the login was
     /// revoked meanwhile. The lease ends when the returned value is dropped.
     pub async fn admit(
         self: &Arc<Self>,
         ctx: &ApiContext,
-        user: &AuthUser,
+        holder: &Holder,
         session: Uuid,
     ) -> Result<Lease> {
         let settings = &ctx.config.sockets;
@@ -168,8 +177,8 @@ impl Sockets {
         let mut redis = ctx.redis.clone();
         let now = now_ms();
         let verdict: i64 = ADMIT_SCRIPT
-            .key(user_key(prefix, user.id))
-            .key(session_key(prefix, user.id, session))
+            .key(user_key(prefix, holder.user))
+            .key(session_key(prefix, holder.user, session))
             .arg(now)
             .arg(now + lease_ms())
             .arg(id.to_string())
@@ -202,30 +211,30 @@ impl Sockets {
         self.lock().insert(
             id,
             Entry {
-                user: user.id,
-                login: user.login_id,
+                user: holder.user,
+                login: holder.login,
                 session,
                 close,
             },
         );
-        let expires = UNIX_EPOCH + Duration::from_secs(user.token_expires_at + LEEWAY_SECS);
         let lease = Lease {
             id,
-            user: user.id,
+            user: holder.user,
             session,
             sockets: Arc::clone(self),
             redis,
             prefix: prefix.clone(),
             closed,
             deadline: tokio::time::Instant::now()
-                + expires
+                + holder
+                    .expires
                     .duration_since(SystemTime::now())
                     .unwrap_or_default(),
         };
         // Registered first, checked second: a revocation committed before
         // this query is seen here, one committed after it is broadcast to
         // the registered socket.
-        if !revoked(ctx, &[user.login_id]).await?.is_empty() {
+        if !revoked(ctx, &[holder.login]).await?.is_empty() {
             return Err(Error::Unauthorized {
                 code: "token_revoked",
                 message: "this login has ended; sign in again",

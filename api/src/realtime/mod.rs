@@ -16,8 +16,11 @@
 //! - [`rate`]: message rates, per socket and per user across replicas.
 //! - [`presence`]: who is connected to which session, in Redis.
 //!
-//! Nothing here knows a session's rows or a socket's protocol: the events
-//! socket and the document socket decide what their frames mean.
+//! Nothing here knows a session's rows, a socket's protocol or how a caller
+//! authenticates: the events socket and the document socket decide what
+//! their frames mean, and [`crate::auth`] hands [`lifetime`] a token's user,
+//! login and expiry (and calls it when a login is revoked), never the
+//! reverse.
 
 pub mod hub;
 pub mod lifetime;

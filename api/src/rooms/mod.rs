@@ -159,7 +159,10 @@ async fn events(
         });
     }
     drop(conn);
-    let lease = ctx.sockets.admit(&ctx, &user, session).await?;
+    let lease = ctx
+        .sockets
+        .admit(&ctx, &user.socket_holder(), session)
+        .await?;
     let subscription = join_session(&ctx, session).await?;
     // Read after subscribing: a later role change arrives as an event.
     let role = member_role(&ctx, session, user.id).await?;
