@@ -14,7 +14,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -37,9 +37,14 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(decline_request))
 }
 
+/// A friendship's key: the two users, smaller id first (one row per pair).
+fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
 /// Whether `a` and `b` are friends.
 pub async fn are_friends(db: &mut PgConnection, a: Uuid, b: Uuid) -> Result<bool> {
-    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let (low, high) = pair(a, b);
     Ok(sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM friendships WHERE user_a = $1 AND user_b = $2) AS "e!""#,
         low,
@@ -182,7 +187,7 @@ async fn send_request(
 }
 
 async fn befriend(tx: &mut PgConnection, a: Uuid, b: Uuid) -> Result<()> {
-    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let (low, high) = pair(a, b);
     sqlx::query!(
         "INSERT INTO friendships (user_a, user_b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         low,
@@ -337,18 +342,7 @@ async fn decline_request(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
-    let deleted = sqlx::query!(
-        "DELETE FROM friend_requests WHERE id = $1 AND receiver_id = $2",
-        id,
-        user.id
-    )
-    .execute(&ctx.db)
-    .await?
-    .rows_affected();
-    if deleted == 0 {
-        return Err(Error::NotFound("no such friend request"));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    drop_request(&ctx.db, id, user.id, End::Receiver).await
 }
 
 /// Cancels a request (the sender only).
@@ -361,15 +355,33 @@ async fn cancel_request(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
-    let deleted = sqlx::query!(
-        "DELETE FROM friend_requests WHERE id = $1 AND sender_id = $2",
-        id,
-        user.id
-    )
-    .execute(&ctx.db)
-    .await?
-    .rows_affected();
-    if deleted == 0 {
+    drop_request(&ctx.db, id, user.id, End::Sender).await
+}
+
+/// The end of a friend request a user is.
+#[derive(Clone, Copy)]
+enum End {
+    Sender,
+    Receiver,
+}
+
+/// Deletes request `id` if `user` is its `end` (declining is the
+/// receiver's, cancelling the sender's); 404 otherwise.
+async fn drop_request(db: &PgPool, id: Uuid, user: Uuid, end: End) -> Result<StatusCode> {
+    let delete = match end {
+        End::Receiver => sqlx::query!(
+            "DELETE FROM friend_requests WHERE id = $1 AND receiver_id = $2",
+            id,
+            user
+        ),
+        End::Sender => sqlx::query!(
+            "DELETE FROM friend_requests WHERE id = $1 AND sender_id = $2",
+            id,
+            user
+        ),
+    };
+    let deleted = delete.execute(db).await?;
+    if deleted.rows_affected() == 0 {
         return Err(Error::NotFound("no such friend request"));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -447,11 +459,7 @@ async fn unfriend(
     user: AuthUser,
     ApiPath(other): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
-    let (low, high) = if user.id < other {
-        (user.id, other)
-    } else {
-        (other, user.id)
-    };
+    let (low, high) = pair(user.id, other);
     let deleted = sqlx::query!(
         "DELETE FROM friendships WHERE user_a = $1 AND user_b = $2",
         low,
