@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{SessionAnswer, Status, load_session, membership, touch};
+use super::{SessionAnswer, Status, is_member, load_session, membership, touch};
 use crate::{
     auth::AuthUser,
     envelope::Success,
@@ -102,14 +102,7 @@ async fn invite(
         .await?
         .require_host()?
         .require_open()?;
-    let already_member = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM session_members WHERE session_id = $1 AND user_id = $2) AS "e!""#,
-        id,
-        req.user_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if already_member {
+    if is_member(&mut tx, id, req.user_id).await? {
         return Err(Error::Conflict {
             code: "already_member",
             message: "this user is already a member of the session".into(),

@@ -130,6 +130,21 @@ pub async fn membership(
     })
 }
 
+/// Whether `user_id` is a member of the session (whoever asks).
+pub(super) async fn is_member(
+    db: &mut PgConnection,
+    session_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM session_members WHERE session_id = $1 AND user_id = $2) AS "e!""#,
+        session_id,
+        user_id
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 pub(super) async fn touch(db: &mut PgConnection, session_id: Uuid) -> Result<()> {
     sqlx::query!(
         "UPDATE interview_sessions SET last_activity_at = now() WHERE id = $1",

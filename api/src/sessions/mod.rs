@@ -38,8 +38,8 @@ use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use members::touch;
 pub use members::{Membership, Role, Status, membership};
+use members::{is_member, touch};
 pub use sweeper::{end_idle_sessions, spawn_idle_sweeper};
 pub use view::{MemberBody, SessionBody, current_code, load_session};
 
@@ -472,14 +472,7 @@ async fn assign_role(
         .await?
         .require_host()?
         .require_open()?;
-    let target_is_member = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM session_members WHERE session_id = $1 AND user_id = $2) AS "e!""#,
-        id,
-        req.user_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !target_is_member {
+    if !is_member(&mut tx, id, req.user_id).await? {
         return Err(Error::invalid_field(
             "userId",
             "is not a member of this session",
