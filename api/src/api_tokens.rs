@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{AuthUser, LoginUser, tokens::hash_token},
+    envelope::Success,
     error::{ApiJson, ApiPath, Error, ErrorBody, Result},
     startup::ApiContext,
     validation::Problems,
@@ -63,32 +64,32 @@ struct TokenInfo {
     last_used_at: Option<DateTime<Utc>>,
 }
 
+/// A new token, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreatedToken {
-    success: bool,
     /// The secret: shown this once.
     token: String,
     #[serde(flatten)]
     info: TokenInfo,
 }
 
+/// The caller's tokens, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 struct TokenList {
-    success: bool,
     tokens: Vec<TokenInfo>,
 }
 
 /// Creates a personal API token (the secret is in this answer only).
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", security(("bearer" = [])), request_body = CreateToken, responses(
-    (status = 201, description = "Created; `token` is shown only here", body = CreatedToken),
+    (status = 201, description = "Created; `token` is shown only here", body = Success<CreatedToken>),
     (status = 403, description = "`forbidden`: an API token cannot create tokens", body = ErrorBody),
     (status = 422, description = "Invalid name or expiry, or over `API_TOKENS_MAX_PER_USER`", body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     LoginUser(user): LoginUser,
     ApiJson(req): ApiJson<CreateToken>,
-) -> Result<(StatusCode, Json<CreatedToken>)> {
+) -> Result<(StatusCode, Json<Success<CreatedToken>>)> {
     let mut problems = Problems::default();
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -146,8 +147,7 @@ async fn create(
     tracing::info!(user_id = %user.id, token_id = %id, "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(CreatedToken {
-            success: true,
+        Json(Success::new(CreatedToken {
             token,
             info: TokenInfo {
                 id,
@@ -157,18 +157,18 @@ async fn create(
                 expires_at: row.expires_at,
                 last_used_at: None,
             },
-        }),
+        })),
     ))
 }
 
 /// The caller's unrevoked tokens, newest first.
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens", security(("bearer" = [])), responses(
-    (status = 200, description = "The tokens (no secrets)", body = TokenList),
+    (status = 200, description = "The tokens (no secrets)", body = Success<TokenList>),
     (status = 403, description = "`forbidden`", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     LoginUser(user): LoginUser,
-) -> Result<Json<TokenList>> {
+) -> Result<Json<Success<TokenList>>> {
     let tokens = sqlx::query_as!(
         TokenInfo,
         r#"SELECT id, name, prefix, created_at, expires_at, last_used_at FROM api_tokens
@@ -178,10 +178,7 @@ async fn list(
     )
     .fetch_all(&ctx.db)
     .await?;
-    Ok(Json(TokenList {
-        success: true,
-        tokens,
-    }))
+    Ok(Json(Success::new(TokenList { tokens })))
 }
 
 /// Revokes a token at once.

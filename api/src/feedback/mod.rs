@@ -25,8 +25,9 @@ use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     sessions::{Membership, Role, Status, membership},
     startup::ApiContext,
     validation::Problems,
@@ -239,9 +240,9 @@ fn validate(req: &WriteFeedback) -> Result<()> {
     problems.into_result()
 }
 
+/// Written feedback, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 struct FeedbackAnswer {
-    success: bool,
     feedback: FeedbackBody,
 }
 
@@ -249,8 +250,8 @@ struct FeedbackAnswer {
 #[utoipa::path(put, path = "/api/sessions/{id}/feedback/{candidateId}", tag = "feedback", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session"), ("candidateId" = Uuid, Path, description = "The candidate")),
     request_body = WriteFeedback, responses(
-    (status = 200, description = "Replaced", body = FeedbackAnswer),
-    (status = 201, description = "Written", body = FeedbackAnswer),
+    (status = 200, description = "Replaced", body = Success<FeedbackAnswer>),
+    (status = 201, description = "Written", body = Success<FeedbackAnswer>),
     (status = 403, description = "Neither the host nor the interviewer", body = ErrorBody),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`session_not_ended`, or `feedback_frozen` (the edit window is over)", body = ErrorBody),
@@ -260,7 +261,7 @@ async fn write(
     user: AuthUser,
     ApiPath((id, candidate)): ApiPath<(Uuid, Uuid)>,
     ApiJson(req): ApiJson<WriteFeedback>,
-) -> Result<(StatusCode, Json<FeedbackAnswer>)> {
+) -> Result<(StatusCode, Json<Success<FeedbackAnswer>>)> {
     validate(&req)?;
     let mut tx = ctx.db.begin().await?;
     let member = membership(&mut tx, id, user.id, true).await?;
@@ -344,10 +345,9 @@ async fn write(
     };
     Ok((
         status,
-        Json(FeedbackAnswer {
-            success: true,
+        Json(Success::new(FeedbackAnswer {
             feedback: row.body(&ctx),
-        }),
+        })),
     ))
 }
 
@@ -362,48 +362,37 @@ fn humantime(d: std::time::Duration) -> String {
     }
 }
 
+/// Feedback, beside `success` (and, paginated, `nextCursor`).
 #[derive(Serialize, utoipa::ToSchema)]
 struct FeedbackList {
-    success: bool,
     feedback: Vec<FeedbackBody>,
 }
 
 /// A session's feedback: all of it for the host and the interviewer, one's own otherwise.
 #[utoipa::path(get, path = "/api/sessions/{id}/feedback", tag = "feedback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "The feedback the caller may read, oldest first", body = FeedbackList),
+    (status = 200, description = "The feedback the caller may read, oldest first", body = Success<FeedbackList>),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn session_feedback(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<FeedbackList>> {
+) -> Result<Json<Success<FeedbackList>>> {
     let mut conn = ctx.db.acquire().await?;
     let member = membership(&mut conn, id, user.id, false).await?;
     let feedback = visible_feedback(&ctx, &mut conn, &member, user.id).await?;
-    Ok(Json(FeedbackList {
-        success: true,
-        feedback,
-    }))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct MyFeedback {
-    success: bool,
-    feedback: Vec<FeedbackBody>,
-    next_cursor: Option<String>,
+    Ok(Json(Success::new(FeedbackList { feedback })))
 }
 
 /// Feedback about the caller across sessions, newest first.
 #[utoipa::path(get, path = "/api/users/me/feedback", tag = "feedback", security(("bearer" = [])),
     params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"), ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "A page of feedback", body = MyFeedback),
+    responses((status = 200, description = "A page of feedback", body = Success<Page<FeedbackList>>),
     (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn my_feedback(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Json<MyFeedback>> {
+) -> Result<Json<Success<Page<FeedbackList>>>> {
     let limit = page.limit()?;
     let (after_at, after_id) = page.time_cursor()?;
     let mut conn = ctx.db.acquire().await?;
@@ -418,9 +407,9 @@ async fn my_feedback(
     )
     .await?;
     let (rows, next_cursor) = pagination::finish(rows, limit, |r| (time_key(r.created_at), r.id));
-    Ok(Json(MyFeedback {
-        success: true,
-        feedback: rows.into_iter().map(|r| r.body(&ctx)).collect(),
+    let feedback = rows.into_iter().map(|r| r.body(&ctx)).collect();
+    Ok(Json(Success::new(Page::new(
+        FeedbackList { feedback },
         next_cursor,
-    }))
+    ))))
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{FeedbackBody, visible_feedback};
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiPath, ErrorBody, Result},
     problems::{
         ProblemBody,
@@ -66,21 +67,21 @@ struct Review {
     feedback: Vec<FeedbackBody>,
 }
 
+/// The review document, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 struct ReviewAnswer {
-    success: bool,
     review: Review,
 }
 
 /// The session as one document for a reviewer (members; built per the caller's role).
 #[utoipa::path(get, path = "/api/sessions/{id}/review", tag = "feedback", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "The review document", body = ReviewAnswer),
+    (status = 200, description = "The review document", body = Success<ReviewAnswer>),
     (status = 404, description = "No such session, or not a member", body = ErrorBody)))]
 async fn review(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<ReviewAnswer>> {
+) -> Result<Json<Success<ReviewAnswer>>> {
     let mut conn = ctx.db.acquire().await?;
     let member = membership(&mut conn, id, user.id, false).await?;
     let interviewer = member.role == Role::Interviewer;
@@ -107,8 +108,7 @@ async fn review(
         .map(|r| for_viewer(r.view(), interviewer))
         .collect();
     let feedback = visible_feedback(&ctx, &mut conn, &member, user.id).await?;
-    Ok(Json(ReviewAnswer {
-        success: true,
+    Ok(Json(Success::new(ReviewAnswer {
         review: Review {
             version: REVIEW_VERSION,
             viewer_role: member.role,
@@ -128,5 +128,5 @@ async fn review(
             runs_truncated,
             feedback,
         },
-    }))
+    })))
 }

@@ -21,8 +21,9 @@ use uuid::Uuid;
 use super::{Difficulty, Draft, ProblemBody, TestCase, Visibility, load};
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiJson, ApiPath, ApiQuery, Error, ErrorBody, Result},
-    pagination::{self, PageParams, time_key},
+    pagination::{self, Page, PageParams, time_key},
     startup::ApiContext,
 };
 
@@ -35,11 +36,16 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(detail, update, remove))
 }
 
-/// `{success, problem}`.
+/// A problem, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProblemAnswer {
-    pub success: bool,
     pub problem: ProblemBody,
+}
+
+impl ProblemAnswer {
+    fn json(problem: ProblemBody) -> Json<Success<Self>> {
+        Json(Success::new(ProblemAnswer { problem }))
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -65,14 +71,14 @@ struct CreateProblem {
 
 /// Creates a problem; the caller is its author.
 #[utoipa::path(post, path = "/api/problems", tag = "problems", security(("bearer" = [])), request_body = CreateProblem, responses(
-    (status = 201, description = "Created, hidden tests included", body = ProblemAnswer),
+    (status = 201, description = "Created, hidden tests included", body = Success<ProblemAnswer>),
     (status = 413, description = "Body over `BODY_LIMIT_BYTES`", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiJson(req): ApiJson<CreateProblem>,
-) -> Result<(StatusCode, Json<ProblemAnswer>)> {
+) -> Result<(StatusCode, Json<Success<ProblemAnswer>>)> {
     let draft = Draft {
         title: req.title,
         statement: req.statement,
@@ -91,13 +97,7 @@ async fn create(
     let row = load(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("no such problem"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ProblemAnswer {
-            success: true,
-            problem: row.body(true),
-        }),
-    ))
+    Ok((StatusCode::CREATED, ProblemAnswer::json(row.body(true))))
 }
 
 /// Writes a validated problem: a new one (`author` is its author), or
@@ -160,12 +160,10 @@ pub struct ProblemSummary {
     pub created_at: DateTime<Utc>,
 }
 
+/// A page of problems.
 #[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
 struct ProblemList {
-    success: bool,
     problems: Vec<ProblemSummary>,
-    next_cursor: Option<String>,
 }
 
 /// `q` for `ILIKE`: its wildcards taken literally.
@@ -185,13 +183,13 @@ fn like_pattern(q: &str) -> String {
            ("mine" = Option<bool>, Query, description = "Only the caller's own problems"),
            ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
            ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")),
-    responses((status = 200, description = "A page of problems", body = ProblemList),
+    responses((status = 200, description = "A page of problems", body = Success<Page<ProblemList>>),
     (status = 422, description = "Bad query", body = ErrorBody)))]
 async fn list(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> Result<Json<ProblemList>> {
+) -> Result<Json<Success<Page<ProblemList>>>> {
     let limit = params.page.limit()?;
     let (after_at, after_id) = params.page.time_cursor()?;
     let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
@@ -241,22 +239,21 @@ async fn list(
     .await?;
     let (problems, next_cursor) =
         pagination::finish(rows, limit, |p| (time_key(p.created_at), p.id));
-    Ok(Json(ProblemList {
-        success: true,
-        problems,
+    Ok(Json(Success::new(Page::new(
+        ProblemList { problems },
         next_cursor,
-    }))
+    ))))
 }
 
 /// A problem (hidden tests for its author only).
 #[utoipa::path(get, path = "/api/problems/{id}", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The problem")), responses(
-    (status = 200, description = "The problem", body = ProblemAnswer),
+    (status = 200, description = "The problem", body = Success<ProblemAnswer>),
     (status = 404, description = "No such problem, or not visible to the caller", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<ProblemAnswer>> {
+) -> Result<Json<Success<ProblemAnswer>>> {
     let mut conn = ctx.db.acquire().await?;
     let row = load(&mut conn, id)
         .await?
@@ -264,10 +261,9 @@ async fn detail(
     if !row.visible_to(&mut conn, user.id).await? {
         return Err(Error::NotFound("no such problem"));
     }
-    Ok(Json(ProblemAnswer {
-        success: true,
-        problem: row.body(row.author_id == Some(user.id)),
-    }))
+    Ok(ProblemAnswer::json(
+        row.body(row.author_id == Some(user.id)),
+    ))
 }
 
 /// Every field optional; what is given replaces what was.
@@ -302,7 +298,7 @@ async fn own(conn: &mut sqlx::PgConnection, id: Uuid, user: Uuid) -> Result<supe
 
 /// Changes a problem (its author).
 #[utoipa::path(patch, path = "/api/problems/{id}", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The problem")), request_body = UpdateProblem, responses(
-    (status = 200, description = "The problem as changed", body = ProblemAnswer),
+    (status = 200, description = "The problem as changed", body = Success<ProblemAnswer>),
     (status = 403, description = "Not the author", body = ErrorBody),
     (status = 404, description = "No such problem, or not visible to the caller", body = ErrorBody),
     (status = 422, description = "Invalid fields", body = ErrorBody)))]
@@ -311,7 +307,7 @@ async fn update(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateProblem>,
-) -> Result<Json<ProblemAnswer>> {
+) -> Result<Json<Success<ProblemAnswer>>> {
     let mut tx = ctx.db.begin().await?;
     let row = own(&mut tx, id, user.id).await?;
     let draft = Draft {
@@ -339,10 +335,7 @@ async fn update(
         .await?
         .ok_or(Error::NotFound("no such problem"))?;
     tx.commit().await?;
-    Ok(Json(ProblemAnswer {
-        success: true,
-        problem: row.body(true),
-    }))
+    Ok(ProblemAnswer::json(row.body(true)))
 }
 
 /// Deletes a problem from the catalogue (its author); sessions that used it keep it.

@@ -18,6 +18,7 @@ use super::{ProblemBody, ProblemRow, load};
 use crate::{
     auth::AuthUser,
     documents::seed,
+    envelope::Success,
     error::{ApiJson, ApiPath, Error, ErrorBody, Result},
     sessions::{Membership, Role, membership},
     startup::ApiContext,
@@ -56,10 +57,10 @@ struct AttachProblem {
     problem_id: Option<Uuid>,
 }
 
+/// The attached problem, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Attached {
-    success: bool,
     /// `null` after a detach.
     problem: Option<ProblemBody>,
     /// The starter code went into the (empty) shared document.
@@ -68,7 +69,7 @@ struct Attached {
 
 /// Attaches a problem to the session (host); fills an empty document with its starter code.
 #[utoipa::path(put, path = "/api/sessions/{id}/problem", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), request_body = AttachProblem, responses(
-    (status = 200, description = "Attached (or detached)", body = Attached),
+    (status = 200, description = "Attached (or detached)", body = Success<Attached>),
     (status = 403, description = "Not the host", body = ErrorBody),
     (status = 404, description = "No such session or problem, or not visible to the caller", body = ErrorBody),
     (status = 409, description = "`session_ended` (read-only)", body = ErrorBody)))]
@@ -77,7 +78,7 @@ async fn attach(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<AttachProblem>,
-) -> Result<Json<Attached>> {
+) -> Result<Json<Success<Attached>>> {
     let mut tx = ctx.db.begin().await?;
     let member = membership(&mut tx, id, user.id, true).await?;
     member.require_host()?.require_open()?;
@@ -114,35 +115,33 @@ async fn attach(
         seed::publish(&ctx, seeded).await;
     }
     crate::sessions::events::session_updated(&ctx, id).await;
-    Ok(Json(Attached {
-        success: true,
+    Ok(Json(Success::new(Attached {
         problem: problem.map(|p| p.body(sees_hidden(&member, user.id, &p))),
         starter_inserted,
-    }))
+    })))
 }
 
+/// The session's problem, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 struct SessionProblem {
-    success: bool,
     problem: ProblemBody,
 }
 
 /// The session's problem as the caller may see it (members).
 #[utoipa::path(get, path = "/api/sessions/{id}/problem", tag = "problems", security(("bearer" = [])), params(("id" = Uuid, Path, description = "The session")), responses(
-    (status = 200, description = "The problem; `hiddenTests` for the interviewer and the author only", body = SessionProblem),
+    (status = 200, description = "The problem; `hiddenTests` for the interviewer and the author only", body = Success<SessionProblem>),
     (status = 404, description = "No such session, not a member, or no problem attached", body = ErrorBody)))]
 async fn show(
     State(ctx): State<ApiContext>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<SessionProblem>> {
+) -> Result<Json<Success<SessionProblem>>> {
     let mut conn = ctx.db.acquire().await?;
     let member = membership(&mut conn, id, user.id, false).await?;
     let problem = session_problem(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("no problem is attached to this session"))?;
-    Ok(Json(SessionProblem {
-        success: true,
+    Ok(Json(Success::new(SessionProblem {
         problem: problem.body(sees_hidden(&member, user.id, &problem)),
-    }))
+    })))
 }

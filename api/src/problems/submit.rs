@@ -59,10 +59,10 @@ struct SubmitParams {
     wait: bool,
 }
 
+/// A queued run, beside `success`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Queued {
-    success: bool,
     id: Uuid,
     status: &'static str,
     kind: RunKind,
@@ -73,7 +73,7 @@ struct Queued {
     params(("id" = Uuid, Path, description = "The session"), ("wait" = Option<bool>, Query, description = "Wait for the result")),
     request_body = Submit, responses(
     (status = 200, description = "Finished (with `wait=true`): the run, redacted unless the caller is the interviewer", body = Success<RunView>),
-    (status = 202, description = "Queued (`{success, id, status, kind}`), or the run's current state after a bounded wait", body = Queued),
+    (status = 202, description = "Queued (`{success, id, status, kind}`), or the run's current state after a bounded wait", body = Success<Queued>),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 409, description = "`session_not_live`, `no_problem` or `no_tests`", body = ErrorBody),
     (status = 422, description = "The document is empty, or over a run limit", body = ErrorBody),
@@ -143,12 +143,11 @@ async fn submit(
     if !params.wait {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(Queued {
-                success: true,
+            Json(Success::new(Queued {
                 id: run_id,
                 status: "queued",
                 kind,
-            }),
+            })),
         )
             .into_response());
     }

@@ -31,8 +31,9 @@ use uuid::Uuid;
 use super::membership;
 use crate::{
     auth::AuthUser,
+    envelope::Success,
     error::{ApiPath, ApiQuery, Error, ErrorBody, Result},
-    pagination::{PageParams, time_key},
+    pagination::{Page, PageParams, time_key},
     startup::ApiContext,
 };
 
@@ -94,12 +95,11 @@ pub enum Item {
     },
 }
 
+/// A page of a session's steps (beside `success` and `nextCursor`).
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Timeline {
-    success: bool,
     items: Vec<Item>,
-    next_cursor: Option<String>,
     /// When the session's edit history and role changes were deleted
     /// (`SESSION_HISTORY_RETENTION` after it ended).
     history_purged_at: Option<DateTime<Utc>>,
@@ -156,7 +156,7 @@ fn seq_key(seq: i64) -> String {
     params(("id" = Uuid, Path, description = "The session"),
            ("limit" = Option<i64>, Query, description = "Items per page, 1–100 (default 20); a page also stops at 1 MiB of updates and chat"),
            ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`")), responses(
-    (status = 200, description = "`{success, items, nextCursor, historyPurgedAt}`", body = Timeline),
+    (status = 200, description = "`{success, items, nextCursor, historyPurgedAt}`", body = Success<Page<Timeline>>),
     (status = 404, description = "No such session, or not a member", body = ErrorBody),
     (status = 422, description = "Bad `limit` or `cursor`", body = ErrorBody)))]
 async fn timeline(
@@ -164,7 +164,7 @@ async fn timeline(
     user: AuthUser,
     ApiPath(session): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Json<Timeline>> {
+) -> Result<Json<Success<Page<Timeline>>>> {
     let limit = page.limit()?;
     let after = page.cursor.as_deref().map(Position::decode).transpose()?;
     let mut conn = ctx.db.acquire().await?;
@@ -343,12 +343,11 @@ async fn timeline(
     let next_cursor = (fetched > taken)
         .then(|| items.last().map(|(position, _, _)| position.encode()))
         .flatten();
-    Ok(Json(Timeline {
-        success: true,
+    let page = Timeline {
         items: items.into_iter().map(|(_, _, item)| item).collect(),
-        next_cursor,
         history_purged_at,
-    }))
+    };
+    Ok(Json(Success::new(Page::new(page, next_cursor))))
 }
 
 #[cfg(test)]
