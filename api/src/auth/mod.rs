@@ -111,21 +111,13 @@ async fn register(
         &ctx.config.auth,
         address,
     )
-    .await
-    .map_err(|e| {
-        // Fail closed, as sign-in does: unthrottled sign-ups are the abuse.
-        tracing::error!(error = %e, "registration throttle unavailable");
-        Error::Unavailable {
-            code: "dependency_unavailable",
-            message: "registration is temporarily unavailable".into(),
-        }
-    })?;
-    if let Some(retry_after) = wait {
-        return Err(Error::TooManyRequests {
-            message: "too many accounts registered from this address; try again later",
-            retry_after,
-        });
-    }
+    .await;
+    throttle::enforce(
+        wait,
+        "registration",
+        "registration",
+        "too many accounts registered from this address; try again later",
+    )?;
 
     let password_hash = ctx.passwords.hash(req.password).await?;
     let role = if ctx.config.auth.admin_emails.contains(&email) {
@@ -213,24 +205,13 @@ async fn login(
     problems.into_result()?;
 
     let mut redis = ctx.redis.clone();
-    let wait = ctx
-        .throttle
-        .reserve(&mut redis, &email, address)
-        .await
-        .map_err(|e| {
-            // Fail closed: without the counters, guessing would be unlimited.
-            tracing::error!(error = %e, "login throttle unavailable");
-            Error::Unavailable {
-                code: "dependency_unavailable",
-                message: "sign-in is temporarily unavailable".into(),
-            }
-        })?;
-    if let Some(retry_after) = wait {
-        return Err(Error::TooManyRequests {
-            message: "too many failed sign-in attempts; try again later",
-            retry_after,
-        });
-    }
+    let wait = ctx.throttle.reserve(&mut redis, &email, address).await;
+    throttle::enforce(
+        wait,
+        "login",
+        "sign-in",
+        "too many failed sign-in attempts; try again later",
+    )?;
 
     let user = sqlx::query!(
         "SELECT id, email, password_hash FROM users WHERE email = $1",

@@ -27,7 +27,7 @@ use std::{net::IpAddr, time::Duration};
 use redis::{Script, aio::ConnectionManager};
 use sha2::{Digest, Sha256};
 
-use crate::config::AuthSettings;
+use crate::{config::AuthSettings, error::Error};
 
 const RESERVE: &str = r"
 local wait = 0
@@ -155,6 +155,32 @@ pub async fn reserve_registration(
         .await?;
     Ok((count > settings.register_max_per_address)
         .then(|| Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(1000).max(1000))))
+}
+
+/// What a throttle's verdict answers: without Redis the route fails closed
+/// (503: unthrottled guesses or sign-ups are the abuse), over the limit 429
+/// `too_many` with `Retry-After`. `action` names what is refused in the log
+/// and in the 503 (`unavailable`).
+pub fn enforce(
+    verdict: redis::RedisResult<Option<Duration>>,
+    action: &str,
+    unavailable: &str,
+    too_many: &'static str,
+) -> Result<(), Error> {
+    match verdict {
+        Err(e) => {
+            tracing::error!(error = %e, "{action} throttle unavailable");
+            Err(Error::Unavailable {
+                code: "dependency_unavailable",
+                message: format!("{unavailable} is temporarily unavailable"),
+            })
+        }
+        Ok(Some(retry_after)) => Err(Error::TooManyRequests {
+            message: too_many,
+            retry_after,
+        }),
+        Ok(None) => Ok(()),
+    }
 }
 
 /// The part of a Redis key that names a client-supplied identifier (an email,
