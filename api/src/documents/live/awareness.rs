@@ -84,9 +84,8 @@ impl LiveDoc {
                     .map_err(|_| Refusal(1003, "malformed awareness update"))?
                     .is_some();
             let reply = (!revive.is_empty())
-                .then(|| awareness.update_with_clients(revive).ok())
-                .flatten()
-                .map(|update| Message::Awareness(update).encode_v1());
+                .then(|| states_message(awareness, revive))
+                .flatten();
             (changed.then_some(accepted), reply)
         };
         if let Some(accepted) = accepted {
@@ -114,15 +113,11 @@ impl LiveDoc {
                 .collect();
             for client in &gone {
                 owners.remove(client);
-                awareness.remove_state(*client);
             }
-            if gone.is_empty() {
+            let Some(message) = remove_states(awareness, gone) else {
                 return;
-            }
-            match awareness.update_with_clients(gone) {
-                Ok(update) => Message::Awareness(update).encode_v1(),
-                Err(_) => return,
-            }
+            };
+            message
         };
         self.share(ctx, from, message).await;
     }
@@ -146,22 +141,34 @@ impl LiveDoc {
                 })
                 .map(|(client, _)| client)
                 .collect();
-            for client in &stale {
-                awareness.remove_state(*client);
-            }
-            if stale.is_empty() {
+            let Some(message) = remove_states(awareness, stale) else {
                 return;
-            }
-            match awareness.update_with_clients(stale) {
-                Ok(update) => Message::Awareness(update).encode_v1(),
-                Err(_) => return,
-            }
+            };
+            message
         };
         let _ = self.local.send(Frame {
             from: 0,
             bytes: Bytes::from(message),
         });
     }
+}
+
+/// The states of `clients`, as one message (a removed state says so).
+fn states_message(awareness: &Awareness, clients: Vec<ClientID>) -> Option<Vec<u8>> {
+    let update = awareness.update_with_clients(clients).ok()?;
+    Some(Message::Awareness(update).encode_v1())
+}
+
+/// Removes the states of `clients`; the message telling the peers so
+/// (`None` when there is none to remove).
+fn remove_states(awareness: &mut Awareness, clients: Vec<ClientID>) -> Option<Vec<u8>> {
+    if clients.is_empty() {
+        return None;
+    }
+    for client in &clients {
+        awareness.remove_state(*client);
+    }
+    states_message(awareness, clients)
 }
 
 /// Every awareness state, as one message (`None` when there is none).
