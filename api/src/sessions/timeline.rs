@@ -174,8 +174,17 @@ async fn timeline(
         None => (None, 0, String::new()),
     };
     let mut items: Vec<(Position, usize, Item)> = Vec::new();
+    // Each kind's query takes the same parameters: the session, the cursor
+    // (time, kind, key) and one row more than a page holds.
+    macro_rules! after_cursor {
+        ($sql:tt) => {
+            sqlx::query!($sql, session, after_at, after_rank, after_key, limit + 1)
+                .fetch_all(&mut *conn)
+                .await?
+        };
+    }
 
-    let edits = sqlx::query!(
+    let edits = after_cursor!(
         r#"SELECT at AS "at!", seq AS "seq!", author_id, updates AS "updates!", payload AS "payload!"
            FROM (SELECT created_at AS at, seq, author_id, updates, payload
                  FROM document_history WHERE session_id = $1
@@ -185,15 +194,8 @@ async fn timeline(
            WHERE $2::timestamptz IS NULL
               OR (at, 0, lpad(seq::text, 20, '0') COLLATE "C") > ($2, $3, $4::text COLLATE "C")
            ORDER BY at, seq
-           LIMIT $5"#,
-        session,
-        after_at,
-        after_rank,
-        after_key,
-        limit + 1
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+           LIMIT $5"#
+    );
     for e in edits {
         let update = STANDARD.encode(&e.payload);
         let position = Position {
@@ -212,22 +214,15 @@ async fn timeline(
         items.push((position, bytes, item));
     }
 
-    let roles = sqlx::query!(
+    let roles = after_cursor!(
         r#"SELECT c.id, c.created_at, c.user_id, u.name, c.role
            FROM session_role_changes c JOIN users u ON u.id = c.user_id
            WHERE c.session_id = $1
              AND ($2::timestamptz IS NULL
                   OR (c.created_at, 1, lpad(c.id::text, 20, '0') COLLATE "C") > ($2, $3, $4::text COLLATE "C"))
            ORDER BY c.created_at, c.id
-           LIMIT $5"#,
-        session,
-        after_at,
-        after_rank,
-        after_key,
-        limit + 1
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+           LIMIT $5"#
+    );
     for r in roles {
         let position = Position {
             at: r.created_at,
@@ -243,7 +238,7 @@ async fn timeline(
         items.push((position, 0, item));
     }
 
-    let runs = sqlx::query!(
+    let runs = after_cursor!(
         r#"SELECT r.id, r.user_id, r.language, r.status, r.verdict, r.created_at, r.finished_at,
                   (r.result->>'timeMs')::bigint AS time_ms,
                   t.total AS "tests_total!", t.passed AS "tests_passed!"
@@ -256,15 +251,8 @@ async fn timeline(
              AND ($2::timestamptz IS NULL
                   OR (r.created_at, 2, r.id::text COLLATE "C") > ($2, $3, $4::text COLLATE "C"))
            ORDER BY r.created_at, r.id::text COLLATE "C"
-           LIMIT $5"#,
-        session,
-        after_at,
-        after_rank,
-        after_key,
-        limit + 1
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+           LIMIT $5"#
+    );
     for r in runs {
         let position = Position {
             at: r.created_at,
@@ -286,22 +274,15 @@ async fn timeline(
         items.push((position, 0, item));
     }
 
-    let chat = sqlx::query!(
+    let chat = after_cursor!(
         r#"SELECT c.id, c.created_at, c.user_id, u.name, c.text
            FROM chat_messages c JOIN users u ON u.id = c.user_id
            WHERE c.session_id = $1
              AND ($2::timestamptz IS NULL
                   OR (c.created_at, 3, c.id::text COLLATE "C") > ($2, $3, $4::text COLLATE "C"))
            ORDER BY c.created_at, c.id::text COLLATE "C"
-           LIMIT $5"#,
-        session,
-        after_at,
-        after_rank,
-        after_key,
-        limit + 1
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+           LIMIT $5"#
+    );
     for c in chat {
         let position = Position {
             at: c.created_at,
