@@ -15,6 +15,9 @@
 //! 3. opening a document of 5 000 appended updates before and after
 //!    compaction, and the compaction itself.
 
+#[path = "bench_user/mod.rs"]
+mod bench_user;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -61,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let two = replica(&db_url, &redis_url, &prefix).await?;
     let db = PgPool::connect(&db_url).await?;
 
-    let token = sign_up(&one).await?;
+    let token = bench_user::sign_up(&reqwest::Client::new(), &one).await?;
     let session = create_session(&one, &token).await?;
     let url = |base: &str| {
         format!(
@@ -236,9 +239,11 @@ fn ms(d: Duration) -> String {
 }
 
 async fn replica(db_url: &str, redis_url: &str, prefix: &str) -> anyhow::Result<String> {
-    // Fresh per run: the api refuses any secret published in the repository.
-    let access_secret = format!("bench-access-{}", uuid::Uuid::new_v4().simple());
-    let refresh_secret = format!("bench-refresh-{}", uuid::Uuid::new_v4().simple());
+    // Fresh per run (the api refuses any secret published in the
+    // repository) and the same on both replicas, which accept each other's
+    // tokens: derived from the run's key prefix.
+    let access_secret = format!("bench-access-{prefix}");
+    let refresh_secret = format!("bench-refresh-{prefix}");
     let env: std::collections::HashMap<&str, &str> = [
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
@@ -255,29 +260,6 @@ async fn replica(db_url: &str, redis_url: &str, prefix: &str) -> anyhow::Result<
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     Ok(address)
-}
-
-async fn sign_up(base: &str) -> anyhow::Result<String> {
-    let http = reqwest::Client::new();
-    let email = format!("{}@bench.dev", Uuid::new_v4().simple());
-    let credentials = json!({"name": "Bench", "email": email, "password": "correct horse battery"});
-    http.post(format!("{base}/api/auth/register"))
-        .json(&credentials)
-        .send()
-        .await?
-        .error_for_status()?;
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&credentials)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(login["accessToken"]
-        .as_str()
-        .context("no access token")?
-        .to_owned())
 }
 
 async fn create_session(base: &str, token: &str) -> anyhow::Result<Uuid> {

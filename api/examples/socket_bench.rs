@@ -18,6 +18,9 @@
 //! Redis subscriber of the same channel in the same process: the bare
 //! pub/sub hop, measured on the same events.
 
+#[path = "bench_user/mod.rs"]
+mod bench_user;
+
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -120,35 +123,6 @@ fn rss_kib(pid: u32) -> Result<u64> {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-/// A signed-in user of the first replica.
-async fn sign_in(http: &reqwest::Client, api: &str) -> Result<String> {
-    let email = format!(
-        "bench{}@codecall.dev",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let password = "BenchPass123";
-    let registered = http
-        .post(format!("{api}/auth/register"))
-        .json(&json!({"name": "Bench", "email": email, "password": password}))
-        .send()
-        .await?;
-    if !registered.status().is_success() {
-        return Err(format!("register: {}", registered.status()).into());
-    }
-    let login: Value = http
-        .post(format!("{api}/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(login["accessToken"]
-        .as_str()
-        .ok_or("no accessToken")?
-        .to_owned())
 }
 
 async fn create_sessions(
@@ -486,7 +460,8 @@ async fn fanout(options: &Options, http: &reqwest::Client, token: &str) -> Resul
 async fn main() -> Result<()> {
     let options = Options::parse()?;
     let http = reqwest::Client::new();
-    let token = sign_in(&http, &options.replicas[0].url).await?;
+    // A user of the first replica.
+    let token = bench_user::sign_up(&http, &options.replicas[0].url).await?;
     println!(
         "idle rss: replica1={:.1}MiB replica2={:.1}MiB",
         mib(rss_kib(options.replicas[0].pid)?),
