@@ -141,27 +141,23 @@ async fn bench(
     .await?;
     report("docker run (CLI, hardened)", &cli);
 
-    let cold_engine = Engine::new(
-        docker.clone(),
-        manifest.clone(),
-        EngineConfig {
-            worker_id: "bench-cold".into(),
-            pool_size: 0,
-            ..config.clone()
-        },
-    );
+    // The same engine, with and without a pool of warm containers.
+    let engine = |worker_id: &str, pool_size| {
+        Engine::new(
+            docker.clone(),
+            manifest.clone(),
+            EngineConfig {
+                worker_id: worker_id.into(),
+                pool_size,
+                ..config.clone()
+            },
+        )
+    };
+    let cold_engine = engine("bench-cold", 0);
     let cold = measure(iterations, || execute(&cold_engine)).await?;
     report("engine, cold path", &cold);
 
-    let warm_engine = Engine::new(
-        docker.clone(),
-        manifest.clone(),
-        EngineConfig {
-            worker_id: "bench-warm".into(),
-            pool_size: 4,
-            ..config.clone()
-        },
-    );
+    let warm_engine = engine("bench-warm", 4);
     warm_engine.warm_up().await;
     wait_for_pool(&warm_engine, 4).await;
     // Moderate load: a short pause lets the pool refill between executions.
