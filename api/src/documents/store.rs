@@ -39,6 +39,24 @@ pub struct Part {
     pub payload: Vec<u8>,
 }
 
+impl Part {
+    /// A document's parts in the order they apply: the snapshot (if any),
+    /// then the appended updates (`(row id, payload)`) oldest first.
+    fn in_order(
+        snapshot: Option<Vec<u8>>,
+        updates: impl IntoIterator<Item = (i64, Vec<u8>)>,
+    ) -> Vec<Part> {
+        snapshot
+            .map(|payload| Part { id: None, payload })
+            .into_iter()
+            .chain(updates.into_iter().map(|(id, payload)| Part {
+                id: Some(id),
+                payload,
+            }))
+            .collect()
+    }
+}
+
 /// A document built from its parts, and the parts left out.
 pub struct Built {
     pub doc: Doc,
@@ -110,14 +128,7 @@ async fn rows(
     )
     .fetch_all(&mut *db)
     .await?;
-    let parts: Vec<Part> = snapshot
-        .map(|payload| Part { id: None, payload })
-        .into_iter()
-        .chain(updates.into_iter().map(|u| Part {
-            id: Some(u.id),
-            payload: u.payload,
-        }))
-        .collect();
+    let parts = Part::in_order(snapshot, updates.into_iter().map(|u| (u.id, u.payload)));
     let bytes = parts.iter().map(|p| p.payload.len()).sum();
     Ok((parts, bytes))
 }
@@ -185,17 +196,10 @@ pub async fn compact(db: &mut PgConnection, session: Uuid, kind: Kind) -> anyhow
     let snapshot_len = snapshot.as_ref().map_or(0, |s| s.snapshot.len());
     let last_edit: Option<DateTime<Utc>> = updates.iter().map(|u| u.created_at).max();
     let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
-    let parts: Vec<Part> = snapshot
-        .iter()
-        .map(|s| Part {
-            id: None,
-            payload: s.snapshot.clone(),
-        })
-        .chain(updates.into_iter().map(|u| Part {
-            id: Some(u.id),
-            payload: u.payload,
-        }))
-        .collect();
+    let parts = Part::in_order(
+        snapshot.as_ref().map(|s| s.snapshot.clone()),
+        updates.into_iter().map(|u| (u.id, u.payload)),
+    );
     let built = build(&parts);
     if ids.is_empty() && built.refused.is_empty() {
         return Ok(snapshot_len);
