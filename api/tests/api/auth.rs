@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::{
     fixtures::{login, register, signed_up_user},
     helpers::{
-        ACCESS_SECRET, AppProcess, REFRESH_SECRET, TestApp, assert_error, claims_of, json_body,
-        sign, spawn_app, spawn_app_with, unix_now,
+        ACCESS_SECRET, AppProcess, REFRESH_SECRET, TestApp, assert_error, claims_of, count,
+        json_body, sign, spawn_app, spawn_app_with, unix_now,
     },
 };
 
@@ -144,10 +144,7 @@ async fn two_concurrent_registrations_of_one_email_give_exactly_one_201() {
         3,
         "{statuses:?}"
     );
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let rows = count(&app, "SELECT count(*) FROM users").await;
     assert_eq!(rows, 1);
 }
 

@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{Worker, call, pair, session_code, until_compacted, user},
+    fixtures::{Worker, pair, post, post_json, session_code, start_session, until_compacted, user},
     helpers::{json_body, spawn_app, spawn_app_sharing, spawn_replica},
     sockets::{YClient, close_code, raw, upgrade_status},
 };
@@ -151,14 +150,7 @@ async fn an_ended_session_serves_its_document_read_only() {
     let mut g = YClient::connect(&app, &guest, session).await;
     g.wait_text(|t| t == "print(1)").await;
 
-    let ended = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/end"),
-        None,
-    )
-    .await;
+    let ended = post(&app, &host, &format!("/api/sessions/{session}/end")).await;
     assert_eq!(ended.status().as_u16(), 200);
     // Still connected after the end; edits are refused, not applied.
     h.insert(0, "# late edit\n").await;
@@ -398,26 +390,11 @@ async fn a_run_without_source_runs_the_sessions_document() {
     crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
-    let started = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
+    start_session(&app, &host, session).await;
     let body = json!({"language": "python", "sessionId": session});
 
     // Nothing written yet: nothing to run.
-    let empty = call(
-        &app,
-        Some(&guest),
-        Method::POST,
-        "/api/runs",
-        Some(body.clone()),
-    )
-    .await;
+    let empty = post_json(&app, &guest, "/api/runs", body.clone()).await;
     assert_eq!(empty.status().as_u16(), 422);
     assert!(json_body(empty).await["error"]["fields"]["source"].is_string());
 
@@ -431,14 +408,7 @@ async fn a_run_without_source_runs_the_sessions_document() {
         || async { session_code(&app, &guest, session).await == "print(6 * 7)\n" },
     )
     .await;
-    let run = call(
-        &app,
-        Some(&guest),
-        Method::POST,
-        "/api/runs?wait=true",
-        Some(body),
-    )
-    .await;
+    let run = post_json(&app, &guest, "/api/runs?wait=true", body).await;
     let status = run.status().as_u16();
     let run = json_body(run).await;
     assert_eq!(status, 200, "{run}");

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    helpers::{TestApp, json_body},
+    helpers::{TestApp, free_port, json_body},
 };
 
 // Accounts.
@@ -93,6 +93,68 @@ pub fn call(
     }
     let sent = request.send();
     async move { sent.await.expect("request sent") }
+}
+
+/// `GET path` as `who`.
+pub fn get(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::GET, path, None)
+}
+
+/// `GET path` as `who`, expecting 200: the JSON body.
+pub async fn get_ok(app: &TestApp, who: &User, path: &str) -> Value {
+    ok(get(app, who, path).await, 200).await
+}
+
+/// `DELETE path` as `who`.
+pub fn delete(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::DELETE, path, None)
+}
+
+/// `POST path` without a body as `who`.
+pub fn post(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::POST, path, None)
+}
+
+/// `POST path` with a JSON `body` as `who`.
+pub fn post_json(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+    body: Value,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::POST, path, Some(body))
+}
+
+/// `PUT path` with a JSON `body` as `who`.
+pub fn put_json(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+    body: Value,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::PUT, path, Some(body))
+}
+
+/// `PATCH path` with a JSON `body` as `who`.
+pub fn patch_json(
+    app: &TestApp,
+    who: &User,
+    path: &str,
+    body: Value,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    call(app, Some(who), Method::PATCH, path, Some(body))
 }
 
 /// Asserts the status (showing the body otherwise) and returns the JSON body.
@@ -190,13 +252,29 @@ pub async fn join(app: &TestApp, who: &User, session: Uuid) {
     .await;
 }
 
+/// A session hosted by `host` that each of `members` (the host's friends)
+/// was invited to and joined.
+pub async fn joined_session(app: &TestApp, host: &User, members: &[&User]) -> Uuid {
+    let session = create_session(app, host, members).await;
+    for member in members {
+        join(app, member, session).await;
+    }
+    session
+}
+
 /// A host and a guest in a session (the guest joined), on `app`.
 pub async fn pair(app: &TestApp) -> (User, User, Uuid) {
     let host = user(app).await;
     let guest = user(app).await;
     befriend(app, &host, &guest).await;
-    let session = create_session(app, &host, &[&guest]).await;
-    join(app, &guest, session).await;
+    let session = joined_session(app, &host, &[&guest]).await;
+    (host, guest, session)
+}
+
+/// [`pair`], with the session started (live).
+pub async fn live_pair(app: &TestApp) -> (User, User, Uuid) {
+    let (host, guest, session) = pair(app).await;
+    start_session(app, &host, session).await;
     (host, guest, session)
 }
 
@@ -219,13 +297,6 @@ pub async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
 }
 
 // Runs and workers.
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 pub use crate::docker::docker_available;
 
@@ -350,6 +421,62 @@ pub async fn until_compacted(app: &TestApp, session: Uuid, kind: Option<&str>, t
         if pending == 0 { Ok(()) } else { Err(pending) }
     })
     .await;
+}
+
+/// Posts a run as `who` (`?wait=true`: answered once it finished).
+pub async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
+    let path = if wait {
+        "/api/runs?wait=true"
+    } else {
+        "/api/runs"
+    };
+    post_json(app, who, path, body).await
+}
+
+/// The `id` in a response's JSON body (a run's, as `POST /api/runs` answers).
+pub async fn id_of(response: reqwest::Response) -> String {
+    json_body(response).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// How many times run `id` was claimed (one per execution started).
+pub async fn attempts(app: &TestApp, id: &str) -> i32 {
+    sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("attempts")
+}
+
+/// Waits until every run of `app` finished; answers how long that took.
+/// Reads through `app.db`, a pool that survives a PostgreSQL restart by
+/// reconnecting.
+pub async fn all_finished(app: &TestApp, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    eventually(within, "every run to finish", || async {
+        let unfinished: Result<i64, _> =
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
+                .fetch_one(&app.db)
+                .await;
+        match unfinished {
+            Ok(0) => Ok(()),
+            other => Err(format!("unfinished: {other:?}")),
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+/// The number of sandbox containers (running or not) labelled `label`
+/// (e.g. `codecall.worker=…`, `codecall.sandbox=…`).
+pub fn containers(label: &str) -> usize {
+    let output = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&output.stdout).lines().count()
 }
 
 pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {

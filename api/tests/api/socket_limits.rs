@@ -12,14 +12,13 @@ use codecall_api::{
     config::{JwtSettings, Secret},
 };
 use futures_util::StreamExt;
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, call, create_session, login, signed_up_user, user},
+    fixtures::{User, create_session, login, post, post_json, signed_up_user, user},
     helpers::{ACCESS_SECRET, REFRESH_SECRET, TestApp, spawn_app, spawn_app_sharing},
     sockets::{Ws, YClient, expect, send},
 };
@@ -129,7 +128,7 @@ async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
     ];
 
     let started = Instant::now();
-    let out = call(&one, Some(&host), Method::POST, "/auth/logout-all", None).await;
+    let out = post(&one, &host, "/auth/logout-all").await;
     assert_eq!(out.status().as_u16(), 204);
     all_closed(&mut sockets, &mut clients, TOKEN_REVOKED, started).await;
 
@@ -160,12 +159,11 @@ async fn a_password_change_closes_the_other_logins_sockets_only() {
     let mut kept = events(&two, &kept_token, session).await;
 
     let started = Instant::now();
-    let changed = call(
+    let changed = post_json(
         &one,
-        Some(&as_user(&host, &kept_token)),
-        Method::POST,
+        &as_user(&host, &kept_token),
         "/api/users/me/password",
-        Some(json!({"currentPassword": "StrongPass123", "newPassword": "EvenStronger456"})),
+        json!({"currentPassword": "StrongPass123", "newPassword": "EvenStronger456"}),
     )
     .await;
     assert_eq!(changed.status().as_u16(), 204);
