@@ -14,14 +14,21 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use bollard::{Docker, query_parameters::ListContainersOptionsBuilder};
 use codecall_worker::sandbox::{
-    Engine, EngineConfig, ExecutionRequest, ExecutionResult, OutputChunk, SourceFile, TestCase,
+    Engine, EngineConfig, ExecutionRequest, ExecutionResult, OutputChunk, TestCase,
     manifest::Manifest,
 };
 use eventually::eventually;
+use request::request;
 use run_contract::Verdict;
 
+#[path = "../../api/tests/api/docker.rs"]
+mod docker;
+#[path = "support/docker.rs"]
+mod engine_docker;
 #[path = "../../api/tests/api/eventually.rs"]
 mod eventually;
+#[path = "support/request.rs"]
+mod request;
 
 const KIB: usize = 1024;
 
@@ -33,23 +40,10 @@ fn runtime_under_test() -> Option<String> {
 }
 
 /// The engine under test, or None when no Docker engine is reachable —
-/// which fails the test when `CI` is set: a CI without Docker must not pass
-/// with the sandbox untested.
+/// which fails the test when `CI` is set ([`docker_available`]): a CI
+/// without Docker must not pass with the sandbox untested.
 async fn engine_with(mut config: EngineConfig) -> Option<Arc<Engine>> {
-    let docker = async {
-        let docker = Docker::connect_with_local_defaults().ok()?;
-        let docker = docker.negotiate_version().await.ok()?;
-        docker.ping().await.ok()?;
-        Some(docker)
-    }
-    .await;
-    let Some(docker) = docker else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        return None;
-    };
+    let docker = engine_docker::connect().await?;
     let runtime = runtime_under_test();
     let checked = codecall_worker::connect::sandbox_runtime(&docker, runtime.as_deref())
         .await
@@ -93,22 +87,6 @@ macro_rules! engine_or_skip {
             }
         }
     };
-}
-
-fn request(language: &str, source: &str) -> ExecutionRequest {
-    ExecutionRequest {
-        language: language.into(),
-        files: vec![SourceFile {
-            name: String::new(),
-            content: source.into(),
-        }],
-        stdin: Vec::new(),
-        args: Vec::new(),
-        tests: Vec::new(),
-        time_ms: None,
-        memory_mb: None,
-        label: format!("test-{}", uuid::Uuid::new_v4().simple()),
-    }
 }
 
 async fn containers_labelled(docker: &Docker, label: &str) -> usize {

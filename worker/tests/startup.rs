@@ -8,17 +8,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").expect("REDIS_URL must be set: run the tests with scripts/test.sh")
-}
-
-fn worker() -> Command {
+/// The worker binary as operators run it, on the database at `database_url`
+/// (Redis and the rest are up to each test).
+fn worker(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codecall-worker"));
-    let database = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
     command
         .env_clear()
-        .env("DATABASE_URL", database)
+        .env("DATABASE_URL", database_url)
         .env(
             "REDIS_KEY_PREFIX",
             format!("test:{}:", uuid::Uuid::new_v4().simple()),
@@ -33,9 +29,19 @@ fn worker() -> Command {
     command
 }
 
+/// A database of the test's own (the worker migrates it), and Redis's URL.
+fn servers() -> (TestDatabase, String) {
+    let (server_url, redis_url) = server_urls();
+    (TestDatabase::create_blocking(&server_url), redis_url)
+}
+
 #[path = "../../api/tests/api/docker.rs"]
 mod docker;
 use docker::docker_available;
+#[path = "../../api/tests/api/database.rs"]
+#[allow(dead_code)] // what the worker's tests do not use of the api's harness
+mod database;
+use database::{TestDatabase, server_urls};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,8 +52,9 @@ fn free_port() -> u16 {
 
 #[test]
 fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
+    let (database, _) = servers();
     let started = Instant::now();
-    let output = worker()
+    let output = worker(&database.url)
         .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
         .output()
         .expect("runs");
@@ -65,12 +72,9 @@ fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
 
 #[test]
 fn an_unreachable_database_stops_the_worker_with_a_clear_message() {
-    let output = worker()
-        .env(
-            "DATABASE_URL",
-            format!("postgres://nobody@127.0.0.1:{}/x", free_port()),
-        )
-        .env("REDIS_URL", redis_url())
+    let (_, redis_url) = server_urls();
+    let output = worker(&format!("postgres://nobody@127.0.0.1:{}/x", free_port()))
+        .env("REDIS_URL", redis_url)
         .output()
         .expect("runs");
     assert!(!output.status.success());
@@ -80,8 +84,9 @@ fn an_unreachable_database_stops_the_worker_with_a_clear_message() {
 
 #[test]
 fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
-    let output = worker()
-        .env("REDIS_URL", redis_url())
+    let (database, redis_url) = servers();
+    let output = worker(&database.url)
+        .env("REDIS_URL", redis_url)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .expect("runs");
@@ -96,9 +101,10 @@ fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
         eprintln!("skipped: no reachable Docker engine");
         return;
     }
+    let (database, redis_url) = servers();
     let started = Instant::now();
-    let output = worker()
-        .env("REDIS_URL", redis_url())
+    let output = worker(&database.url)
+        .env("REDIS_URL", redis_url)
         .env("SANDBOX_RUNTIME", "no-such-runtime")
         .output()
         .expect("runs");
@@ -119,8 +125,9 @@ fn with_redis_and_docker_up_the_worker_runs_until_sigterm() {
         eprintln!("skipped: no reachable Docker engine");
         return;
     }
-    let mut child = worker()
-        .env("REDIS_URL", redis_url())
+    let (database, redis_url) = servers();
+    let mut child = worker(&database.url)
+        .env("REDIS_URL", redis_url)
         .spawn()
         .expect("spawn");
     // The worker's output lines and its exit, as they happen.
