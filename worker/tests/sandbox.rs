@@ -40,7 +40,7 @@ fn runtime_under_test() -> Option<String> {
 }
 
 /// The engine under test, or None when no Docker engine is reachable —
-/// which fails the test when `CI` is set ([`docker_available`]): a CI
+/// which fails the test when `CI` is set (`docker::docker_available`): a CI
 /// without Docker must not pass with the sandbox untested.
 async fn engine_with(mut config: EngineConfig) -> Option<Arc<Engine>> {
     let docker = engine_docker::connect().await?;

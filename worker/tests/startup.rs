@@ -29,6 +29,14 @@ fn worker(database_url: &str) -> Command {
     command
 }
 
+/// Runs `worker` to its exit, which must be a failure (`why` says what is
+/// checked otherwise); answers what it logged.
+fn failure_logs(worker: &mut Command, why: &str) -> String {
+    let output = worker.output().expect("runs");
+    assert!(!output.status.success(), "{why}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// A database of the test's own (the worker migrates it), and Redis's URL.
 fn servers() -> (TestDatabase, String) {
     let (server_url, redis_url) = server_urls();
@@ -54,12 +62,10 @@ fn free_port() -> u16 {
 fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
     let (database, _) = servers();
     let started = Instant::now();
-    let output = worker(&database.url)
-        .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&database.url).env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port())),
+        "exits with an error",
+    );
     assert!(
         logs.contains("Redis") && logs.contains("REDIS_URL"),
         "{logs}"
@@ -73,25 +79,23 @@ fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
 #[test]
 fn an_unreachable_database_stops_the_worker_with_a_clear_message() {
     let (_, redis_url) = server_urls();
-    let output = worker(&format!("postgres://nobody@127.0.0.1:{}/x", free_port()))
-        .env("REDIS_URL", redis_url)
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&format!("postgres://nobody@127.0.0.1:{}/x", free_port()))
+            .env("REDIS_URL", redis_url),
+        "exits with an error",
+    );
     assert!(logs.contains("DATABASE_URL"), "{logs}");
 }
 
 #[test]
 fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
     let (database, redis_url) = servers();
-    let output = worker(&database.url)
-        .env("REDIS_URL", redis_url)
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&database.url)
+            .env("REDIS_URL", redis_url)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        "exits with an error",
+    );
     assert!(logs.contains("Docker engine"), "{logs}");
 }
 
@@ -103,13 +107,12 @@ fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
     }
     let (database, redis_url) = servers();
     let started = Instant::now();
-    let output = worker(&database.url)
-        .env("REDIS_URL", redis_url)
-        .env("SANDBOX_RUNTIME", "no-such-runtime")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success(), "never falls back to runc");
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&database.url)
+            .env("REDIS_URL", redis_url)
+            .env("SANDBOX_RUNTIME", "no-such-runtime"),
+        "never falls back to runc",
+    );
     assert!(
         logs.contains("SANDBOX_RUNTIME") && logs.contains("`no-such-runtime`"),
         "{logs}"

@@ -11,16 +11,24 @@ use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{Worker, pair, post, post_json, session_code, start_session, until_compacted, user},
-    helpers::{json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    fixtures::{
+        User, Worker, pair, post, post_json, session_code, start_session, until_compacted, user,
+    },
+    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
     sockets::{YClient, close_code, raw, upgrade_status},
 };
 
-#[tokio::test]
-async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
+/// Two replicas of one deployment, and a host and a guest in a session.
+async fn two_replicas_and_a_pair() -> (TestApp, TestApp, User, User, Uuid) {
     let first = spawn_app().await;
     let second = spawn_app_sharing(&first, &[]).await;
     let (host, guest, session) = pair(&first).await;
+    (first, second, host, guest, session)
+}
+
+#[tokio::test]
+async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
+    let (first, second, host, guest, session) = two_replicas_and_a_pair().await;
     let mut a = YClient::connect(&first, &host, session).await;
     let mut b = YClient::connect(&second, &guest, session).await;
 
@@ -86,9 +94,7 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
 
 #[tokio::test]
 async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
-    let first = spawn_app().await;
-    let second = spawn_app_sharing(&first, &[]).await;
-    let (host, guest, session) = pair(&first).await;
+    let (first, second, host, guest, session) = two_replicas_and_a_pair().await;
     let mut a = YClient::connect(&first, &host, session).await;
     let mut b = YClient::connect(&second, &guest, session).await;
     b.command(json!({"op": "awareness", "state": {

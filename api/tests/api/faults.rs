@@ -96,6 +96,25 @@ async fn users(app: &TestApp) -> Vec<User> {
     vec![user(app).await, user(app).await, user(app).await]
 }
 
+/// Two workers (each started with `settings`) serving `app`, and a batch
+/// from three users, posted and in flight: where each fault lands.
+async fn batch_in_flight(app: &TestApp, settings: &[(&str, &str)]) -> (Worker, Worker, Batch) {
+    let a = Worker::start(app, settings).await;
+    let b = Worker::start(app, settings).await;
+    let people = users(app).await;
+    let batch = post_batch(app, &people).await;
+    until_in_flight(app).await;
+    (a, b, batch)
+}
+
+/// Waits for every run to finish once `fault` has cleared (printing how
+/// long the last verdict took), then checks the batch ([`assert_right`]).
+async fn all_right_after(app: &TestApp, fault: &str, batch: &Batch, reexecuted: usize) {
+    let after = all_finished(app, Duration::from_secs(180)).await;
+    eprintln!("{fault}: last verdict {after:?} after it cleared");
+    assert_right(app, batch, reexecuted).await;
+}
+
 #[tokio::test]
 async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
     require_docker!();
@@ -104,29 +123,19 @@ async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
     let mut settings = QUOTAS.to_vec();
     settings.push(("REDIS_URL", &url));
     let app = spawn_app_with(&settings).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     redis.stop();
     // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.restart().await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("redis restart: last verdict {after:?} after Redis was back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "redis restart", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn a_redis_flushall_loses_no_run_and_reruns_none() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     // Everything this deployment keeps in Redis (its own prefix: the
     // server is shared with other tests), as FLUSHALL would.
     let mut redis = app.redis().await;
@@ -138,44 +147,30 @@ async fn a_redis_flushall_loses_no_run_and_reruns_none() {
             .await
             .expect("del");
     }
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("flush: last verdict {after:?} after the flush");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "flush", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn both_workers_stopped_and_started_again_lose_no_run_and_rerun_none() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let a = Worker::start(&app, &[]).await;
-    let b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (a, b, batch) = batch_in_flight(&app, &[]).await;
     // SIGTERM: each finishes what it runs and takes nothing new.
     drop(a);
     drop(b);
     let _a = Worker::start(&app, &[]).await;
     let _b = Worker::start(&app, &[]).await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("fleet restart: last verdict {after:?} after the workers were back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "fleet restart", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn a_worker_sigkilled_mid_batch_reruns_only_what_it_was_executing() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let mut a = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let _b = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (mut a, _b, batch) = batch_in_flight(&app, &[("WORKER_CONCURRENCY", "2")]).await;
     a.kill();
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("sigkill: last verdict {after:?} after the kill");
     // Only the (at most two) runs the killed worker was executing ran again.
-    assert_right(&app, &batch, 2).await;
+    all_right_after(&app, "sigkill", &batch, 2).await;
 }
 
 #[tokio::test]
@@ -183,11 +178,7 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     require_docker!();
     let pg = OwnPostgres::start().await;
     let app = spawn_app_on(&pg.url, &QUOTAS).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     // A `?wait=true` caller across the restart gets its result (a user with
     // nothing executing: fair dispatch runs it next).
     let who = user(&app).await;
@@ -217,9 +208,7 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.restart().await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("postgres restart: last verdict {after:?} after PostgreSQL was back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "postgres restart", &batch, 0).await;
     let (status, waited) = waiter.await.expect("waiter");
     assert_eq!(status, 200, "{waited}");
     assert_eq!(waited["stdout"], "waited\n", "{waited}");

@@ -218,6 +218,14 @@ pub async fn start_session(app: &TestApp, host: &User, session: Uuid) -> Value {
     ok(started, 200).await["session"].clone()
 }
 
+/// As `host`, gives `who` the `role` in `session`; expects 200 and
+/// answers the body (the session as it is now).
+pub async fn set_role(app: &TestApp, host: &User, session: Uuid, who: &User, role: &str) -> Value {
+    let path = format!("/api/sessions/{session}/roles");
+    let body = json!({"userId": who.id, "role": role});
+    ok(post_json(app, host, &path, body).await, 200).await
+}
+
 /// The id of `who`'s pending invite to `session`.
 pub async fn invite_id(app: &TestApp, who: &User, session: Uuid) -> String {
     let invites = ok(

@@ -303,6 +303,16 @@ pub async fn json_body(response: reqwest::Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
 }
 
+/// The string `field` of each item of the JSON array `list` (items without
+/// it are left out), e.g. the verdicts of a run's tests.
+pub fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .filter_map(|item| item[field].as_str())
+        .collect()
+}
+
 /// Asserts the status and the error body every failure answers with
 /// (`{success: false, error: {code, message}}`, with this `code`), and
 /// returns its `error` object.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     fixtures::{
-        User, befriend, get, joined_session, post_json, session_code, start_session,
+        User, befriend, get, joined_session, session_code, set_role, start_session,
         until_compacted, user,
     },
     helpers::{TestApp, spawn_app, spawn_app_sharing},
@@ -20,25 +20,14 @@ use crate::{
 
 /// A host, an interviewer (given the role by the host, who becomes a
 /// candidate while staying the host) and a candidate, in a live session.
-pub(crate) async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
+async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
     let (host, interviewer, candidate) = (user(app).await, user(app).await, user(app).await);
     befriend(app, &host, &interviewer).await;
     befriend(app, &host, &candidate).await;
     let session = joined_session(app, &host, &[&interviewer, &candidate]).await;
-    assign(app, &host, session, &interviewer, "interviewer").await;
+    set_role(app, &host, session, &interviewer, "interviewer").await;
     start_session(app, &host, session).await;
     (host, interviewer, candidate, session)
-}
-
-pub(crate) async fn assign(app: &TestApp, host: &User, session: Uuid, who: &User, role: &str) {
-    let assigned = post_json(
-        app,
-        host,
-        &format!("/api/sessions/{session}/roles"),
-        json!({"userId": who.id, "role": role}),
-    )
-    .await;
-    assert_eq!(assigned.status().as_u16(), 200);
 }
 
 /// Every frame's bytes a socket receives within `window`.
@@ -157,7 +146,7 @@ async fn a_role_swap_closes_the_former_interviewers_notes_and_opens_them_to_the_
     }
 
     // The host gives the interviewer's seat to the candidate.
-    assign(&app, &host, session, &candidate, "interviewer").await;
+    set_role(&app, &host, session, &candidate, "interviewer").await;
     let code = close_code(&mut old).await.map(u16::from);
     assert_eq!(
         code,

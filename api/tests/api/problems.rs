@@ -18,9 +18,9 @@ use crate::{
     eventually::eventually,
     fixtures::{
         User, Worker, befriend, delete, get, get_ok, live_pair, ok, pair, patch_json, post_json,
-        put_json, session_code, user,
+        put_json, session_code, set_role, user,
     },
-    helpers::{TestApp, assert_error, count, json_body, spawn_app, spawn_app_sharing},
+    helpers::{TestApp, assert_error, count, json_body, spawn_app, spawn_app_sharing, strings},
     sockets::{Ws, YClient, connect},
 };
 
@@ -579,17 +579,7 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
     candidate_reads.extend(seen);
 
     // Roles swap: the former interviewer is now a candidate, and is shown nothing hidden.
-    ok(
-        post_json(
-            &app,
-            &interviewer,
-            &format!("/api/sessions/{session}/roles"),
-            json!({"userId": candidate.id, "role": "interviewer"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_role(&app, &interviewer, session, &candidate, "interviewer").await;
     let swapped = |e: &Value| {
         e["type"] == "session.updated"
             && e["session"]["members"].as_array().is_some_and(|m| {
@@ -700,12 +690,7 @@ async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
                 200,
             )
             .await;
-            let verdicts: Vec<&str> = run["tests"]
-                .as_array()
-                .expect("tests")
-                .iter()
-                .filter_map(|t| t["verdict"].as_str())
-                .collect();
+            let verdicts = strings(&run["tests"], "verdict");
             assert_eq!(verdicts.len(), count, "{title}: {run}");
             if expect_accepted {
                 assert!(

@@ -16,7 +16,8 @@ use crate::{
         get, id_of, join, post, post_run, require_docker, user, wait_finished,
     },
     helpers::{
-        TestApp, assert_error, count, free_port, json_body, spawn_app, spawn_app_with, unix_now,
+        TestApp, assert_error, count, free_port, json_body, spawn_app, spawn_app_with, strings,
+        unix_now,
     },
 };
 
@@ -28,12 +29,7 @@ async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
     let me = user(&app).await;
 
     let languages = json_body(app.get("/api/languages").await).await;
-    let ids: Vec<&str> = languages["languages"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|l| l["id"].as_str())
-        .collect();
+    let ids = strings(&languages["languages"], "id");
     for id in ["c", "cpp", "go", "java", "javascript", "python"] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
@@ -100,12 +96,7 @@ async fn tests_get_per_test_verdicts_and_every_language_runs_end_to_end() {
     });
     let run = json_body(post_run(&app, &me, body, true).await).await;
     assert_eq!(run["verdict"], "wrong_answer", "{run}");
-    let verdicts: Vec<&str> = run["tests"]
-        .as_array()
-        .expect("tests")
-        .iter()
-        .filter_map(|t| t["verdict"].as_str())
-        .collect();
+    let verdicts = strings(&run["tests"], "verdict");
     assert_eq!(verdicts, ["accepted", "wrong_answer", "accepted"]);
 
     let hello = [
@@ -272,6 +263,18 @@ async fn invalid_and_oversize_runs_are_refused_with_nothing_written() {
     assert_eq!(rows, 0);
 }
 
+/// Marks every run finished, as if a worker had run them: concurrency is
+/// then no limit.
+async fn finish_every_run(app: &TestApp) {
+    sqlx::query(
+        "UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb,
+                         finished_at = now()",
+    )
+    .execute(&app.db)
+    .await
+    .expect("finish");
+}
+
 #[tokio::test]
 async fn quotas_answer_429_and_a_full_queue_503() {
     let app = spawn_app_with(&[
@@ -285,13 +288,8 @@ async fn quotas_answer_429_and_a_full_queue_503() {
     // No worker consumes: runs stay queued.
     let a = user(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &a, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
+        let response = post_run(&app, &a, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
     }
     let response = post_run(&app, &a, body.clone(), false).await;
     assert!(response.headers().contains_key("retry-after"));
@@ -299,13 +297,8 @@ async fn quotas_answer_429_and_a_full_queue_503() {
 
     let b = user(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &b, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
+        let response = post_run(&app, &b, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
     }
     // Four queued in all: the queue is at its depth.
     let c = user(&app).await;
@@ -316,18 +309,11 @@ async fn quotas_answer_429_and_a_full_queue_503() {
     )
     .await;
     // Per minute: c tried once (counted); finish runs so concurrency is not the limit.
-    sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
-        .execute(&app.db).await.expect("finish");
+    finish_every_run(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &c, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
-        sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
-            .execute(&app.db).await.expect("finish");
+        let response = post_run(&app, &c, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
+        finish_every_run(&app).await;
     }
     assert_error(
         post_run(&app, &c, body, false).await,

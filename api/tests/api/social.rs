@@ -9,9 +9,9 @@ use uuid::Uuid;
 use crate::{
     fixtures::{
         User, befriend, call, create_session, delete, get, get_ok, join, ok, patch_json, post,
-        post_json, user,
+        post_json, set_role, user,
     },
-    helpers::{assert_error, spawn_app},
+    helpers::{assert_error, spawn_app, strings},
 };
 
 #[tokio::test]
@@ -53,12 +53,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(mutual["request"]["status"], "accepted");
     let friends = get_ok(&app, &a, "/api/friends").await;
-    let mut ids: Vec<&str> = friends["friends"]
-        .as_array()
-        .expect("friends")
-        .iter()
-        .filter_map(|f| f["id"].as_str())
-        .collect();
+    let mut ids = strings(&friends["friends"], "id");
     ids.sort_unstable();
     let mut expected = vec![b.id.to_string(), c.id.to_string()];
     expected.sort();
@@ -105,17 +100,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     .await;
     assert_eq!(started["session"]["status"], "live");
     assert!(started["session"]["startedAt"].is_string());
-    let swapped = ok(
-        post_json(
-            &app,
-            &a,
-            &format!("/api/sessions/{session}/roles"),
-            json!({"userId": b.id, "role": "interviewer"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let swapped = set_role(&app, &a, session, &b, "interviewer").await;
     let role_of = |who: &User| {
         swapped["session"]["members"]
             .as_array()
