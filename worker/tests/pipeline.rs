@@ -32,24 +32,12 @@ const DEADLINE: Duration = Duration::from_secs(90);
 mod docker;
 #[path = "../../api/tests/api/eventually.rs"]
 mod eventually;
-use docker::docker_available;
+use docker::require_docker;
 use eventually::eventually;
 #[path = "../../api/tests/api/database.rs"]
 #[allow(dead_code)] // what the worker's tests do not use of the api's harness
 mod database;
 use database::{TestDatabase, server_urls};
-
-macro_rules! worker_or_skip {
-    () => {
-        match TestWorker::spawn().await {
-            Some(worker) => worker,
-            None => {
-                eprintln!("skipped: no reachable Docker engine");
-                return;
-            }
-        }
-    };
-}
 
 /// A worker running in this process on a database of its own.
 struct TestWorker {
@@ -65,11 +53,8 @@ struct TestWorker {
 }
 
 impl TestWorker {
-    /// Builds and starts the worker; `None` when no Docker engine is reachable.
-    async fn spawn() -> Option<TestWorker> {
-        if !docker_available() {
-            return None;
-        }
+    /// Builds and starts the worker (a Docker engine is reachable).
+    async fn spawn() -> TestWorker {
         let (server_url, redis_url) = server_urls();
         let database = TestDatabase::create(&server_url).await;
         let key_prefix = format!("test:{}:", Uuid::new_v4().simple());
@@ -98,7 +83,7 @@ impl TestWorker {
         let db = PgPool::connect(&database.url)
             .await
             .expect("connect to the test database");
-        Some(TestWorker {
+        TestWorker {
             db,
             _database: database,
             redis_url,
@@ -107,7 +92,7 @@ impl TestWorker {
             languages,
             stop: Some(stop),
             running: Some(running),
-        })
+        }
     }
 
     /// Signals the worker to stop and waits until `run_until_stopped` returns.
@@ -215,7 +200,8 @@ impl Drop for TestWorker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_run_completes_with_its_stdout_stored_and_its_events_in_order() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     let user = worker.user().await;
     let id = Uuid::new_v4();
     // Listening before the run exists, as a room does.
@@ -279,7 +265,8 @@ async fn a_python_run_completes_with_its_stdout_stored_and_its_events_in_order()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     assert!(!worker.languages.iter().any(|l| l == "cobol"));
     let user = worker.user().await;
     let (cobol, python) = (Uuid::new_v4(), Uuid::new_v4());
@@ -301,7 +288,8 @@ async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_finishes_the_run_in_flight_before_returning() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     let user = worker.user().await;
     let id = Uuid::new_v4();
     worker

@@ -14,6 +14,7 @@ use request::request;
 
 #[path = "../../api/tests/api/docker.rs"]
 mod docker;
+use docker::require_docker;
 #[path = "support/docker.rs"]
 mod engine_docker;
 #[path = "../../api/tests/api/eventually.rs"]
@@ -21,8 +22,9 @@ mod eventually;
 #[path = "support/request.rs"]
 mod request;
 
-async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
-    let docker = engine_docker::connect().await?;
+/// The engine with `config`, python's image checked.
+async fn engine_with(config: EngineConfig) -> Arc<Engine> {
+    let docker = engine_docker::connect().await;
     let engine = Engine::new(docker, Manifest::embedded(), config);
     assert!(
         engine
@@ -32,19 +34,16 @@ async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
             .any(|l| l.id == "python"),
         "sandbox image for python missing: run sandbox-images/build.sh"
     );
-    Some(engine)
+    engine
 }
 
+/// The engine with `$config`, or a return from the test when no Docker
+/// engine is reachable (`require_docker!`).
 macro_rules! engine_or_skip {
-    ($config:expr) => {
-        match engine_with($config).await {
-            Some(e) => e,
-            None => {
-                eprintln!("skipped: no reachable Docker engine");
-                return;
-            }
-        }
-    };
+    ($config:expr) => {{
+        require_docker!();
+        engine_with($config).await
+    }};
 }
 
 async fn hello(engine: &Engine) -> ExecutionResult {

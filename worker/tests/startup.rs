@@ -45,7 +45,7 @@ fn servers() -> (TestDatabase, String) {
 
 #[path = "../../api/tests/api/docker.rs"]
 mod docker;
-use docker::docker_available;
+use docker::require_docker;
 #[path = "../../api/tests/api/database.rs"]
 #[allow(dead_code)] // what the worker's tests do not use of the api's harness
 mod database;
@@ -101,10 +101,7 @@ fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
 
 #[test]
 fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    require_docker!();
     let (database, redis_url) = servers();
     let started = Instant::now();
     let logs = failure_logs(
@@ -124,10 +121,7 @@ fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
 
 #[test]
 fn with_redis_and_docker_up_the_worker_runs_until_sigterm() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    require_docker!();
     let (database, redis_url) = servers();
     let mut child = worker(&database.url)
         .env("REDIS_URL", redis_url)

@@ -306,18 +306,7 @@ pub async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
 
 // Runs and workers.
 
-pub use crate::docker::docker_available;
-
-/// Returns from the test (outside CI) when no Docker engine is reachable.
-macro_rules! require_docker {
-    () => {
-        if !$crate::fixtures::docker_available() {
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
-pub(crate) use require_docker;
+pub(crate) use crate::docker::require_docker;
 
 /// A `codecall-worker` process serving `app`'s queue.
 pub struct Worker {
@@ -398,6 +387,15 @@ impl Drop for Worker {
         }
         let _ = self.child.start_kill();
     }
+}
+
+/// An app with one worker serving it ([`Worker::start`]'s defaults) and a
+/// signed-in user: where a run's story starts.
+pub async fn served() -> (TestApp, Worker, User) {
+    let app = crate::helpers::spawn_app().await;
+    let worker = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    (app, worker, me)
 }
 
 /// A fake live worker announcing python, so the api accepts python runs

@@ -18,7 +18,7 @@ use crate::{
     eventually::eventually,
     fixtures::{
         User, Worker, befriend, delete, get, get_ok, live_pair, ok, pair, patch_json, post_json,
-        put_json, session_code, set_role, user,
+        put_json, served, session_code, set_role, user,
     },
     helpers::{TestApp, assert_error, count, json_body, spawn_app, spawn_app_sharing, strings},
     sockets::{Ws, YClient, connect},
@@ -649,9 +649,7 @@ const SOLUTIONS: &[(&str, &str)] = &[
 #[tokio::test]
 async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
     crate::fixtures::require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
     let shipped: Vec<(String, Value, Value)> = sqlx::query_as(
         "SELECT title, sample_tests, hidden_tests FROM problems WHERE author_id IS NULL ORDER BY created_at",
     )

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::{
     eventually::eventually,
     fixtures::{
-        User, Worker, all_finished, attempts, befriend, containers, create_session, fake_worker,
-        get, id_of, join, post, post_run, require_docker, user, wait_finished,
+        User, Worker, all_finished, attempts, containers, fake_worker, get, id_of, pair, post,
+        post_run, require_docker, served, user, wait_finished,
     },
     helpers::{
         TestApp, assert_error, count, free_port, json_body, spawn_app, spawn_app_with, strings,
@@ -24,9 +24,7 @@ use crate::{
 #[tokio::test]
 async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
     require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
 
     let languages = json_body(app.get("/api/languages").await).await;
     let ids = strings(&languages["languages"], "id");
@@ -62,9 +60,7 @@ async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
 #[tokio::test]
 async fn a_program_printing_nul_bytes_gets_its_result_stored_at_once() {
     require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
     // PostgreSQL's jsonb refuses U+0000: this result used to be retried for
     // minutes, then executed again.
     let body = json!({"language": "python",
@@ -144,10 +140,8 @@ async fn runs_are_visible_to_their_author_and_their_sessions_members_only() {
     require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
-    let (host, member, stranger) = (user(&app).await, user(&app).await, user(&app).await);
-    befriend(&app, &host, &member).await;
-    let session = create_session(&app, &host, &[&member]).await;
-    join(&app, &member, session).await;
+    let (host, member, session) = pair(&app).await;
+    let stranger = user(&app).await;
     let body = json!({"language": "python", "source": "print(1)", "sessionId": session});
 
     // Only live sessions take runs.

@@ -35,6 +35,14 @@ fn socket_url(app: &TestApp, session: Uuid, socket: &str, token: &str) -> String
     )
 }
 
+/// Two replicas of one deployment, and a signed-in user.
+async fn two_replicas_and_a_user() -> (TestApp, TestApp, User) {
+    let one = spawn_app().await;
+    let two = spawn_app_sharing(&one, &[]).await;
+    let host = user(&one).await;
+    (one, two, host)
+}
+
 /// An events socket whose snapshot has arrived.
 async fn events(app: &TestApp, token: &str, session: Uuid) -> Ws {
     let (mut ws, _) = connect_async(socket_url(app, session, "events", token))
@@ -114,9 +122,7 @@ async fn all_closed(sockets: &mut [Ws], clients: &mut [YClient], code: u16, star
 
 #[tokio::test]
 async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = vec![
         events(&two, &host.token, session).await,
@@ -149,9 +155,7 @@ async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
 
 #[tokio::test]
 async fn a_password_change_closes_the_other_logins_sockets_only() {
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let (kept_token, _) = login(&one, &host.email, "StrongPass123").await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = vec![events(&two, &host.token, session).await];
@@ -254,9 +258,7 @@ async fn both_sockets_close_when_their_access_token_expires() {
 #[tokio::test]
 async fn fifty_sockets_of_one_user_are_capped_per_session_and_per_user() {
     // Defaults: 8 sockets per user per session, 16 per user.
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let sessions = [
         create_session(&one, &host, &[]).await,
         create_session(&one, &host, &[]).await,
@@ -308,9 +310,7 @@ async fn fifty_sockets_of_one_user_are_capped_per_session_and_per_user() {
 #[tokio::test]
 async fn a_chat_flood_over_several_sockets_is_limited_per_user() {
     // Default: 5 chat messages a second per user, bursts of 10.
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = Vec::new();
     for i in 0..6 {

@@ -1,20 +1,14 @@
-//! The local Docker engine as the engine's tests connect to it, when
-//! [`docker_available`] says there is one (which fails the test instead when
-//! `CI` is set). Included by path (`#[path]`), next to the api's `docker.rs`.
+//! The local Docker engine as the engine's tests connect to it, once
+//! `require_docker!` (the api's `docker.rs`) found it reachable. Included by
+//! path (`#[path]`).
 
 use bollard::Docker;
 
-use crate::docker::docker_available;
-
-/// The engine, or None (outside CI) when no Docker engine is reachable.
-pub async fn connect() -> Option<Docker> {
-    if !docker_available() {
-        return None;
-    }
-    let docker = Docker::connect_with_local_defaults()
+/// The engine `docker info` reached, its API version negotiated.
+pub async fn connect() -> Docker {
+    Docker::connect_with_local_defaults()
         .expect("the engine `docker info` reached")
         .negotiate_version()
         .await
-        .expect("the engine `docker info` reached answers");
-    Some(docker)
+        .expect("the engine `docker info` reached answers")
 }
