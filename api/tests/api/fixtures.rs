@@ -95,66 +95,41 @@ pub fn call(
     async move { sent.await.expect("request sent") }
 }
 
-/// `GET path` as `who`.
-pub fn get(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::GET, path, None)
+/// [`call`] as a user, one function per method: `get(app, who, path)`,
+/// `post_json(app, who, path, body)`. Like `call`, each builds its request
+/// at once and answers a future that borrows nothing.
+macro_rules! calls_as_a_user {
+    ($($name:ident: $method:ident;)+) => {$(
+        #[doc = concat!("`", stringify!($method), " path` as `who`.")]
+        pub fn $name(app: &TestApp, who: &User, path: &str)
+            -> impl Future<Output = reqwest::Response> + use<> {
+            call(app, Some(who), Method::$method, path, None)
+        }
+    )+};
+    ($($name:ident: $method:ident with a body;)+) => {$(
+        #[doc = concat!("`", stringify!($method), " path` with a JSON `body` as `who`.")]
+        pub fn $name(app: &TestApp, who: &User, path: &str, body: Value)
+            -> impl Future<Output = reqwest::Response> + use<> {
+            call(app, Some(who), Method::$method, path, Some(body))
+        }
+    )+};
+}
+
+calls_as_a_user! {
+    get: GET;
+    post: POST;
+    delete: DELETE;
+}
+
+calls_as_a_user! {
+    post_json: POST with a body;
+    put_json: PUT with a body;
+    patch_json: PATCH with a body;
 }
 
 /// `GET path` as `who`, expecting 200: the JSON body.
 pub async fn get_ok(app: &TestApp, who: &User, path: &str) -> Value {
     ok(get(app, who, path).await, 200).await
-}
-
-/// `DELETE path` as `who`.
-pub fn delete(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::DELETE, path, None)
-}
-
-/// `POST path` without a body as `who`.
-pub fn post(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::POST, path, None)
-}
-
-/// `POST path` with a JSON `body` as `who`.
-pub fn post_json(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-    body: Value,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::POST, path, Some(body))
-}
-
-/// `PUT path` with a JSON `body` as `who`.
-pub fn put_json(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-    body: Value,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::PUT, path, Some(body))
-}
-
-/// `PATCH path` with a JSON `body` as `who`.
-pub fn patch_json(
-    app: &TestApp,
-    who: &User,
-    path: &str,
-    body: Value,
-) -> impl Future<Output = reqwest::Response> + use<> {
-    call(app, Some(who), Method::PATCH, path, Some(body))
 }
 
 /// Asserts the status (showing the body otherwise) and returns the JSON body.
