@@ -1,5 +1,6 @@
 //! The whole worker in-process ([`Application`]) against real PostgreSQL (a
-//! fresh database per test, migrations applied by the worker), real Redis
+//! fresh database per test, migrations applied by the worker, created and
+//! dropped as the api's tests do), real Redis
 //! (a unique key prefix per test) and the real Docker engine, fed the way
 //! the api feeds it: a `queued` row in `runs` (whose insert trigger wakes the
 //! worker) with its input in [`RunInput`]'s stored shape.
@@ -12,10 +13,7 @@
 //! prints `skipped: no reachable Docker engine` and passes — unless `CI` is
 //! set, then it fails.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Duration};
 
 use codecall_worker::{config::Config, startup::Application};
 use futures_util::StreamExt as _;
@@ -23,11 +21,7 @@ use run_contract::{
     RunEvent, Verdict,
     input::{RunFile, RunInput},
 };
-use sqlx::{
-    AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, PgConnection, PgPool,
-    Row as _,
-    postgres::{PgConnectOptions, PgRow},
-};
+use sqlx::{AssertSqlSafe, PgPool, Row as _, postgres::PgRow};
 use tokio::{sync::oneshot, task::JoinHandle};
 use uuid::Uuid;
 
@@ -36,19 +30,14 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 #[path = "../../api/tests/api/docker.rs"]
 mod docker;
-use docker::docker_available;
-
-macro_rules! worker_or_skip {
-    () => {
-        match TestWorker::spawn().await {
-            Some(worker) => worker,
-            None => {
-                eprintln!("skipped: no reachable Docker engine");
-                return;
-            }
-        }
-    };
-}
+#[path = "../../api/tests/api/eventually.rs"]
+mod eventually;
+use docker::require_docker;
+use eventually::eventually;
+#[path = "../../api/tests/api/database.rs"]
+#[allow(dead_code)] // what the worker's tests do not use of the api's harness
+mod database;
+use database::{TestDatabase, server_urls};
 
 /// A worker running in this process on a database of its own.
 struct TestWorker {
@@ -59,22 +48,18 @@ struct TestWorker {
     languages: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Dropped after the worker is told to stop: the database goes too.
+    _database: TestDatabase,
 }
 
 impl TestWorker {
-    /// Builds and starts the worker; `None` when no Docker engine is reachable.
-    async fn spawn() -> Option<TestWorker> {
-        if !docker_available() {
-            return None;
-        }
-        let server_url = std::env::var("DATABASE_URL")
-            .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
-        let redis_url = std::env::var("REDIS_URL")
-            .expect("REDIS_URL must be set: run the tests with scripts/test.sh");
-        let db_url = fresh_database(&server_url).await;
+    /// Builds and starts the worker (a Docker engine is reachable).
+    async fn spawn() -> TestWorker {
+        let (server_url, redis_url) = server_urls();
+        let database = TestDatabase::create(&server_url).await;
         let key_prefix = format!("test:{}:", Uuid::new_v4().simple());
         let env: HashMap<&str, String> = [
-            ("DATABASE_URL", db_url.clone()),
+            ("DATABASE_URL", database.url.clone()),
             ("REDIS_URL", redis_url.clone()),
             ("REDIS_KEY_PREFIX", key_prefix.clone()),
             ("SANDBOX_POOL_SIZE", "0".into()),
@@ -95,18 +80,19 @@ impl TestWorker {
         let running = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        let db = PgPool::connect(&db_url)
+        let db = PgPool::connect(&database.url)
             .await
             .expect("connect to the test database");
-        Some(TestWorker {
+        TestWorker {
             db,
+            _database: database,
             redis_url,
             key_prefix,
             worker_id,
             languages,
             stop: Some(stop),
             running: Some(running),
-        })
+        }
     }
 
     /// Signals the worker to stop and waits until `run_until_stopped` returns.
@@ -181,18 +167,15 @@ impl TestWorker {
 
     /// Waits until the run's status is `status`; panics at the deadline.
     async fn wait_for_status(&self, id: Uuid, status: &str) {
-        let started = Instant::now();
-        loop {
+        eventually(DEADLINE, &format!("run {id} to be {status}"), || async {
             let now = self.status(id).await;
             if now == status || (status == "running" && now == "finished") {
-                return;
+                Ok(())
+            } else {
+                Err(now)
             }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "run {id} still {now}, not {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        })
+        .await;
     }
 
     /// The finished run's verdict and stored stdout.
@@ -215,24 +198,10 @@ impl Drop for TestWorker {
     }
 }
 
-/// The URL of a new, empty database on the PostgreSQL server at `server_url`.
-async fn fresh_database(server_url: &str) -> String {
-    let server: PgConnectOptions = server_url.parse().expect("DATABASE_URL is a URL");
-    let name = format!("codecall_test_{}", Uuid::new_v4().simple());
-    PgConnection::connect_with(&server)
-        .await
-        .expect("connect to the test PostgreSQL server")
-        .execute(sqlx::raw_sql(AssertSqlSafe(format!(
-            r#"CREATE DATABASE "{name}""#
-        ))))
-        .await
-        .expect("create test database");
-    server.database(&name).to_url_lossy().into()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_run_completes_with_its_stdout_stored_and_its_events_in_order() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     let user = worker.user().await;
     let id = Uuid::new_v4();
     // Listening before the run exists, as a room does.
@@ -296,7 +265,8 @@ async fn a_python_run_completes_with_its_stdout_stored_and_its_events_in_order()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     assert!(!worker.languages.iter().any(|l| l == "cobol"));
     let user = worker.user().await;
     let (cobol, python) = (Uuid::new_v4(), Uuid::new_v4());
@@ -318,7 +288,8 @@ async fn a_run_in_a_language_the_worker_lacks_stays_queued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_finishes_the_run_in_flight_before_returning() {
-    let mut worker = worker_or_skip!();
+    require_docker!();
+    let mut worker = TestWorker::spawn().await;
     let user = worker.user().await;
     let id = Uuid::new_v4();
     worker

@@ -6,28 +6,25 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bollard::Docker;
 use codecall_worker::sandbox::{
-    Engine, EngineConfig, ExecutionRequest, ExecutionResult, SourceFile, manifest::Manifest,
-    pool::TakePath,
+    Engine, EngineConfig, ExecutionResult, manifest::Manifest, pool::TakePath,
 };
 use eventually::eventually;
+use request::request;
 
+#[path = "../../api/tests/api/docker.rs"]
+mod docker;
+use docker::require_docker;
+#[path = "support/docker.rs"]
+mod engine_docker;
 #[path = "../../api/tests/api/eventually.rs"]
 mod eventually;
+#[path = "support/request.rs"]
+mod request;
 
-async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
-    let docker = match Docker::connect_with_local_defaults() {
-        Ok(d) => d.negotiate_version().await.ok()?,
-        Err(_) => return None,
-    };
-    if docker.ping().await.is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        return None;
-    }
+/// The engine with `config`, python's image checked.
+async fn engine_with(config: EngineConfig) -> Arc<Engine> {
+    let docker = engine_docker::connect().await;
     let engine = Engine::new(docker, Manifest::embedded(), config);
     assert!(
         engine
@@ -37,39 +34,21 @@ async fn engine_with(config: EngineConfig) -> Option<Arc<Engine>> {
             .any(|l| l.id == "python"),
         "sandbox image for python missing: run sandbox-images/build.sh"
     );
-    Some(engine)
+    engine
 }
 
+/// The engine with `$config`, or a return from the test when no Docker
+/// engine is reachable (`require_docker!`).
 macro_rules! engine_or_skip {
-    ($config:expr) => {
-        match engine_with($config).await {
-            Some(e) => e,
-            None => {
-                eprintln!("skipped: no reachable Docker engine");
-                return;
-            }
-        }
-    };
+    ($config:expr) => {{
+        require_docker!();
+        engine_with($config).await
+    }};
 }
 
 async fn hello(engine: &Engine) -> ExecutionResult {
     let result = engine
-        .execute(
-            ExecutionRequest {
-                language: "python".into(),
-                files: vec![SourceFile {
-                    name: String::new(),
-                    content: "print('hi')".into(),
-                }],
-                stdin: Vec::new(),
-                args: Vec::new(),
-                tests: Vec::new(),
-                time_ms: None,
-                memory_mb: None,
-                label: format!("pool-test-{}", uuid::Uuid::new_v4().simple()),
-            },
-            &mut |_| {},
-        )
+        .execute(request("python", "print('hi')"), &mut |_| {})
         .await
         .expect("the engine itself does not fail");
     assert_eq!(result.stdout, "hi\n");

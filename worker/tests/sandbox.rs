@@ -14,14 +14,22 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use bollard::{Docker, query_parameters::ListContainersOptionsBuilder};
 use codecall_worker::sandbox::{
-    Engine, EngineConfig, ExecutionRequest, ExecutionResult, OutputChunk, SourceFile, TestCase,
+    Engine, EngineConfig, ExecutionRequest, ExecutionResult, OutputChunk, TestCase,
     manifest::Manifest,
 };
 use eventually::eventually;
+use request::request;
 use run_contract::Verdict;
 
+#[path = "../../api/tests/api/docker.rs"]
+mod docker;
+use docker::require_docker;
+#[path = "support/docker.rs"]
+mod engine_docker;
 #[path = "../../api/tests/api/eventually.rs"]
 mod eventually;
+#[path = "support/request.rs"]
+mod request;
 
 const KIB: usize = 1024;
 
@@ -32,24 +40,9 @@ fn runtime_under_test() -> Option<String> {
         .filter(|r| !r.is_empty())
 }
 
-/// The engine under test, or None when no Docker engine is reachable —
-/// which fails the test when `CI` is set: a CI without Docker must not pass
-/// with the sandbox untested.
-async fn engine_with(mut config: EngineConfig) -> Option<Arc<Engine>> {
-    let docker = async {
-        let docker = Docker::connect_with_local_defaults().ok()?;
-        let docker = docker.negotiate_version().await.ok()?;
-        docker.ping().await.ok()?;
-        Some(docker)
-    }
-    .await;
-    let Some(docker) = docker else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Docker engine is reachable"
-        );
-        return None;
-    };
+/// The engine under test with `config`, every language's image checked.
+async fn engine_with(mut config: EngineConfig) -> Arc<Engine> {
+    let docker = engine_docker::connect().await;
     let runtime = runtime_under_test();
     let checked = codecall_worker::connect::sandbox_runtime(&docker, runtime.as_deref())
         .await
@@ -69,46 +62,31 @@ async fn engine_with(mut config: EngineConfig) -> Option<Arc<Engine>> {
             "sandbox image for {id} missing: run sandbox-images/build.sh (the test command does)"
         );
     }
-    Some(engine)
+    engine
 }
 
-/// A cold-path engine (no pool), or None when no Docker engine is reachable.
-async fn engine() -> Option<Arc<Engine>> {
-    engine_with(EngineConfig {
+/// A cold-path engine's configuration (no pool).
+fn cold() -> EngineConfig {
+    EngineConfig {
         worker_id: "sandbox-tests".into(),
         pool_size: 0,
         default_time_ms: 2_000,
         ..EngineConfig::default()
-    })
-    .await
+    }
 }
 
+/// The engine under test (a cold-path one unless `$config` says otherwise),
+/// or a return from the test when no Docker engine is reachable — which
+/// fails the test when `CI` is set (`require_docker!`): a CI without Docker
+/// must not pass with the sandbox untested.
 macro_rules! engine_or_skip {
     () => {
-        match engine().await {
-            Some(e) => e,
-            None => {
-                eprintln!("skipped: no reachable Docker engine");
-                return;
-            }
-        }
+        engine_or_skip!(cold())
     };
-}
-
-fn request(language: &str, source: &str) -> ExecutionRequest {
-    ExecutionRequest {
-        language: language.into(),
-        files: vec![SourceFile {
-            name: String::new(),
-            content: source.into(),
-        }],
-        stdin: Vec::new(),
-        args: Vec::new(),
-        tests: Vec::new(),
-        time_ms: None,
-        memory_mb: None,
-        label: format!("test-{}", uuid::Uuid::new_v4().simple()),
-    }
+    ($config:expr) => {{
+        require_docker!();
+        engine_with($config).await
+    }};
 }
 
 async fn containers_labelled(docker: &Docker, label: &str) -> usize {
@@ -516,15 +494,11 @@ async fn closing_stdout_early_and_a_mebibyte_of_stdin_are_fine() {
 
 #[tokio::test]
 async fn the_warm_pool_serves_executions_and_is_drained_on_shutdown() {
-    let Some(engine) = engine_with(EngineConfig {
+    let engine = engine_or_skip!(EngineConfig {
         worker_id: "sandbox-pool-test".into(),
         pool_size: 1,
         ..EngineConfig::default()
-    })
-    .await
-    else {
-        return;
-    };
+    });
     engine.warm_up().await;
     eventually(
         std::time::Duration::from_secs(10),
@@ -682,17 +656,11 @@ async fn the_container_is_created_with_every_hardening_knob_stated() {
 
 #[tokio::test]
 async fn the_runs_total_budget_cuts_the_remaining_tests() {
-    let Some(engine) = engine_with(EngineConfig {
+    let engine = engine_or_skip!(EngineConfig {
         worker_id: "sandbox-budget-test".into(),
-        pool_size: 0,
-        default_time_ms: 2_000,
         max_total_ms: 3_000,
-        ..EngineConfig::default()
-    })
-    .await
-    else {
-        return;
-    };
+        ..cold()
+    });
     let mut req = request(
         "python",
         "import time\nd = float(input())\ntime.sleep(d)\nprint('done')\n",

@@ -8,17 +8,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").expect("REDIS_URL must be set: run the tests with scripts/test.sh")
-}
-
-fn worker() -> Command {
+/// The worker binary as operators run it, on the database at `database_url`
+/// (Redis and the rest are up to each test).
+fn worker(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codecall-worker"));
-    let database = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
     command
         .env_clear()
-        .env("DATABASE_URL", database)
+        .env("DATABASE_URL", database_url)
         .env(
             "REDIS_KEY_PREFIX",
             format!("test:{}:", uuid::Uuid::new_v4().simple()),
@@ -33,9 +29,27 @@ fn worker() -> Command {
     command
 }
 
+/// Runs `worker` to its exit, which must be a failure (`why` says what is
+/// checked otherwise); answers what it logged.
+fn failure_logs(worker: &mut Command, why: &str) -> String {
+    let output = worker.output().expect("runs");
+    assert!(!output.status.success(), "{why}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A database of the test's own (the worker migrates it), and Redis's URL.
+fn servers() -> (TestDatabase, String) {
+    let (server_url, redis_url) = server_urls();
+    (TestDatabase::create_blocking(&server_url), redis_url)
+}
+
 #[path = "../../api/tests/api/docker.rs"]
 mod docker;
-use docker::docker_available;
+use docker::require_docker;
+#[path = "../../api/tests/api/database.rs"]
+#[allow(dead_code)] // what the worker's tests do not use of the api's harness
+mod database;
+use database::{TestDatabase, server_urls};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,13 +60,12 @@ fn free_port() -> u16 {
 
 #[test]
 fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
+    let (database, _) = servers();
     let started = Instant::now();
-    let output = worker()
-        .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&database.url).env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port())),
+        "exits with an error",
+    );
     assert!(
         logs.contains("Redis") && logs.contains("REDIS_URL"),
         "{logs}"
@@ -65,45 +78,38 @@ fn an_unreachable_redis_stops_the_worker_with_a_clear_message() {
 
 #[test]
 fn an_unreachable_database_stops_the_worker_with_a_clear_message() {
-    let output = worker()
-        .env(
-            "DATABASE_URL",
-            format!("postgres://nobody@127.0.0.1:{}/x", free_port()),
-        )
-        .env("REDIS_URL", redis_url())
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let (_, redis_url) = server_urls();
+    let logs = failure_logs(
+        worker(&format!("postgres://nobody@127.0.0.1:{}/x", free_port()))
+            .env("REDIS_URL", redis_url),
+        "exits with an error",
+    );
     assert!(logs.contains("DATABASE_URL"), "{logs}");
 }
 
 #[test]
 fn an_unreachable_docker_engine_stops_the_worker_with_a_clear_message() {
-    let output = worker()
-        .env("REDIS_URL", redis_url())
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let (database, redis_url) = servers();
+    let logs = failure_logs(
+        worker(&database.url)
+            .env("REDIS_URL", redis_url)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        "exits with an error",
+    );
     assert!(logs.contains("Docker engine"), "{logs}");
 }
 
 #[test]
 fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
+    require_docker!();
+    let (database, redis_url) = servers();
     let started = Instant::now();
-    let output = worker()
-        .env("REDIS_URL", redis_url())
-        .env("SANDBOX_RUNTIME", "no-such-runtime")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success(), "never falls back to runc");
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let logs = failure_logs(
+        worker(&database.url)
+            .env("REDIS_URL", redis_url)
+            .env("SANDBOX_RUNTIME", "no-such-runtime"),
+        "never falls back to runc",
+    );
     assert!(
         logs.contains("SANDBOX_RUNTIME") && logs.contains("`no-such-runtime`"),
         "{logs}"
@@ -115,12 +121,10 @@ fn a_sandbox_runtime_the_engine_does_not_have_stops_the_worker_naming_it() {
 
 #[test]
 fn with_redis_and_docker_up_the_worker_runs_until_sigterm() {
-    if !docker_available() {
-        eprintln!("skipped: no reachable Docker engine");
-        return;
-    }
-    let mut child = worker()
-        .env("REDIS_URL", redis_url())
+    require_docker!();
+    let (database, redis_url) = servers();
+    let mut child = worker(&database.url)
+        .env("REDIS_URL", redis_url)
         .spawn()
         .expect("spawn");
     // The worker's output lines and its exit, as they happen.

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::{
     fixtures::{login, register, signed_up_user},
     helpers::{
-        ACCESS_SECRET, AppProcess, REFRESH_SECRET, TestApp, assert_error, claims_of, json_body,
-        sign, spawn_app, spawn_app_with, unix_now,
+        ACCESS_SECRET, AppProcess, REFRESH_SECRET, TestApp, assert_error, claims_of, count,
+        json_body, sign, spawn_app, spawn_app_with, unix_now,
     },
 };
 
@@ -37,6 +37,12 @@ async fn get_with(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
         .send()
         .await
         .expect("sent")
+}
+
+/// `GET /api/test/protected` (it needs nothing but a valid access token)
+/// with `token`.
+async fn protected(app: &TestApp, token: &str) -> reqwest::Response {
+    get_with(app, "/api/test/protected", token).await
 }
 
 /// The api's password counters (see `codecall_api::auth::password`).
@@ -74,7 +80,7 @@ async fn the_readme_register_and_login_examples_answer_with_the_original_backend
     assert_eq!(body["success"], true);
 
     let access = body["accessToken"].as_str().expect("token");
-    let response = get_with(&app, "/api/test/protected", access).await;
+    let response = protected(&app, access).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
         json_body(response).await,
@@ -144,10 +150,7 @@ async fn two_concurrent_registrations_of_one_email_give_exactly_one_201() {
         3,
         "{statuses:?}"
     );
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let rows = count(&app, "SELECT count(*) FROM users").await;
     assert_eq!(rows, 1);
 }
 
@@ -385,12 +388,7 @@ async fn bad_tokens_are_refused_with_401() {
     };
     // The forged tokens are otherwise perfect: signed with the right secret they work.
     let control = sign(&ACCESS_SECRET, &good_claims("access", unix_now() + 600));
-    assert_eq!(
-        get_with(&app, "/api/test/protected", &control)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(protected(&app, &control).await.status(), 200);
 
     let response = app.get("/api/test/protected").await;
     assert_error(response, 401, "missing_token").await;
@@ -432,18 +430,13 @@ async fn bad_tokens_are_refused_with_401() {
             "invalid_token",
         ),
     ] {
-        let response = get_with(&app, "/api/test/protected", token).await;
+        let response = protected(&app, token).await;
         assert_eq!(response.status().as_u16(), 401, "{what}");
         assert_error(response, 401, code).await;
     }
     // A refresh-typed token signed with the access secret is still not an access token.
     let typed_refresh = sign(&ACCESS_SECRET, &good_claims("refresh", unix_now() + 600));
-    assert_error(
-        get_with(&app, "/api/test/protected", &typed_refresh).await,
-        401,
-        "invalid_token",
-    )
-    .await;
+    assert_error(protected(&app, &typed_refresh).await, 401, "invalid_token").await;
 
     // And an access token cannot refresh.
     assert_error(refresh(&app, &access).await, 401, "invalid_token").await;
@@ -465,12 +458,7 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_whole_family() {
     let access1 = body["accessToken"].as_str().expect("access").to_owned();
     let refresh1 = body["refreshToken"].as_str().expect("refresh").to_owned();
     assert_ne!(refresh1, refresh0);
-    assert_eq!(
-        get_with(&app, "/api/test/protected", &access1)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(protected(&app, &access1).await.status(), 200);
 
     let response = refresh(&app, &refresh1).await;
     let refresh2 = json_body(response).await["refreshToken"]
@@ -482,20 +470,10 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_whole_family() {
     assert_error(refresh(&app, &refresh0).await, 401, "refresh_token_reused").await;
     assert_error(refresh(&app, &refresh2).await, 401, "token_revoked").await;
     for access in [&access0, &access1] {
-        assert_error(
-            get_with(&app, "/api/test/protected", access).await,
-            401,
-            "token_revoked",
-        )
-        .await;
+        assert_error(protected(&app, access).await, 401, "token_revoked").await;
     }
     // The other login is untouched.
-    assert_eq!(
-        get_with(&app, "/api/test/protected", &other_access)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(protected(&app, &other_access).await.status(), 200);
     assert_eq!(refresh(&app, &other_refresh).await.status(), 200);
 }
 
@@ -511,18 +489,8 @@ async fn logout_ends_one_login_and_logout_all_ends_every_login() {
         .await;
     assert_eq!(response.status().as_u16(), 204);
     assert_error(refresh(&app, &refresh_a).await, 401, "token_revoked").await;
-    assert_error(
-        get_with(&app, "/api/test/protected", &access_a).await,
-        401,
-        "token_revoked",
-    )
-    .await;
-    assert_eq!(
-        get_with(&app, "/api/test/protected", &access_b)
-            .await
-            .status(),
-        200
-    );
+    assert_error(protected(&app, &access_a).await, 401, "token_revoked").await;
+    assert_eq!(protected(&app, &access_b).await.status(), 200);
 
     let response = app
         .client
@@ -533,12 +501,7 @@ async fn logout_ends_one_login_and_logout_all_ends_every_login() {
         .expect("sent");
     assert_eq!(response.status().as_u16(), 204);
     for (access, spent) in [(&access_b, &refresh_b), (&access_c, &refresh_c)] {
-        assert_error(
-            get_with(&app, "/api/test/protected", access).await,
-            401,
-            "token_revoked",
-        )
-        .await;
+        assert_error(protected(&app, access).await, 401, "token_revoked").await;
         assert_error(refresh(&app, spent).await, 401, "token_revoked").await;
     }
     // logout-all needs an access token.
@@ -589,19 +552,9 @@ async fn changing_the_password_revokes_other_logins_and_keeps_this_one() {
         .expect("sent");
     assert_eq!(response.status().as_u16(), 204);
 
-    assert_eq!(
-        get_with(&app, "/api/test/protected", &access_here)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(protected(&app, &access_here).await.status(), 200);
     assert_eq!(refresh(&app, &refresh_here).await.status(), 200);
-    assert_error(
-        get_with(&app, "/api/test/protected", &access_there).await,
-        401,
-        "token_revoked",
-    )
-    .await;
+    assert_error(protected(&app, &access_there).await, 401, "token_revoked").await;
     assert_error(refresh(&app, &refresh_there).await, 401, "token_revoked").await;
 
     let old = app

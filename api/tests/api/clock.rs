@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{User, befriend, call, join, start_session, user},
+    fixtures::{User, befriend, join, patch_json, post_json, start_session, user},
     helpers::{TestApp, assert_error, json_body, spawn_app_sharing, spawn_app_with},
     sockets::{self, Ws},
 };
@@ -23,7 +22,7 @@ const CLOCK: &[(&str, &str)] = &[
 
 async fn session_with_clock(app: &TestApp, host: &User, guest: &User, seconds: i64) -> Uuid {
     let body = json!({"title": "Timed", "inviteeIds": [guest.id], "durationSeconds": seconds});
-    let created = call(app, Some(host), Method::POST, "/api/sessions", Some(body)).await;
+    let created = post_json(app, host, "/api/sessions", body).await;
     assert_eq!(created.status().as_u16(), 201);
     let created = json_body(created).await;
     assert_eq!(created["session"]["durationSeconds"], seconds, "{created}");
@@ -135,17 +134,10 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     // Out of bounds, or not the host.
     for bad in [json!(0), json!(-5), json!(86_401), json!("soon")] {
         let body = json!({ "durationSeconds": bad });
-        let refused = call(&app, Some(&host), Method::PATCH, &path, Some(body)).await;
+        let refused = patch_json(&app, &host, &path, body).await;
         assert_eq!(refused.status().as_u16(), 422, "{bad}");
     }
-    let not_host = call(
-        &app,
-        Some(&guest),
-        Method::PATCH,
-        &path,
-        Some(json!({"durationSeconds": 60})),
-    )
-    .await;
+    let not_host = patch_json(&app, &guest, &path, json!({"durationSeconds": 60})).await;
     assert_error(not_host, 403, "forbidden").await;
 
     let live = start_session(&app, &host, session).await;
@@ -155,14 +147,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     );
     let mut ws = sockets::connect(&app, &guest, session).await;
     // Shortened to 30 s from the start.
-    let changed = call(
-        &app,
-        Some(&host),
-        Method::PATCH,
-        &path,
-        Some(json!({"durationSeconds": 30})),
-    )
-    .await;
+    let changed = patch_json(&app, &host, &path, json!({"durationSeconds": 30})).await;
     let changed = json_body(changed).await;
     let ends_at = at(&changed["session"]["endsAt"]);
     assert_eq!((ends_at - at(&live["startedAt"])).num_seconds(), 30);
@@ -170,14 +155,7 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     assert_eq!(update["session"]["endsAt"], changed["session"]["endsAt"]);
 
     // Removed: no clock, no end.
-    let removed = call(
-        &app,
-        Some(&host),
-        Method::PATCH,
-        &path,
-        Some(json!({"durationSeconds": null})),
-    )
-    .await;
+    let removed = patch_json(&app, &host, &path, json!({"durationSeconds": null})).await;
     let removed = json_body(removed).await;
     assert!(removed["session"]["endsAt"].is_null(), "{removed}");
     assert!(removed["session"]["durationSeconds"].is_null(), "{removed}");
@@ -185,23 +163,9 @@ async fn the_host_changes_or_removes_the_clock_of_a_live_session() {
     // A duration the session has already run past is refused.
     // Lets time pass: the session runs past one second.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let past = call(
-        &app,
-        Some(&host),
-        Method::PATCH,
-        &path,
-        Some(json!({"durationSeconds": 1})),
-    )
-    .await;
+    let past = patch_json(&app, &host, &path, json!({"durationSeconds": 1})).await;
     assert_error(past, 422, "validation_failed").await;
-    let short = call(
-        &app,
-        Some(&host),
-        Method::PATCH,
-        &path,
-        Some(json!({"durationSeconds": 6})),
-    )
-    .await;
+    let short = patch_json(&app, &host, &path, json!({"durationSeconds": 6})).await;
     let ends_at = at(&json_body(short).await["session"]["endsAt"]);
     let (ended, arrived) = until_ended(&mut ws).await;
     let late_by = (arrived - ends_at).num_milliseconds();

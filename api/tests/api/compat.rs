@@ -22,14 +22,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, Worker, call, require_docker, user},
-    helpers::{TestApp, json_body, spawn_app_with},
+    fixtures::{User, Worker, call, delete, get, post_json, require_docker, user},
+    helpers::{TestApp, count, json_body, spawn_app_with},
 };
 
 /// Enough runs per minute for a whole client suite.
 const GENEROUS: &[(&str, &str)] = &[("RUN_MAX_PER_MINUTE", "1000")];
 
 /// Judge0's statuses as its documentation lists them (docs/api/statuses_and_languages).
+/// Written out here on purpose, not taken from the api's own table: the test
+/// checks the wire format against Judge0's documentation, as a client would,
+/// independently of the server's types.
 const DOCUMENTED_STATUSES: &[(u64, &str)] = &[
     (1, "In Queue"),
     (2, "Processing"),
@@ -121,14 +124,7 @@ async fn fake_fleet(app: &TestApp) {
 
 /// Creates a personal API token for `who`: (id, secret).
 async fn api_token(app: &TestApp, who: &User) -> (String, String) {
-    let response = call(
-        app,
-        Some(who),
-        Method::POST,
-        "/api/tokens",
-        Some(json!({"name": "ci"})),
-    )
-    .await;
+    let response = post_json(app, who, "/api/tokens", json!({"name": "ci"})).await;
     assert_eq!(response.status().as_u16(), 201);
     let body = json_body(response).await;
     (
@@ -137,10 +133,37 @@ async fn api_token(app: &TestApp, who: &User) -> (String, String) {
     )
 }
 
+/// What a client scenario starts from: the app with a real worker (two at
+/// a time) and a token of a fresh user's (its secret).
+async fn served_by_a_worker() -> (TestApp, Worker, String) {
+    let app = spawn_app_with(GENEROUS).await;
+    let worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
+    let owner = user(&app).await;
+    let (_, secret) = api_token(&app, &owner).await;
+    (app, worker, secret)
+}
+
 fn judge0(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
     app.client
         .request(method, app.url(&format!("/judge0{path}")))
         .header("X-Auth-Token", token)
+}
+
+/// `GET /judge0{path}` with `token`.
+async fn judge0_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    judge0(app, token, Method::GET, path)
+        .send()
+        .await
+        .expect("sent")
+}
+
+/// Piston's runtimes, with `token` in the path as Piston clients send it.
+async fn piston_runtimes(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/piston/{token}/api/v2/runtimes")))
+        .send()
+        .await
+        .expect("sent")
 }
 
 /// The venv with the pinned client libraries (created on first use; a
@@ -213,7 +236,7 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         "{secret}"
     );
 
-    let listed = json_body(call(&app, Some(&owner), Method::GET, "/api/tokens", None).await).await;
+    let listed = json_body(get(&app, &owner, "/api/tokens").await).await;
     assert_eq!(listed["tokens"][0]["id"], id.as_str());
     assert_eq!(listed["tokens"][0]["prefix"], &secret[..12]);
     assert!(
@@ -230,27 +253,19 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
         token: secret.clone(),
         ..owner.clone()
     };
-    let me = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
+    let me = get(&app, &as_token, "/api/users/me").await;
     assert_eq!(
         me.status().as_u16(),
         200,
         "REST accepts it as a bearer token"
     );
-    let languages = judge0(&app, &secret, Method::GET, "/languages")
-        .send()
-        .await
-        .expect("sent");
+    let languages = judge0_get(&app, &secret, "/languages").await;
     assert_eq!(
         languages.status().as_u16(),
         200,
         "Judge0 accepts it as X-Auth-Token"
     );
-    let runtimes = app
-        .client
-        .get(app.url(&format!("/piston/{secret}/api/v2/runtimes")))
-        .send()
-        .await
-        .expect("sent");
+    let runtimes = piston_runtimes(&app, &secret).await;
     assert_eq!(
         runtimes.status().as_u16(),
         200,
@@ -270,22 +285,14 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
             .as_str()
             .expect("token")
             .to_owned();
-        let run = call(
-            &app,
-            Some(&owner),
-            Method::GET,
-            &format!("/api/runs/{token}"),
-            None,
-        )
-        .await;
+        let run = get(&app, &owner, &format!("/api/runs/{token}")).await;
         assert_eq!(run.status().as_u16(), 200, "in the owner's runs");
     }
-    let native = call(
+    let native = post_json(
         &app,
-        Some(&owner),
-        Method::POST,
+        &owner,
         "/api/runs",
-        Some(json!({"language": "python", "source": "print(1)"})),
+        json!({"language": "python", "source": "print(1)"}),
     )
     .await;
     assert_eq!(
@@ -312,45 +319,30 @@ async fn api_tokens_work_on_every_door_are_refused_on_credential_changes_and_rev
             "{path} refuses an API token"
         );
     }
-    let still = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
+    let still = get(&app, &as_token, "/api/users/me").await;
     assert_eq!(
         still.status().as_u16(),
         200,
         "nothing was changed by the refused calls"
     );
 
-    let revoked = call(
-        &app,
-        Some(&owner),
-        Method::DELETE,
-        &format!("/api/tokens/{id}"),
-        None,
-    )
-    .await;
+    let revoked = delete(&app, &owner, &format!("/api/tokens/{id}")).await;
     assert_eq!(revoked.status().as_u16(), 204);
-    let me = call(&app, Some(&as_token), Method::GET, "/api/users/me", None).await;
+    let me = get(&app, &as_token, "/api/users/me").await;
     assert_eq!(me.status().as_u16(), 401);
-    let languages = judge0(&app, &secret, Method::GET, "/languages")
-        .send()
-        .await
-        .expect("sent");
+    let languages = judge0_get(&app, &secret, "/languages").await;
     assert_eq!(languages.status().as_u16(), 401);
     assert!(
         json_body(languages).await["error"].is_string(),
         "Judge0's error shape"
     );
-    let runtimes = app
-        .client
-        .get(app.url(&format!("/piston/{secret}/api/v2/runtimes")))
-        .send()
-        .await
-        .expect("sent");
+    let runtimes = piston_runtimes(&app, &secret).await;
     assert_eq!(runtimes.status().as_u16(), 401);
     assert!(
         json_body(runtimes).await["message"].is_string(),
         "Piston's error shape"
     );
-    let listed = json_body(call(&app, Some(&owner), Method::GET, "/api/tokens", None).await).await;
+    let listed = json_body(get(&app, &owner, "/api/tokens").await).await;
     assert_eq!(listed["tokens"], json!([]));
 }
 
@@ -360,16 +352,15 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
     fake_fleet(&app).await;
     let owner = user(&app).await;
     let (_, secret) = api_token(&app, &owner).await;
-    let get = |path: &str| judge0(&app, &secret, Method::GET, path).send();
 
-    let statuses = json_body(get("/statuses").await.expect("sent")).await;
+    let statuses = json_body(judge0_get(&app, &secret, "/statuses").await).await;
     let expected: Vec<Value> = DOCUMENTED_STATUSES
         .iter()
         .map(|(id, description)| json!({"id": id, "description": description}))
         .collect();
     assert_eq!(statuses, Value::Array(expected));
 
-    let languages = json_body(get("/languages").await.expect("sent")).await;
+    let languages = json_body(judge0_get(&app, &secret, "/languages").await).await;
     let languages = languages.as_array().expect("a list");
     assert_eq!(languages.len(), DOCUMENTED_LANGUAGES.len(), "{languages:?}");
     for (id, documented) in DOCUMENTED_LANGUAGES {
@@ -384,22 +375,25 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
             "{id}"
         );
     }
-    let python = json_body(get("/languages/71").await.expect("sent")).await;
+    let python = json_body(judge0_get(&app, &secret, "/languages/71").await).await;
     assert_eq!(python["source_file"], "main.py");
     assert_eq!(python["is_archived"], false);
     assert_eq!(
-        get("/languages/70").await.expect("sent").status().as_u16(),
+        judge0_get(&app, &secret, "/languages/70")
+            .await
+            .status()
+            .as_u16(),
         404
     );
 
-    let config = json_body(get("/config_info").await.expect("sent")).await;
+    let config = json_body(judge0_get(&app, &secret, "/config_info").await).await;
     for field in CONFIG_INFO_FIELDS {
         assert!(config.get(*field).is_some(), "config_info lacks {field}");
     }
     assert_eq!(config["max_submission_batch_size"], 20);
-    let about = json_body(get("/about").await.expect("sent")).await;
+    let about = json_body(judge0_get(&app, &secret, "/about").await).await;
     assert_eq!(about["version"], "1.13.1");
-    let workers = json_body(get("/workers").await.expect("sent")).await;
+    let workers = json_body(judge0_get(&app, &secret, "/workers").await).await;
     assert_eq!(workers[0]["available"], 1);
 
     let submit = |body: Value| {
@@ -439,18 +433,18 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
         let errors = json_body(refused).await;
         assert!(errors[field][0].is_string(), "{field}: {errors}");
     }
-    let bad_fields = get("/submissions/00000000-0000-4000-8000-000000000000?fields=stdout,nope")
-        .await
-        .expect("sent");
+    let bad_fields = judge0_get(
+        &app,
+        &secret,
+        "/submissions/00000000-0000-4000-8000-000000000000?fields=stdout,nope",
+    )
+    .await;
     assert_eq!(bad_fields.status().as_u16(), 400);
     assert_eq!(
         json_body(bad_fields).await["error"],
         "invalid fields: [nope]"
     );
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let runs = count(&app, "SELECT count(*) FROM runs").await;
     assert_eq!(runs, 0, "nothing written by refused submissions");
 
     // A batch of 20 is queued (no worker executes here) although it is
@@ -480,12 +474,10 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
     assert_eq!(tokens.len(), 20);
     let unknown = "00000000-0000-4000-8000-000000000000";
     let shown = json_body(
-        get(&format!(
+        judge0_get(&app, &secret, &format!(
             "/submissions/batch?tokens={},{unknown}&fields=token,status,language_id,source_code",
             tokens[0]
-        ))
-        .await
-        .expect("sent"),
+        )).await,
     )
     .await;
     assert_eq!(shown["submissions"][0]["status"]["id"], 1);
@@ -497,10 +489,7 @@ async fn judge0_tables_config_and_refusals_match_judge0() {
 #[tokio::test]
 async fn the_official_judge0_sdk_passes_against_a_real_worker() {
     require_docker!();
-    let app = spawn_app_with(GENEROUS).await;
-    let _worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let owner = user(&app).await;
-    let (_, secret) = api_token(&app, &owner).await;
+    let (app, _worker, secret) = served_by_a_worker().await;
     run_client(
         "judge0_sdk.py",
         &[app.url("/judge0"), secret.clone()],
@@ -574,10 +563,7 @@ async fn the_official_judge0_sdk_passes_against_a_real_worker() {
 #[tokio::test]
 async fn a_piston_client_passes_against_a_real_worker() {
     require_docker!();
-    let app = spawn_app_with(GENEROUS).await;
-    let _worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let owner = user(&app).await;
-    let (_, secret) = api_token(&app, &owner).await;
+    let (app, _worker, secret) = served_by_a_worker().await;
     run_client(
         "piston_client.py",
         &[app.url(&format!("/piston/{secret}/api/v2"))],

@@ -1,5 +1,6 @@
 //! Whether the tests may use a Docker engine: one definition for the api's
-//! and the worker's test binaries (the worker's include this file by path).
+//! and the worker's test binaries (the worker's include this file by path,
+//! as `mod docker` at their root).
 
 use std::process::{Command, Stdio};
 
@@ -19,3 +20,17 @@ pub fn docker_available() -> bool {
     );
     reachable
 }
+
+/// Returns from the test when no Docker engine is reachable (printing that
+/// it was skipped) — outside CI: under `CI` [`docker_available`] fails it.
+#[allow(unused_macros)] // a test binary without Docker tests
+macro_rules! require_docker {
+    () => {
+        if !$crate::docker::docker_available() {
+            eprintln!("skipped: no reachable Docker engine");
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_docker;

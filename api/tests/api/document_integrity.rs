@@ -67,6 +67,16 @@ async fn wait_code(app: &TestApp, who: &User, session: Uuid, want: &str) {
     .await;
 }
 
+/// A host and a guest in a session whose document the host's client (still
+/// connected) wrote `text` into, stored.
+async fn written(app: &TestApp, text: &str) -> (User, User, Uuid, YClient) {
+    let (host, guest, session) = pair(app).await;
+    let mut writer = YClient::connect(app, &host, session).await;
+    writer.insert(0, text).await;
+    wait_code(app, &host, session, text).await;
+    (host, guest, session, writer)
+}
+
 async fn quarantine_rows(app: &TestApp, session: Uuid) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM document_quarantine WHERE session_id = $1")
         .bind(session)
@@ -78,10 +88,7 @@ async fn quarantine_rows(app: &TestApp, session: Uuid) -> i64 {
 #[tokio::test]
 async fn a_crafted_update_is_refused_and_the_document_stays_whole_for_everyone() {
     let app = spawn_app().await;
-    let (host, guest, session) = pair(&app).await;
-    let mut writer = YClient::connect(&app, &host, session).await;
-    writer.insert(0, "hello world").await;
-    wait_code(&app, &host, session, "hello world").await;
+    let (host, guest, session, mut writer) = written(&app, "hello world").await;
 
     // The guest names the first character's ID as the parent of its item.
     let mut attacker = raw(&app, &guest, session).await;
@@ -126,10 +133,7 @@ async fn a_crafted_update_is_refused_and_the_document_stays_whole_for_everyone()
 #[tokio::test]
 async fn stored_rows_that_do_not_apply_are_quarantined_and_the_rest_loads() {
     let app = spawn_app().await;
-    let (host, guest, session) = pair(&app).await;
-    let mut writer = YClient::connect(&app, &host, session).await;
-    writer.insert(0, "keep me").await;
-    wait_code(&app, &host, session, "keep me").await;
+    let (host, guest, session, mut writer) = written(&app, "keep me").await;
 
     // Rows no check let through (written before this api checked updates,
     // a bug, a bad restore): one that does not apply, one that does not decode.

@@ -5,23 +5,30 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{Worker, call, pair, session_code, until_compacted, user},
-    helpers::{json_body, spawn_app, spawn_app_sharing, spawn_replica},
+    fixtures::{
+        User, Worker, pair, post, post_json, session_code, start_session, until_compacted, user,
+    },
+    helpers::{TestApp, json_body, spawn_app, spawn_app_sharing, spawn_replica},
     sockets::{YClient, close_code, raw, upgrade_status},
 };
 
-#[tokio::test]
-async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
+/// Two replicas of one deployment, and a host and a guest in a session.
+async fn two_replicas_and_a_pair() -> (TestApp, TestApp, User, User, Uuid) {
     let first = spawn_app().await;
     let second = spawn_app_sharing(&first, &[]).await;
     let (host, guest, session) = pair(&first).await;
+    (first, second, host, guest, session)
+}
+
+#[tokio::test]
+async fn two_clients_on_two_replicas_converge_and_the_api_returns_their_text() {
+    let (first, second, host, guest, session) = two_replicas_and_a_pair().await;
     let mut a = YClient::connect(&first, &host, session).await;
     let mut b = YClient::connect(&second, &guest, session).await;
 
@@ -87,9 +94,7 @@ async fn after_the_api_restarts_a_new_client_receives_the_whole_document() {
 
 #[tokio::test]
 async fn a_killed_clients_awareness_disappears_on_the_other_replica() {
-    let first = spawn_app().await;
-    let second = spawn_app_sharing(&first, &[]).await;
-    let (host, guest, session) = pair(&first).await;
+    let (first, second, host, guest, session) = two_replicas_and_a_pair().await;
     let mut a = YClient::connect(&first, &host, session).await;
     let mut b = YClient::connect(&second, &guest, session).await;
     b.command(json!({"op": "awareness", "state": {
@@ -151,14 +156,7 @@ async fn an_ended_session_serves_its_document_read_only() {
     let mut g = YClient::connect(&app, &guest, session).await;
     g.wait_text(|t| t == "print(1)").await;
 
-    let ended = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/end"),
-        None,
-    )
-    .await;
+    let ended = post(&app, &host, &format!("/api/sessions/{session}/end")).await;
     assert_eq!(ended.status().as_u16(), 200);
     // Still connected after the end; edits are refused, not applied.
     h.insert(0, "# late edit\n").await;
@@ -398,26 +396,11 @@ async fn a_run_without_source_runs_the_sessions_document() {
     crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let (host, guest, session) = pair(&app).await;
-    let started = call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    assert_eq!(started.status().as_u16(), 200);
+    start_session(&app, &host, session).await;
     let body = json!({"language": "python", "sessionId": session});
 
     // Nothing written yet: nothing to run.
-    let empty = call(
-        &app,
-        Some(&guest),
-        Method::POST,
-        "/api/runs",
-        Some(body.clone()),
-    )
-    .await;
+    let empty = post_json(&app, &guest, "/api/runs", body.clone()).await;
     assert_eq!(empty.status().as_u16(), 422);
     assert!(json_body(empty).await["error"]["fields"]["source"].is_string());
 
@@ -431,14 +414,7 @@ async fn a_run_without_source_runs_the_sessions_document() {
         || async { session_code(&app, &guest, session).await == "print(6 * 7)\n" },
     )
     .await;
-    let run = call(
-        &app,
-        Some(&guest),
-        Method::POST,
-        "/api/runs?wait=true",
-        Some(body),
-    )
-    .await;
+    let run = post_json(&app, &guest, "/api/runs?wait=true", body).await;
     let status = run.status().as_u16();
     let run = json_body(run).await;
     assert_eq!(status, 200, "{run}");

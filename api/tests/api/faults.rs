@@ -7,16 +7,17 @@
 //! execution started). Each scenario prints how long the last verdict took
 //! after the fault cleared.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, Worker, call, require_docker, user},
+    fixtures::{
+        User, Worker, all_finished, attempts, containers, id_of, post_json, require_docker, user,
+    },
     helpers::{
-        OwnPostgres, OwnRedis, TestApp, assert_error, json_body, spawn_app, spawn_app_on,
+        OwnPostgres, OwnRedis, TestApp, assert_error, count, json_body, spawn_app, spawn_app_on,
         spawn_app_with,
     },
 };
@@ -38,22 +39,12 @@ async fn post_batch(app: &TestApp, users: &[User]) -> Batch {
     for i in 0..RUNS {
         let who = &users[i % users.len()];
         let body = json!({"language": "python", "source": format!("import time\ntime.sleep(0.2)\nprint({i})")});
-        let response = call(app, Some(who), Method::POST, "/api/runs", Some(body)).await;
+        let response = post_json(app, who, "/api/runs", body).await;
         assert_eq!(response.status().as_u16(), 202, "run {i} accepted");
-        let id = json_body(response).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = id_of(response).await;
         ids.push((id, i));
     }
     Batch { ids }
-}
-
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.db)
-        .await
-        .expect("count")
 }
 
 /// Waits until some runs finished and others are executing: the fault then
@@ -73,24 +64,6 @@ async fn until_in_flight(app: &TestApp) {
         },
     )
     .await;
-}
-
-/// Waits for every run to finish; returns how long that took. Reads
-/// through `db` (a pool that survives a PostgreSQL restart by reconnecting).
-async fn all_finished(app: &TestApp, within: Duration) -> Duration {
-    let started = Instant::now();
-    eventually(within, "every run to finish", || async {
-        let unfinished: Result<i64, _> =
-            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
-                .fetch_one(&app.db)
-                .await;
-        match unfinished {
-            Ok(0) => Ok(()),
-            other => Err(format!("unfinished: {other:?}")),
-        }
-    })
-    .await;
-    started.elapsed()
 }
 
 /// Every run accepted with its own output; at most `reexecuted` runs were
@@ -123,6 +96,25 @@ async fn users(app: &TestApp) -> Vec<User> {
     vec![user(app).await, user(app).await, user(app).await]
 }
 
+/// Two workers (each started with `settings`) serving `app`, and a batch
+/// from three users, posted and in flight: where each fault lands.
+async fn batch_in_flight(app: &TestApp, settings: &[(&str, &str)]) -> (Worker, Worker, Batch) {
+    let a = Worker::start(app, settings).await;
+    let b = Worker::start(app, settings).await;
+    let people = users(app).await;
+    let batch = post_batch(app, &people).await;
+    until_in_flight(app).await;
+    (a, b, batch)
+}
+
+/// Waits for every run to finish once `fault` has cleared (printing how
+/// long the last verdict took), then checks the batch ([`assert_right`]).
+async fn all_right_after(app: &TestApp, fault: &str, batch: &Batch, reexecuted: usize) {
+    let after = all_finished(app, Duration::from_secs(180)).await;
+    eprintln!("{fault}: last verdict {after:?} after it cleared");
+    assert_right(app, batch, reexecuted).await;
+}
+
 #[tokio::test]
 async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
     require_docker!();
@@ -131,41 +123,23 @@ async fn a_redis_restart_without_persistence_loses_no_run_and_reruns_none() {
     let mut settings = QUOTAS.to_vec();
     settings.push(("REDIS_URL", &url));
     let app = spawn_app_with(&settings).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     redis.stop();
     // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     redis.restart().await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("redis restart: last verdict {after:?} after Redis was back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "redis restart", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn a_redis_flushall_loses_no_run_and_reruns_none() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     // Everything this deployment keeps in Redis (its own prefix: the
     // server is shared with other tests), as FLUSHALL would.
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", app.redis_prefix))
-        .query_async(&mut redis)
-        .await
-        .expect("keys");
+    let mut redis = app.redis().await;
+    let keys = app.redis_keys(&mut redis).await;
     if !keys.is_empty() {
         let _: () = redis::cmd("DEL")
             .arg(&keys)
@@ -173,44 +147,30 @@ async fn a_redis_flushall_loses_no_run_and_reruns_none() {
             .await
             .expect("del");
     }
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("flush: last verdict {after:?} after the flush");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "flush", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn both_workers_stopped_and_started_again_lose_no_run_and_rerun_none() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let a = Worker::start(&app, &[]).await;
-    let b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (a, b, batch) = batch_in_flight(&app, &[]).await;
     // SIGTERM: each finishes what it runs and takes nothing new.
     drop(a);
     drop(b);
     let _a = Worker::start(&app, &[]).await;
     let _b = Worker::start(&app, &[]).await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("fleet restart: last verdict {after:?} after the workers were back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "fleet restart", &batch, 0).await;
 }
 
 #[tokio::test]
 async fn a_worker_sigkilled_mid_batch_reruns_only_what_it_was_executing() {
     require_docker!();
     let app = spawn_app_with(&QUOTAS).await;
-    let mut a = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let _b = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (mut a, _b, batch) = batch_in_flight(&app, &[("WORKER_CONCURRENCY", "2")]).await;
     a.kill();
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("sigkill: last verdict {after:?} after the kill");
     // Only the (at most two) runs the killed worker was executing ran again.
-    assert_right(&app, &batch, 2).await;
+    all_right_after(&app, "sigkill", &batch, 2).await;
 }
 
 #[tokio::test]
@@ -218,11 +178,7 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     require_docker!();
     let pg = OwnPostgres::start().await;
     let app = spawn_app_on(&pg.url, &QUOTAS).await;
-    let _a = Worker::start(&app, &[]).await;
-    let _b = Worker::start(&app, &[]).await;
-    let people = users(&app).await;
-    let batch = post_batch(&app, &people).await;
-    until_in_flight(&app).await;
+    let (_a, _b, batch) = batch_in_flight(&app, &[]).await;
     // A `?wait=true` caller across the restart gets its result (a user with
     // nothing executing: fair dispatch runs it next).
     let who = user(&app).await;
@@ -231,14 +187,7 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
         let app = app.clone();
         tokio::spawn(async move {
             let body = json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('waited')"});
-            let response = call(
-                &app,
-                Some(&who),
-                Method::POST,
-                "/api/runs?wait=true",
-                Some(body),
-            )
-            .await;
+            let response = post_json(&app, &who, "/api/runs?wait=true", body).await;
             (response.status().as_u16(), json_body(response).await)
         })
     };
@@ -259,9 +208,7 @@ async fn a_postgres_restart_mid_batch_loses_no_result_and_reruns_none() {
     // Lets time pass: the outage lasts a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.restart().await;
-    let after = all_finished(&app, Duration::from_secs(180)).await;
-    eprintln!("postgres restart: last verdict {after:?} after PostgreSQL was back");
-    assert_right(&app, &batch, 0).await;
+    all_right_after(&app, "postgres restart", &batch, 0).await;
     let (status, waited) = waiter.await.expect("waiter");
     assert_eq!(status, 200, "{waited}");
     assert_eq!(waited["stdout"], "waited\n", "{waited}");
@@ -274,39 +221,22 @@ async fn a_run_posted_with_no_worker_up_waits_for_one_and_after_the_grace_it_is_
     let me = user(&app).await;
     let body = json!({"language": "python", "source": "print('later')"});
     // Never any worker: nothing can run it.
-    let response = call(
-        &app,
-        Some(&me),
-        Method::POST,
-        "/api/runs",
-        Some(body.clone()),
-    )
-    .await;
+    let response = post_json(&app, &me, "/api/runs", body.clone()).await;
     assert!(response.headers().contains_key("retry-after"));
     assert_error(response, 503, "no_workers").await;
 
     let worker = Worker::start(&app, &[]).await;
     drop(worker); // a rolling restart: stopped cleanly, no replacement yet
-    let response = call(
-        &app,
-        Some(&me),
-        Method::POST,
-        "/api/runs",
-        Some(body.clone()),
-    )
-    .await;
+    let response = post_json(&app, &me, "/api/runs", body.clone()).await;
     assert_eq!(
         response.status().as_u16(),
         202,
         "accepted while the fleet restarts"
     );
-    let id = json_body(response).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = id_of(response).await;
     let unknown = json!({"language": "cobol", "source": "x"});
     assert_error(
-        call(&app, Some(&me), Method::POST, "/api/runs", Some(unknown)).await,
+        post_json(&app, &me, "/api/runs", unknown).await,
         422,
         "validation_failed",
     )
@@ -318,7 +248,7 @@ async fn a_run_posted_with_no_worker_up_waits_for_one_and_after_the_grace_it_is_
 
     // Lets time pass: past the 4 s grace with no worker up.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let response = call(&app, Some(&me), Method::POST, "/api/runs", Some(body)).await;
+    let response = post_json(&app, &me, "/api/runs", body).await;
     assert!(response.headers().contains_key("retry-after"));
     assert_error(response, 503, "no_workers").await;
 }
@@ -337,21 +267,10 @@ async fn a_long_run_across_many_lease_renewals_is_executed_once() {
     let me = user(&app).await;
     let body = json!({"language": "python", "source": "import time\ntime.sleep(7)\nprint('once')",
         "limits": {"timeMs": 15000}});
-    let response = call(
-        &app,
-        Some(&me),
-        Method::POST,
-        "/api/runs?wait=true",
-        Some(body),
-    )
-    .await;
+    let response = post_json(&app, &me, "/api/runs?wait=true", body).await;
     let run = json_body(response).await;
     assert_eq!(run["verdict"], "accepted", "{run}");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
-        .bind(run["id"].as_str().expect("id"))
-        .fetch_one(&app.db)
-        .await
-        .expect("attempts");
+    let attempts = attempts(&app, run["id"].as_str().expect("id")).await;
     assert_eq!(
         attempts, 1,
         "claimed once although its lease was renewed many times"
@@ -368,20 +287,8 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
         json!({"language": "python", "source": "import time\ntime.sleep(1.5)\nprint('hog')"});
     let mut hog_ids = Vec::new();
     for _ in 0..5 {
-        let response = call(
-            &app,
-            Some(&hog),
-            Method::POST,
-            "/api/runs",
-            Some(slow.clone()),
-        )
-        .await;
-        hog_ids.push(
-            json_body(response).await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        let response = post_json(&app, &hog, "/api/runs", slow.clone()).await;
+        hog_ids.push(id_of(response).await);
     }
     // Both slots busy with the hog's runs, three more of them queued.
     eventually(Duration::from_secs(60), "both slots to be busy", || async {
@@ -389,11 +296,8 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
     })
     .await;
     let quick = json!({"language": "python", "source": "print('other')"});
-    let response = call(&app, Some(&other), Method::POST, "/api/runs", Some(quick)).await;
-    let other_id = json_body(response).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let response = post_json(&app, &other, "/api/runs", quick).await;
+    let other_id = id_of(response).await;
     let run = crate::fixtures::wait_finished(&app, &other, &other_id).await;
     assert_eq!(run["stdout"], "other\n");
     // It started before every hog run that was still waiting when it came.
@@ -426,18 +330,7 @@ async fn the_janitor_removes_a_dead_workers_containers_and_never_a_live_ones() {
         ("SANDBOX_JANITOR_INTERVAL", "1s"),
     ];
     let mut dead = Worker::start(&app, &[pool[0], pool[1], ("WORKER_ID", &dead_id)]).await;
-    let containers = |worker: &str| {
-        let output = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=codecall.worker={worker}"),
-            ])
-            .output()
-            .expect("docker ps");
-        String::from_utf8_lossy(&output.stdout).lines().count()
-    };
+    let containers = |worker: &str| containers(&format!("codecall.worker={worker}"));
     eventually(Duration::from_secs(60), "the pool to warm", || async {
         containers(&dead_id) > 0
     })

@@ -3,12 +3,14 @@
 //! end back rather than by sleeping), progress over time, and the review
 //! document as each role sees it.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{User, befriend, call, create_session, join, ok, user},
+    fixtures::{
+        User, befriend, get, get_ok, joined_session, ok, post, post_json, put_json, start_session,
+        user,
+    },
     helpers::{TestApp, assert_error, json_body, spawn_app_with},
 };
 
@@ -27,27 +29,24 @@ async fn write(
     about: Uuid,
     body: Value,
 ) -> reqwest::Response {
-    call(
+    put_json(
         app,
-        Some(who),
-        Method::PUT,
+        who,
         &format!("/api/sessions/{session}/feedback/{about}"),
-        Some(body),
+        body,
     )
     .await
 }
 
-async fn post(app: &TestApp, who: &User, path: &str) {
-    ok(call(app, Some(who), Method::POST, path, None).await, 200).await;
+/// POSTs `path` without a body as `who`, expecting 200.
+async fn post_ok(app: &TestApp, who: &User, path: &str) {
+    ok(post(app, who, path).await, 200).await;
 }
 
 /// A live session hosted by `host` with `candidates` joined.
 async fn live_session(app: &TestApp, host: &User, candidates: &[&User]) -> Uuid {
-    let session = create_session(app, host, candidates).await;
-    for candidate in candidates {
-        join(app, candidate, session).await;
-    }
-    post(app, host, &format!("/api/sessions/{session}/start")).await;
+    let session = joined_session(app, host, candidates).await;
+    start_session(app, host, session).await;
     session
 }
 
@@ -71,22 +70,21 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
     let first = live_session(&app, &host, &[&ada, &bob]).await;
     let marker = format!("HIDDEN{}", Uuid::new_v4().simple());
     let problem = ok(
-        call(&app, Some(&host), Method::POST, "/api/problems", Some(json!({
+        post_json(&app, &host, "/api/problems", json!({
             "title": "Echo", "statement": "Print stdin.", "difficulty": "easy",
             "sampleTests": [{"stdin": "a\n", "expectedOutput": "a\n"}],
             "hiddenTests": [{"stdin": format!("{marker}\n"), "expectedOutput": format!("{marker}\n")}],
-        }))).await,
+        })).await,
         201,
     )
     .await;
     let problem_id = problem["problem"]["id"].as_str().expect("id").to_owned();
     ok(
-        call(
+        put_json(
             &app,
-            Some(&host),
-            Method::PUT,
+            &host,
             &format!("/api/sessions/{first}/problem"),
-            Some(json!({"problemId": problem_id})),
+            json!({"problemId": problem_id}),
         )
         .await,
         200,
@@ -94,89 +92,49 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
     .await;
 
     // Not before the end.
+    let body = rubric([3, 3, 3, 3], "yes", "early");
     assert_error(
-        write(
-            &app,
-            &host,
-            first,
-            ada.id,
-            rubric([3, 3, 3, 3], "yes", "early"),
-        )
-        .await,
+        write(&app, &host, first, ada.id, body).await,
         409,
         "session_not_ended",
     )
     .await;
-    post(&app, &host, &format!("/api/sessions/{first}/end")).await;
+    post_ok(&app, &host, &format!("/api/sessions/{first}/end")).await;
 
-    let written = ok(
-        write(
-            &app,
-            &host,
-            first,
-            ada.id,
-            rubric([3, 4, 2, 3], "yes", "Ada: clear thinking"),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let body = rubric([3, 4, 2, 3], "yes", "Ada: clear thinking");
+    let written = ok(write(&app, &host, first, ada.id, body).await, 201).await;
     assert_eq!(written["feedback"]["rubric"]["communication"], 4);
     assert!(written["feedback"]["editableUntil"].is_string());
-    let rewritten = ok(
-        write(
-            &app,
-            &host,
-            first,
-            ada.id,
-            rubric([4, 4, 3, 3], "strong_yes", "Ada: excellent"),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let body = rubric([4, 4, 3, 3], "strong_yes", "Ada: excellent");
+    let rewritten = ok(write(&app, &host, first, ada.id, body).await, 200).await;
     assert_eq!(
         rewritten["feedback"]["id"], written["feedback"]["id"],
         "one piece per author and candidate"
     );
-    ok(
-        write(
-            &app,
-            &host,
-            first,
-            bob.id,
-            rubric([1, 2, 1, 1], "no", "Bob: needs practice"),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let body = rubric([1, 2, 1, 1], "no", "Bob: needs practice");
+    ok(write(&app, &host, first, bob.id, body).await, 201).await;
 
     // Candidates do not write it; nobody writes about a non-candidate.
+    let body = rubric([1, 1, 1, 1], "strong_no", "x");
     assert_error(
-        write(
-            &app,
-            &ada,
-            first,
-            bob.id,
-            rubric([1, 1, 1, 1], "strong_no", "x"),
-        )
-        .await,
+        write(&app, &ada, first, bob.id, body).await,
         403,
         "forbidden",
     )
     .await;
     for about in [host.id, stranger.id] {
+        let body = rubric([2, 2, 2, 2], "no", "x");
         let error = assert_error(
-            write(&app, &host, first, about, rubric([2, 2, 2, 2], "no", "x")).await,
+            write(&app, &host, first, about, body).await,
             422,
             "validation_failed",
         )
         .await;
         assert!(error["fields"]["candidateId"].is_string(), "{error}");
     }
+    let body = rubric([5, 0, 2, 2], "no", "x");
     let error = assert_error(
-        write(&app, &host, first, ada.id, rubric([5, 0, 2, 2], "no", "x")).await,
+        write(&app, &host, first, ada.id, body).await,
         422,
         "validation_failed",
     )
@@ -186,28 +144,16 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
             && error["fields"]["rubric.communication"].is_string(),
         "{error}"
     );
+    let body = rubric([2, 2, 2, 2], "maybe", "x");
     assert_error(
-        write(
-            &app,
-            &host,
-            first,
-            ada.id,
-            rubric([2, 2, 2, 2], "maybe", "x"),
-        )
-        .await,
+        write(&app, &host, first, ada.id, body).await,
         422,
         "invalid_body",
     )
     .await;
+    let body = rubric([2, 2, 2, 2], "no", "x");
     assert_error(
-        write(
-            &app,
-            &stranger,
-            first,
-            ada.id,
-            rubric([2, 2, 2, 2], "no", "x"),
-        )
-        .await,
+        write(&app, &stranger, first, ada.id, body).await,
         404,
         "not_found",
     )
@@ -215,27 +161,18 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
 
     // Reading: the host everything, each candidate only about themselves.
     let path = format!("/api/sessions/{first}/feedback");
-    let all = ok(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
+    let all = get_ok(&app, &host, &path).await;
     assert_eq!(texts(&all), ["Ada: excellent", "Bob: needs practice"]);
-    let ada_reads = ok(call(&app, Some(&ada), Method::GET, &path, None).await, 200).await;
+    let ada_reads = get_ok(&app, &ada, &path).await;
     assert_eq!(texts(&ada_reads), ["Ada: excellent"]);
     assert_eq!(ada_reads["feedback"][0]["signal"], "strong_yes");
-    let bob_reads = ok(call(&app, Some(&bob), Method::GET, &path, None).await, 200).await;
+    let bob_reads = get_ok(&app, &bob, &path).await;
     assert_eq!(texts(&bob_reads), ["Bob: needs practice"]);
-    assert_error(
-        call(&app, Some(&stranger), Method::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(get(&app, &stranger, &path).await, 404, "not_found").await;
 
     // The review document, per role.
     let review_path = format!("/api/sessions/{first}/review");
-    let host_review = ok(
-        call(&app, Some(&host), Method::GET, &review_path, None).await,
-        200,
-    )
-    .await;
+    let host_review = get_ok(&app, &host, &review_path).await;
     let review = &host_review["review"];
     assert_eq!(review["viewerRole"], "interviewer");
     assert_eq!(review["problem"]["title"], "Echo");
@@ -246,7 +183,7 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
     assert_eq!(review["feedback"].as_array().map(Vec::len), Some(2));
     assert!(review["finalCode"].is_string() && review["runs"].is_array());
     assert_eq!(review["session"]["status"], "ended");
-    let ada_review = call(&app, Some(&ada), Method::GET, &review_path, None).await;
+    let ada_review = get(&app, &ada, &review_path).await;
     let ada_review = ada_review.text().await.expect("body");
     assert!(!ada_review.contains(&marker), "{ada_review}");
     assert!(!ada_review.contains("Bob: needs practice"), "{ada_review}");
@@ -257,72 +194,23 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
 
     // A second interview; progress over time, newest first, a page at a time.
     let second = live_session(&app, &host, &[&ada]).await;
-    post(&app, &host, &format!("/api/sessions/{second}/end")).await;
-    ok(
-        write(
-            &app,
-            &host,
-            second,
-            ada.id,
-            rubric([4, 4, 4, 4], "strong_yes", "Ada again"),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let page = ok(
-        call(
-            &app,
-            Some(&ada),
-            Method::GET,
-            "/api/users/me/feedback?limit=1",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    post_ok(&app, &host, &format!("/api/sessions/{second}/end")).await;
+    let body = rubric([4, 4, 4, 4], "strong_yes", "Ada again");
+    ok(write(&app, &host, second, ada.id, body).await, 201).await;
+    let page = get_ok(&app, &ada, "/api/users/me/feedback?limit=1").await;
     assert_eq!(texts(&page), ["Ada again"]);
     let cursor = page["nextCursor"].as_str().expect("a second page");
-    let page = ok(
-        call(
-            &app,
-            Some(&ada),
-            Method::GET,
-            &format!("/api/users/me/feedback?limit=1&cursor={cursor}"),
-            None,
-        )
-        .await,
-        200,
+    let page = get_ok(
+        &app,
+        &ada,
+        &format!("/api/users/me/feedback?limit=1&cursor={cursor}"),
     )
     .await;
     assert_eq!(texts(&page), ["Ada: excellent"]);
     assert!(page["nextCursor"].is_null());
-    let bobs = ok(
-        call(
-            &app,
-            Some(&bob),
-            Method::GET,
-            "/api/users/me/feedback",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let bobs = get_ok(&app, &bob, "/api/users/me/feedback").await;
     assert_eq!(texts(&bobs), ["Bob: needs practice"]);
-    let hosts = ok(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            "/api/users/me/feedback",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let hosts = get_ok(&app, &host, "/api/users/me/feedback").await;
     assert_eq!(texts(&hosts), Vec::<String>::new());
 
     // The window (1h here, 7d by default): inside it, edits go on; past it, frozen.
@@ -333,18 +221,8 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
     .execute(&app.db)
     .await
     .expect("move the end back");
-    ok(
-        write(
-            &app,
-            &host,
-            second,
-            ada.id,
-            rubric([4, 4, 4, 3], "strong_yes", "Ada again, edited"),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let body = rubric([4, 4, 4, 3], "strong_yes", "Ada again, edited");
+    ok(write(&app, &host, second, ada.id, body).await, 200).await;
     sqlx::query(
         "UPDATE interview_sessions SET ended_at = now() - interval '61 minutes' WHERE id = ANY($1)",
     )
@@ -352,15 +230,9 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
     .execute(&app.db)
     .await
     .expect("move the ends back");
+    let body = rubric([1, 1, 1, 1], "strong_no", "too late");
     let frozen = assert_error(
-        write(
-            &app,
-            &host,
-            second,
-            ada.id,
-            rubric([1, 1, 1, 1], "strong_no", "too late"),
-        )
-        .await,
+        write(&app, &host, second, ada.id, body).await,
         409,
         "feedback_frozen",
     )
@@ -369,35 +241,19 @@ async fn feedback_is_written_by_the_interviewer_read_by_its_candidate_and_frozen
         frozen["message"].as_str().is_some_and(|m| m.contains("1h")),
         "{frozen}"
     );
+    let body = rubric([4, 4, 4, 4], "yes", "changed my mind");
     assert_error(
-        write(
-            &app,
-            &host,
-            first,
-            bob.id,
-            rubric([4, 4, 4, 4], "yes", "changed my mind"),
-        )
-        .await,
+        write(&app, &host, first, bob.id, body).await,
         409,
         "feedback_frozen",
     )
     .await;
-    let after = ok(call(&app, Some(&bob), Method::GET, &path, None).await, 200).await;
+    let after = get_ok(&app, &bob, &path).await;
     assert_eq!(
         texts(&after),
         ["Bob: needs practice"],
         "frozen feedback is unchanged"
     );
-    let json = json_body(
-        call(
-            &app,
-            Some(&ada),
-            Method::GET,
-            "/api/users/me/feedback",
-            None,
-        )
-        .await,
-    )
-    .await;
+    let json = json_body(get(&app, &ada, "/api/users/me/feedback").await).await;
     assert_eq!(texts(&json), ["Ada again, edited", "Ada: excellent"]);
 }

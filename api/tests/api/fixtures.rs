@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    helpers::{TestApp, json_body},
+    helpers::{TestApp, free_port, json_body},
 };
 
 // Accounts.
@@ -95,6 +95,43 @@ pub fn call(
     async move { sent.await.expect("request sent") }
 }
 
+/// [`call`] as a user, one function per method: `get(app, who, path)`,
+/// `post_json(app, who, path, body)`. Like `call`, each builds its request
+/// at once and answers a future that borrows nothing.
+macro_rules! calls_as_a_user {
+    ($($name:ident: $method:ident;)+) => {$(
+        #[doc = concat!("`", stringify!($method), " path` as `who`.")]
+        pub fn $name(app: &TestApp, who: &User, path: &str)
+            -> impl Future<Output = reqwest::Response> + use<> {
+            call(app, Some(who), Method::$method, path, None)
+        }
+    )+};
+    ($($name:ident: $method:ident with a body;)+) => {$(
+        #[doc = concat!("`", stringify!($method), " path` with a JSON `body` as `who`.")]
+        pub fn $name(app: &TestApp, who: &User, path: &str, body: Value)
+            -> impl Future<Output = reqwest::Response> + use<> {
+            call(app, Some(who), Method::$method, path, Some(body))
+        }
+    )+};
+}
+
+calls_as_a_user! {
+    get: GET;
+    post: POST;
+    delete: DELETE;
+}
+
+calls_as_a_user! {
+    post_json: POST with a body;
+    put_json: PUT with a body;
+    patch_json: PATCH with a body;
+}
+
+/// `GET path` as `who`, expecting 200: the JSON body.
+pub async fn get_ok(app: &TestApp, who: &User, path: &str) -> Value {
+    ok(get(app, who, path).await, 200).await
+}
+
 /// Asserts the status (showing the body otherwise) and returns the JSON body.
 pub async fn ok(response: reqwest::Response, status: u16) -> Value {
     let actual = response.status().as_u16();
@@ -156,6 +193,14 @@ pub async fn start_session(app: &TestApp, host: &User, session: Uuid) -> Value {
     ok(started, 200).await["session"].clone()
 }
 
+/// As `host`, gives `who` the `role` in `session`; expects 200 and
+/// answers the body (the session as it is now).
+pub async fn set_role(app: &TestApp, host: &User, session: Uuid, who: &User, role: &str) -> Value {
+    let path = format!("/api/sessions/{session}/roles");
+    let body = json!({"userId": who.id, "role": role});
+    ok(post_json(app, host, &path, body).await, 200).await
+}
+
 /// The id of `who`'s pending invite to `session`.
 pub async fn invite_id(app: &TestApp, who: &User, session: Uuid) -> String {
     let invites = ok(
@@ -190,13 +235,29 @@ pub async fn join(app: &TestApp, who: &User, session: Uuid) {
     .await;
 }
 
+/// A session hosted by `host` that each of `members` (the host's friends)
+/// was invited to and joined.
+pub async fn joined_session(app: &TestApp, host: &User, members: &[&User]) -> Uuid {
+    let session = create_session(app, host, members).await;
+    for member in members {
+        join(app, member, session).await;
+    }
+    session
+}
+
 /// A host and a guest in a session (the guest joined), on `app`.
 pub async fn pair(app: &TestApp) -> (User, User, Uuid) {
     let host = user(app).await;
     let guest = user(app).await;
     befriend(app, &host, &guest).await;
-    let session = create_session(app, &host, &[&guest]).await;
-    join(app, &guest, session).await;
+    let session = joined_session(app, &host, &[&guest]).await;
+    (host, guest, session)
+}
+
+/// [`pair`], with the session started (live).
+pub async fn live_pair(app: &TestApp) -> (User, User, Uuid) {
+    let (host, guest, session) = pair(app).await;
+    start_session(app, &host, session).await;
     (host, guest, session)
 }
 
@@ -220,25 +281,7 @@ pub async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
 
 // Runs and workers.
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-pub use crate::docker::docker_available;
-
-/// Returns from the test (outside CI) when no Docker engine is reachable.
-macro_rules! require_docker {
-    () => {
-        if !$crate::fixtures::docker_available() {
-            eprintln!("skipped: no reachable Docker engine");
-            return;
-        }
-    };
-}
-pub(crate) use require_docker;
+pub(crate) use crate::docker::require_docker;
 
 /// A `codecall-worker` process serving `app`'s queue.
 pub struct Worker {
@@ -321,6 +364,15 @@ impl Drop for Worker {
     }
 }
 
+/// An app with one worker serving it ([`Worker::start`]'s defaults) and a
+/// signed-in user: where a run's story starts.
+pub async fn served() -> (TestApp, Worker, User) {
+    let app = crate::helpers::spawn_app().await;
+    let worker = Worker::start(&app, &[]).await;
+    let me = user(&app).await;
+    (app, worker, me)
+}
+
 /// A fake live worker announcing python, so the api accepts python runs
 /// without Docker (nothing executes them).
 pub async fn fake_worker(app: &TestApp) {
@@ -350,6 +402,62 @@ pub async fn until_compacted(app: &TestApp, session: Uuid, kind: Option<&str>, t
         if pending == 0 { Ok(()) } else { Err(pending) }
     })
     .await;
+}
+
+/// Posts a run as `who` (`?wait=true`: answered once it finished).
+pub async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
+    let path = if wait {
+        "/api/runs?wait=true"
+    } else {
+        "/api/runs"
+    };
+    post_json(app, who, path, body).await
+}
+
+/// The `id` in a response's JSON body (a run's, as `POST /api/runs` answers).
+pub async fn id_of(response: reqwest::Response) -> String {
+    json_body(response).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// How many times run `id` was claimed (one per execution started).
+pub async fn attempts(app: &TestApp, id: &str) -> i32 {
+    sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("attempts")
+}
+
+/// Waits until every run of `app` finished; answers how long that took.
+/// Reads through `app.db`, a pool that survives a PostgreSQL restart by
+/// reconnecting.
+pub async fn all_finished(app: &TestApp, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    eventually(within, "every run to finish", || async {
+        let unfinished: Result<i64, _> =
+            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
+                .fetch_one(&app.db)
+                .await;
+        match unfinished {
+            Ok(0) => Ok(()),
+            other => Err(format!("unfinished: {other:?}")),
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+/// The number of sandbox containers (running or not) labelled `label`
+/// (e.g. `codecall.worker=…`, `codecall.sandbox=…`).
+pub fn containers(label: &str) -> usize {
+    let output = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&output.stdout).lines().count()
 }
 
 pub async fn wait_finished(app: &TestApp, who: &User, id: &str) -> Value {

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::helpers::{
-    AppProcess, assert_error, create_database, json_body, server_urls, spawn_app, spawn_app_with,
-    test_env, with_database,
+    AppProcess, TestDatabase, assert_error, free_port, json_body, server_urls, spawn_app,
+    spawn_app_with, test_env,
 };
 
 #[tokio::test]
@@ -31,10 +31,7 @@ async fn ready_is_200_when_postgres_and_redis_answer() {
 #[tokio::test]
 async fn ready_is_503_naming_redis_when_redis_is_unreachable() {
     // A port nothing listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let redis_url = format!("redis://127.0.0.1:{port}");
     let app = spawn_app_with(&[("REDIS_URL", &redis_url)]).await;
 
@@ -145,9 +142,9 @@ async fn every_response_names_the_instance_that_answered() {
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let (server_url, redis_url) = server_urls();
-    let database = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &database.name);
-    let env = test_env(&db_url, &redis_url, "test:migrations:");
+    let database = TestDatabase::create(&server_url).await;
+    let db_url = &database.url;
+    let env = test_env(db_url, &redis_url, "test:migrations:");
     let config =
         || codecall_api::config::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
 
@@ -158,7 +155,7 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         .await
         .expect("second start is a no-op");
 
-    let mut conn = PgConnection::connect(&db_url).await.expect("connect");
+    let mut conn = PgConnection::connect(db_url).await.expect("connect");
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&mut conn)
         .await

@@ -19,8 +19,10 @@ use base64::Engine as _;
 
 use codecall_api::{config::Config, startup::Application};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
+
+pub use crate::database::{TestDatabase, server_urls};
 
 /// JWT secrets generated for this test run: no fixed value in the
 /// repository is ever accepted by the api.
@@ -41,75 +43,6 @@ pub struct TestApp {
     pub redis_url: String,
     pub redis_prefix: String,
     pub client: reqwest::Client,
-}
-
-/// The server-level URLs the test command exported.
-pub fn server_urls() -> (String, String) {
-    let db = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must be set: run the tests with scripts/test.sh");
-    let redis = std::env::var("REDIS_URL")
-        .expect("REDIS_URL must be set: run the tests with scripts/test.sh");
-    (db, redis)
-}
-
-/// `url` with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, rest) = url.rsplit_once('/').expect("DATABASE_URL has a path");
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{base}/{name}{query}")
-}
-
-/// A database created for one test, dropped (with `FORCE`, which ends the
-/// connections the app still holds) when this guard is dropped.
-pub struct TestDatabase {
-    pub name: String,
-    server_url: String,
-}
-
-impl Drop for TestDatabase {
-    /// Runs on a thread of its own with a small runtime, because `drop`
-    /// cannot await and may run inside the test's runtime; joined, so the
-    /// database is gone before the test counts as finished. Errors are
-    /// ignored: a test may have dropped the database or stopped its server
-    /// itself, and panicking here would hide the test's own outcome.
-    fn drop(&mut self) {
-        let server_url = self.server_url.clone();
-        let statement = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        let dropping = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&server_url).await?;
-                conn.execute(sqlx::raw_sql(AssertSqlSafe(statement)))
-                    .await?;
-                conn.close().await
-            })
-        });
-        let _ = dropping.join();
-    }
-}
-
-/// Creates an empty database on the server at `server_url`; it is dropped
-/// with the returned guard.
-pub async fn create_database(server_url: &str) -> TestDatabase {
-    let name = format!("codecall_test_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(server_url)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-        r#"CREATE DATABASE "{name}""#
-    ))))
-    .await
-    .expect("create test database");
-    TestDatabase {
-        name,
-        server_url: server_url.to_owned(),
-    }
 }
 
 /// The environment a test app starts with; `overrides` replace or add entries.
@@ -148,8 +81,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_app_on(server_url: &str, overrides: &[(&str, &str)]) -> TestApp {
     let server_url = server_url.to_owned();
     let (_, redis_url) = server_urls();
-    let database = create_database(&server_url).await;
-    let db_url = with_database(&server_url, &database.name);
+    let database = TestDatabase::create(&server_url).await;
+    let db_url = database.url.clone();
     let redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
     let mut env = test_env(&db_url, &redis_url, &redis_prefix);
     for (k, v) in overrides {
@@ -206,12 +139,9 @@ impl AppProcess {
     /// and waits until it answers `/ready` at all.
     pub async fn start(overrides: &[(&str, &str)]) -> AppProcess {
         let (server_url, redis_url) = server_urls();
-        let database = create_database(&server_url).await;
-        let db_url = with_database(&server_url, &database.name);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let database = TestDatabase::create(&server_url).await;
+        let db_url = database.url.clone();
+        let port = free_port();
         let prefix = format!("test:{}:", Uuid::new_v4().simple());
         let mut env = test_env(&db_url, &redis_url, &prefix);
         env.insert("PORT".into(), port.to_string());
@@ -318,6 +248,25 @@ pub async fn spawn_replica(app: &TestApp, overrides: &[(&str, &str)]) -> (TestAp
 }
 
 impl TestApp {
+    /// A connection to the app's Redis server.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis")
+    }
+
+    /// Every Redis key of this deployment: those under its own prefix (the
+    /// server is shared with other tests).
+    pub async fn redis_keys(&self, redis: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.redis_prefix))
+            .query_async(redis)
+            .await
+            .expect("keys")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -340,10 +289,28 @@ impl TestApp {
     }
 }
 
+/// The count a `SELECT count(*) …` query of `app`'s database answers.
+pub async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.db)
+        .await
+        .expect("count")
+}
+
 /// Reads a response body as JSON, failing the test with the raw text otherwise.
 pub async fn json_body(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+}
+
+/// The string `field` of each item of the JSON array `list` (items without
+/// it are left out), e.g. the verdicts of a run's tests.
+pub fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .filter_map(|item| item[field].as_str())
+        .collect()
 }
 
 /// Asserts the status and the error body every failure answers with
@@ -368,10 +335,7 @@ pub struct OwnRedis {
 
 impl OwnRedis {
     pub async fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let mut redis = OwnRedis {
             url: format!("redis://127.0.0.1:{port}"),
             port,
@@ -438,10 +402,7 @@ pub struct OwnPostgres {
 
 impl OwnPostgres {
     pub async fn start() -> OwnPostgres {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("codecall-own-pg-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let pg = OwnPostgres {
@@ -560,6 +521,15 @@ impl Drop for OwnPostgres {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A port nothing listens on (bound, noted, closed): for a server a test
+/// starts, or for a dependency that must be unreachable.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 /// Seconds since the epoch, as JWTs count time.

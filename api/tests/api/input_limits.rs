@@ -3,28 +3,19 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, call, user},
-    helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
+    fixtures::{User, get, patch_json, post_json, user},
+    helpers::{TestApp, assert_error, count, json_body, spawn_app, spawn_app_with},
 };
 
 /// Every Redis key under the app's prefix, with its memory usage in bytes.
 async fn redis_keys(app: &TestApp) -> Vec<(String, i64)> {
-    let mut redis = redis::Client::open(app.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", app.redis_prefix))
-        .query_async(&mut redis)
-        .await
-        .expect("keys");
+    let mut redis = app.redis().await;
+    let keys = app.redis_keys(&mut redis).await;
     let mut out = Vec::new();
     for key in keys {
         let bytes: Option<i64> = redis::cmd("MEMORY")
@@ -114,46 +105,28 @@ async fn each_route_has_its_own_body_limit() {
     )
     .await;
     assert_error(
-        call(
-            &app,
-            Some(&me),
-            Method::PATCH,
-            "/api/users/me",
-            Some(json!({"name": name_20k})),
-        )
-        .await,
+        patch_json(&app, &me, "/api/users/me", json!({"name": name_20k})).await,
         413,
         "payload_too_large",
     )
     .await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let users = count(&app, "SELECT count(*) FROM users").await;
     assert_eq!(users, 1, "nothing written");
 
     // Other routes: 64 KiB. 20 KiB gets through to the field check.
     let error = assert_error(
-        call(
-            &app,
-            Some(&me),
-            Method::POST,
-            "/api/sessions",
-            Some(json!({"title": name_20k})),
-        )
-        .await,
+        post_json(&app, &me, "/api/sessions", json!({"title": name_20k})).await,
         422,
         "validation_failed",
     )
     .await;
     assert!(error["fields"]["title"].is_string(), "{error}");
     assert_error(
-        call(
+        post_json(
             &app,
-            Some(&me),
-            Method::POST,
+            &me,
             "/api/sessions",
-            Some(json!({"title": "t".repeat(70 * 1024)})),
+            json!({"title": "t".repeat(70 * 1024)}),
         )
         .await,
         413,
@@ -164,15 +137,12 @@ async fn each_route_has_its_own_body_limit() {
     // Runs: a maximal run fits (1 MiB of stdin gets to validation, where
     // its too-short time limit is refused).
     crate::fixtures::fake_worker(&app).await;
-    let response = call(
+    let response = post_json(
         &app,
-        Some(&me),
-        Method::POST,
+        &me,
         "/api/runs",
-        Some(
-            json!({"language": "python", "source": "x", "stdin": "s".repeat(1 << 20),
+        json!({"language": "python", "source": "x", "stdin": "s".repeat(1 << 20),
             "limits": {"timeMs": 1}}),
-        ),
     )
     .await;
     assert_ne!(response.status().as_u16(), 413);
@@ -209,10 +179,7 @@ async fn registrations_are_throttled_per_client_address() {
         .expect("Retry-After");
     assert!((1..=3600).contains(&retry_after), "{retry_after}");
     assert_error(response, 429, "too_many_requests").await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let users = count(&app, "SELECT count(*) FROM users").await;
     assert_eq!(users, 3, "the refused registration wrote nothing");
     let keys = redis_keys(&app).await;
     let throttle: Vec<_> = keys
@@ -303,17 +270,7 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
     assert_eq!((files, stdin, tests), (json!([]), Vec::new(), json!([])));
     assert!(bytes < 1000, "{bytes}");
 
-    let run = json_body(
-        call(
-            &app,
-            Some(&me),
-            Method::GET,
-            &format!("/api/runs/{old}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let run = json_body(get(&app, &me, &format!("/api/runs/{old}")).await).await;
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!(run["verdict"], "wrong_answer", "{run}");
     assert_eq!(run["timeMs"], 25, "{run}");
@@ -324,17 +281,7 @@ async fn old_runs_lose_their_bodies_and_keep_their_verdicts() {
     assert_eq!(run["tests"][1]["stdout"], "", "{run}");
     assert_eq!(run["tests"][1]["stdoutTruncated"], true, "{run}");
 
-    let kept = json_body(
-        call(
-            &app,
-            Some(&me),
-            Method::GET,
-            &format!("/api/runs/{recent}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let kept = json_body(get(&app, &me, &format!("/api/runs/{recent}")).await).await;
     assert_eq!(kept["stdout"], "the program's output", "{kept}");
     let untouched: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT purged_at FROM runs WHERE id = $1")
@@ -355,14 +302,7 @@ async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
 
     let body = json!({"language": "python", "source": "print(1)"});
     let error = assert_error(
-        call(
-            &app,
-            Some(&me),
-            Method::POST,
-            "/api/runs",
-            Some(body.clone()),
-        )
-        .await,
+        post_json(&app, &me, "/api/runs", body.clone()).await,
         409,
         "run_storage_full",
     )
@@ -374,21 +314,11 @@ async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
             .contains("10000"),
         "{error}"
     );
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let runs = count(&app, "SELECT count(*) FROM runs").await;
     assert_eq!(runs, 1, "nothing written");
 
     // The cap is per user.
-    let response = call(
-        &app,
-        Some(&other),
-        Method::POST,
-        "/api/runs",
-        Some(body.clone()),
-    )
-    .await;
+    let response = post_json(&app, &other, "/api/runs", body.clone()).await;
     assert_eq!(response.status().as_u16(), 202);
 
     // Once the old run is purged, its bytes no longer count.
@@ -400,6 +330,6 @@ async fn a_user_over_the_stored_bytes_cap_cannot_start_runs() {
     .execute(&app.db)
     .await
     .expect("purge");
-    let response = call(&app, Some(&me), Method::POST, "/api/runs", Some(body)).await;
+    let response = post_json(&app, &me, "/api/runs", body).await;
     assert_eq!(response.status().as_u16(), 202);
 }

@@ -1,11 +1,13 @@
 //! Integration tests against real PostgreSQL and Redis (see `helpers`).
 //! One test binary, one module per feature; the shared harness is
-//! `helpers`, `fixtures`, `sockets` and `eventually`.
+//! `helpers`, `fixtures`, `sockets` and `eventually` (with `database` and
+//! `docker`, which the worker's tests share).
 
 mod auth;
 mod authorization;
 mod clock;
 mod compat;
+mod database;
 mod dependencies;
 mod docker;
 mod document_integrity;

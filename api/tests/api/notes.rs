@@ -5,53 +5,29 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::Method;
 use serde_json::json;
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
     fixtures::{
-        User, befriend, call, create_session, join, session_code, start_session, until_compacted,
-        user,
+        User, befriend, get, joined_session, session_code, set_role, start_session,
+        until_compacted, user,
     },
     helpers::{TestApp, spawn_app, spawn_app_sharing},
-    sockets::{self, Ws, YClient, close_code, raw, upgrade_status},
+    sockets::{self, Ws, YClient, close_code, raw, raw_to, upgrade_status},
 };
 
 /// A host, an interviewer (given the role by the host, who becomes a
 /// candidate while staying the host) and a candidate, in a live session.
-pub(crate) async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
+async fn trio(app: &TestApp) -> (User, User, User, Uuid) {
     let (host, interviewer, candidate) = (user(app).await, user(app).await, user(app).await);
     befriend(app, &host, &interviewer).await;
     befriend(app, &host, &candidate).await;
-    let session = create_session(app, &host, &[&interviewer, &candidate]).await;
-    join(app, &interviewer, session).await;
-    join(app, &candidate, session).await;
-    assign(app, &host, session, &interviewer, "interviewer").await;
+    let session = joined_session(app, &host, &[&interviewer, &candidate]).await;
+    set_role(app, &host, session, &interviewer, "interviewer").await;
     start_session(app, &host, session).await;
     (host, interviewer, candidate, session)
-}
-
-pub(crate) async fn assign(app: &TestApp, host: &User, session: Uuid, who: &User, role: &str) {
-    let assigned = call(
-        app,
-        Some(host),
-        Method::POST,
-        &format!("/api/sessions/{session}/roles"),
-        Some(json!({"userId": who.id, "role": role})),
-    )
-    .await;
-    assert_eq!(assigned.status().as_u16(), 200);
-}
-
-async fn raw_notes(app: &TestApp, who: &User, session: Uuid) -> Ws {
-    let url = format!(
-        "{}/api/sessions/{session}/notes?token={}",
-        app.address.replace("http", "ws"),
-        who.token
-    );
-    connect_async(url).await.expect("socket opens").0
 }
 
 /// Every frame's bytes a socket receives within `window`.
@@ -139,17 +115,11 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
     received.extend(drain(&mut code, Duration::from_millis(500)).await);
     assert!(contains(&received, "hello"), "the recording works");
     assert!(contains(&received, "def solve"), "the recording works");
-    let detail = call(
-        &app,
-        Some(&candidate),
-        Method::GET,
-        &format!("/api/sessions/{session}"),
-        None,
-    )
-    .await
-    .text()
-    .await
-    .expect("body");
+    let detail = get(&app, &candidate, &format!("/api/sessions/{session}"))
+        .await
+        .text()
+        .await
+        .expect("body");
     received.extend_from_slice(detail.as_bytes());
     for part in ["NOTE-4c1e", "complexity", "[host]"] {
         assert!(!contains(&received, part), "{part} reached the candidate");
@@ -165,8 +135,8 @@ async fn notes_are_for_the_interviewer_and_the_host_and_never_reach_a_candidate(
 async fn a_role_swap_closes_the_former_interviewers_notes_and_opens_them_to_the_new_one() {
     let app = spawn_app().await;
     let (host, interviewer, candidate, session) = trio(&app).await;
-    let mut old = raw_notes(&app, &interviewer, session).await;
-    let mut hosts = raw_notes(&app, &host, session).await;
+    let mut old = raw_to(&app, &interviewer, session, "notes").await;
+    let mut hosts = raw_to(&app, &host, session, "notes").await;
     // Both are in: the greeting (sync step 1) arrives.
     for ws in [&mut old, &mut hosts] {
         let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
@@ -176,7 +146,7 @@ async fn a_role_swap_closes_the_former_interviewers_notes_and_opens_them_to_the_
     }
 
     // The host gives the interviewer's seat to the candidate.
-    assign(&app, &host, session, &candidate, "interviewer").await;
+    set_role(&app, &host, session, &candidate, "interviewer").await;
     let code = close_code(&mut old).await.map(u16::from);
     assert_eq!(
         code,

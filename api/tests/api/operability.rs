@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, Worker, call, free_port, signed_up_user, user},
-    helpers::{TestApp, assert_error, json_body, spawn_app_with},
+    fixtures::{User, Worker, call, get, post_json, signed_up_user, user},
+    helpers::{TestApp, assert_error, free_port, json_body, spawn_app_with},
 };
 
 /// Parses Prometheus text exposition: `name{labels} value` lines, `#` comments.
@@ -63,8 +63,7 @@ async fn admin_app() -> (TestApp, User) {
 async fn only_admins_see_the_queue_and_the_dashboard() {
     let (app, admin) = admin_app().await;
     let someone = user(&app).await;
-    let report =
-        json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await;
+    let report = json_body(get(&app, &admin, "/api/admin/queue").await).await;
     for key in [
         "pending",
         "running",
@@ -77,7 +76,7 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
         assert!(report.get(key).is_some(), "{key} in {report}");
     }
     assert_error(
-        call(&app, Some(&someone), Method::GET, "/api/admin/queue", None).await,
+        get(&app, &someone, "/api/admin/queue").await,
         403,
         "forbidden",
     )
@@ -117,21 +116,18 @@ async fn only_admins_see_the_queue_and_the_dashboard() {
 async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
     crate::fixtures::require_docker!();
     let (app, admin) = admin_app().await;
-    let report = || async {
-        json_body(call(&app, Some(&admin), Method::GET, "/api/admin/queue", None).await).await
-    };
+    let report = || async { json_body(get(&app, &admin, "/api/admin/queue").await).await };
     let before = report().await;
     assert_eq!(before["pending"], 0);
 
     let metrics_port = free_port();
     let mut worker = Worker::start(&app, &[("METRICS_PORT", &metrics_port.to_string())]).await;
     let run = json_body(
-        call(
+        post_json(
             &app,
-            Some(&admin),
-            Method::POST,
+            &admin,
             "/api/runs?wait=true",
-            Some(json!({"language": "python", "source": "print(7)"})),
+            json!({"language": "python", "source": "print(7)"}),
         )
         .await,
     )
@@ -172,12 +168,11 @@ async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
 
     // A queued run is pending while no worker takes it.
     worker.kill_and_wait().await;
-    call(
+    post_json(
         &app,
-        Some(&admin),
-        Method::POST,
+        &admin,
         "/api/runs",
-        Some(json!({"language": "python", "source": "print(8)"})),
+        json!({"language": "python", "source": "print(8)"}),
     )
     .await;
     eventually(
@@ -199,7 +194,7 @@ async fn queue_counts_move_and_a_stopped_workers_heartbeat_goes_stale() {
 #[tokio::test]
 async fn api_metrics_parse_and_count_requests_by_route_and_status() {
     let (app, admin) = admin_app().await;
-    call(&app, Some(&admin), Method::GET, "/api/users/me", None).await;
+    get(&app, &admin, "/api/users/me").await;
     call(&app, None, Method::GET, "/api/users/me", None).await;
     let text = app.get("/metrics").await.text().await.expect("text");
     let series = parse_prometheus(&text);

@@ -10,16 +10,18 @@
 use std::{collections::HashSet, time::Duration};
 
 use futures_util::StreamExt;
-use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, Worker, befriend, call, create_session, join, ok, pair, session_code, user},
-    helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_sharing},
-    sockets::{Ws, YClient},
+    fixtures::{
+        User, Worker, befriend, delete, get, get_ok, live_pair, ok, pair, patch_json, post_json,
+        put_json, served, session_code, set_role, user,
+    },
+    helpers::{TestApp, assert_error, count, json_body, spawn_app, spawn_app_sharing, strings},
+    sockets::{Ws, YClient, connect},
 };
 
 /// The platform's FizzBuzz (shipped by a migration).
@@ -43,20 +45,13 @@ fn problem(title: &str, difficulty: &str, tags: &[&str], visibility: &str, marke
 }
 
 async fn create(app: &TestApp, who: &User, body: Value) -> String {
-    let created = ok(
-        call(app, Some(who), Method::POST, "/api/problems", Some(body)).await,
-        201,
-    )
-    .await;
+    let created = ok(post_json(app, who, "/api/problems", body).await, 201).await;
     assert!(created["problem"]["hiddenTests"].is_array(), "{created}");
     created["problem"]["id"].as_str().expect("id").to_owned()
 }
 
 async fn get_status(app: &TestApp, who: &User, path: &str) -> u16 {
-    call(app, Some(who), Method::GET, path, None)
-        .await
-        .status()
-        .as_u16()
+    get(app, who, path).await.status().as_u16()
 }
 
 /// Every page of a listing, following `nextCursor`.
@@ -68,7 +63,7 @@ async fn all_pages(app: &TestApp, who: &User, query: &str) -> Vec<Value> {
             Some(c) => format!("/api/problems?{query}&limit=2&cursor={c}"),
             None => format!("/api/problems?{query}&limit=2"),
         };
-        let page = ok(call(app, Some(who), Method::GET, &path, None).await, 200).await;
+        let page = get_ok(app, who, &path).await;
         let problems = page["problems"].as_array().expect("problems");
         assert!(problems.len() <= 2);
         items.extend(problems.iter().cloned());
@@ -137,7 +132,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
             let path = format!("/api/problems/{id}");
             assert_eq!(get_status(&app, who, &path).await, status, "{path}");
             if status == 200 {
-                let body = json_body(call(&app, Some(who), Method::GET, &path, None).await).await;
+                let body = json_body(get(&app, who, &path).await).await;
                 assert_eq!(body["problem"]["hiddenTestCount"], 2);
                 assert_eq!(
                     body["problem"]["hiddenTests"].is_array(),
@@ -148,17 +143,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
             }
         }
     }
-    let created = json_body(
-        call(
-            &app,
-            Some(&author),
-            Method::GET,
-            &format!("/api/problems/{private}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let created = json_body(get(&app, &author, &format!("/api/problems/{private}")).await).await;
     assert_eq!(
         created["problem"]["tags"],
         json!(["graphs", "bfs"]),
@@ -219,14 +204,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
         0
     );
     assert_error(
-        call(
-            &app,
-            Some(&stranger),
-            Method::GET,
-            "/api/problems?difficulty=impossible",
-            None,
-        )
-        .await,
+        get(&app, &stranger, "/api/problems?difficulty=impossible").await,
         422,
         "invalid_query",
     )
@@ -235,12 +213,11 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
     // Only the author changes a problem; others get 403 (visible) or 404.
     let patch = json!({"title": "Palindromes", "visibility": "private"});
     assert_error(
-        call(
+        patch_json(
             &app,
-            Some(&friend),
-            Method::PATCH,
+            &friend,
             &format!("/api/problems/{public}"),
-            Some(patch.clone()),
+            patch.clone(),
         )
         .await,
         403,
@@ -248,12 +225,11 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
     )
     .await;
     assert_error(
-        call(
+        patch_json(
             &app,
-            Some(&stranger),
-            Method::PATCH,
+            &stranger,
             &format!("/api/problems/{private}"),
-            Some(patch.clone()),
+            patch.clone(),
         )
         .await,
         404,
@@ -261,14 +237,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
     )
     .await;
     let patched = ok(
-        call(
-            &app,
-            Some(&author),
-            Method::PATCH,
-            &format!("/api/problems/{public}"),
-            Some(patch),
-        )
-        .await,
+        patch_json(&app, &author, &format!("/api/problems/{public}"), patch).await,
         200,
     )
     .await;
@@ -283,29 +252,16 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
     );
     // The shipped problems have no author: nobody edits them.
     assert_error(
-        call(
-            &app,
-            Some(&author),
-            Method::DELETE,
-            &format!("/api/problems/{FIZZBUZZ}"),
-            None,
-        )
-        .await,
+        delete(&app, &author, &format!("/api/problems/{FIZZBUZZ}")).await,
         403,
         "forbidden",
     )
     .await;
     assert_eq!(
-        call(
-            &app,
-            Some(&author),
-            Method::DELETE,
-            &format!("/api/problems/{friends}"),
-            None
-        )
-        .await
-        .status()
-        .as_u16(),
+        delete(&app, &author, &format!("/api/problems/{friends}"))
+            .await
+            .status()
+            .as_u16(),
         204
     );
     assert_eq!(
@@ -318,10 +274,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
     );
 
     // Invalid problems are refused whole, nothing written.
-    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM problems")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let before = count(&app, "SELECT count(*) FROM problems").await;
     let too_many: Vec<Value> = (0..51)
         .map(|_| json!({"stdin": "", "expectedOutput": ""}))
         .collect();
@@ -352,14 +305,7 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
         ),
     ] {
         let error = assert_error(
-            call(
-                &app,
-                Some(&author),
-                Method::POST,
-                "/api/problems",
-                Some(body),
-            )
-            .await,
+            post_json(&app, &author, "/api/problems", body).await,
             422,
             "validation_failed",
         )
@@ -367,33 +313,28 @@ async fn problems_are_visible_by_rule_searchable_and_paginated() {
         assert!(error["fields"][field].is_string(), "{field}: {error}");
     }
     assert_error(
-        call(
+        post_json(
             &app,
-            Some(&author),
-            Method::POST,
+            &author,
             "/api/problems",
-            Some(json!({"title": "t", "statement": "s", "difficulty": "impossible"})),
+            json!({"title": "t", "statement": "s", "difficulty": "impossible"}),
         )
         .await,
         422,
         "invalid_body",
     )
     .await;
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM problems")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let after = count(&app, "SELECT count(*) FROM problems").await;
     assert_eq!(before, after);
 }
 
 /// Attaches `problem` to `session` as `who`; returns the answer.
 async fn attach(app: &TestApp, who: &User, session: Uuid, problem: &str) -> reqwest::Response {
-    call(
+    put_json(
         app,
-        Some(who),
-        Method::PUT,
+        who,
         &format!("/api/sessions/{session}/problem"),
-        Some(json!({"problemId": problem})),
+        json!({"problemId": problem}),
     )
     .await
 }
@@ -422,17 +363,7 @@ async fn attaching_a_problem_fills_an_empty_document_and_never_touches_written_c
     a.wait_text(|t| t == FIZZBUZZ_STARTER).await;
     b.wait_text(|t| t == FIZZBUZZ_STARTER).await;
     assert_eq!(session_code(&two, &guest, session).await, FIZZBUZZ_STARTER);
-    let detail = json_body(
-        call(
-            &two,
-            Some(&guest),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let detail = json_body(get(&two, &guest, &format!("/api/sessions/{session}")).await).await;
     assert_eq!(detail["session"]["problemId"], FIZZBUZZ);
     // Attaching again (the document now holds code) changes nothing.
     let again = ok(attach(&two, &host, session, FIZZBUZZ).await, 200).await;
@@ -475,15 +406,6 @@ async fn attaching_a_problem_fills_an_empty_document_and_never_touches_written_c
     c.close().await;
 }
 
-async fn events(app: &TestApp, who: &User, session: Uuid) -> Ws {
-    let url = format!(
-        "{}/api/sessions/{session}/events?token={}",
-        app.address.replace("http", "ws"),
-        who.token
-    );
-    connect_async(url).await.expect("socket opens").0
-}
-
 /// Every text frame a socket receives until `done` holds for one of them,
 /// then for `linger` more: the raw bytes, as the client got them.
 async fn frames_until(ws: &mut Ws, done: impl Fn(&Value) -> bool, linger: Duration) -> Vec<String> {
@@ -517,12 +439,11 @@ fn finished_run(id: &str) -> impl Fn(&Value) -> bool + '_ {
 
 async fn submit(app: &TestApp, who: &User, session: Uuid, tests: &str) -> Value {
     ok(
-        call(
+        post_json(
             app,
-            Some(who),
-            Method::POST,
+            who,
             &format!("/api/sessions/{session}/submit?wait=true"),
-            Some(json!({"tests": tests})),
+            json!({"tests": tests}),
         )
         .await,
         200,
@@ -535,22 +456,7 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
     crate::fixtures::require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
-    let (interviewer, candidate) = (user(&app).await, user(&app).await);
-    befriend(&app, &interviewer, &candidate).await;
-    let session = create_session(&app, &interviewer, &[&candidate]).await;
-    join(&app, &candidate, session).await;
-    ok(
-        call(
-            &app,
-            Some(&interviewer),
-            Method::POST,
-            &format!("/api/sessions/{session}/start"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let (interviewer, candidate, session) = live_pair(&app).await;
 
     // The hidden tests carry a marker; the starter code prints its stdin back.
     let marker = format!("HIDDEN{}", Uuid::new_v4().simple());
@@ -564,8 +470,8 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
         ok(attach(&app, &interviewer, session, &problem).await, 200).await["starterInserted"],
         true
     );
-    let mut candidate_ws = events(&app, &candidate, session).await;
-    let mut interviewer_ws = events(&app, &interviewer, session).await;
+    let mut candidate_ws = connect(&app, &candidate, session).await;
+    let mut interviewer_ws = connect(&app, &interviewer, session).await;
 
     let mut candidate_reads: Vec<String> = Vec::new();
     let run = submit(&app, &candidate, session, "hidden").await;
@@ -611,26 +517,14 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
     );
 
     // The interviewer reads everything; the candidate, over REST, nothing hidden.
-    let full = json_body(
-        call(
-            &app,
-            Some(&interviewer),
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let full = json_body(get(&app, &interviewer, &format!("/api/runs/{id}")).await).await;
     assert_eq!(full["tests"][0]["stdout"], format!("{marker}-INPUT-1\n"));
     assert_eq!(full["redacted"], false);
     let their_problem = json_body(
-        call(
+        get(
             &app,
-            Some(&interviewer),
-            Method::GET,
+            &interviewer,
             &format!("/api/sessions/{session}/problem"),
-            None,
         )
         .await,
     )
@@ -651,7 +545,7 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
         "/api/problems".to_owned(),
         format!("/api/sessions/{session}/timeline"),
     ] {
-        let response = call(&app, Some(&candidate), Method::GET, &path, None).await;
+        let response = get(&app, &candidate, &path).await;
         candidate_reads.push(response.text().await.expect("body"));
     }
     assert!(candidate_reads[candidate_reads.len() - 6].contains("\"sampleTests\""));
@@ -685,18 +579,7 @@ async fn a_candidates_submission_shows_verdicts_and_never_the_hidden_tests() {
     candidate_reads.extend(seen);
 
     // Roles swap: the former interviewer is now a candidate, and is shown nothing hidden.
-    ok(
-        call(
-            &app,
-            Some(&interviewer),
-            Method::POST,
-            &format!("/api/sessions/{session}/roles"),
-            Some(json!({"userId": candidate.id, "role": "interviewer"})),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_role(&app, &interviewer, session, &candidate, "interviewer").await;
     let swapped = |e: &Value| {
         e["type"] == "session.updated"
             && e["session"]["members"].as_array().is_some_and(|m| {
@@ -766,9 +649,7 @@ const SOLUTIONS: &[(&str, &str)] = &[
 #[tokio::test]
 async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
     crate::fixtures::require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
     let shipped: Vec<(String, Value, Value)> = sqlx::query_as(
         "SELECT title, sample_tests, hidden_tests FROM problems WHERE author_id IS NULL ORDER BY created_at",
     )
@@ -797,23 +678,17 @@ async fn the_shipped_problems_pass_with_reference_solutions_and_fail_without() {
         let count = tests.len();
         for (source, expect_accepted) in [(solution, true), ("print(0)\n", false)] {
             let run = ok(
-                call(
+                post_json(
                     &app,
-                    Some(&me),
-                    Method::POST,
+                    &me,
                     "/api/runs?wait=true",
-                    Some(json!({"language": "python", "source": source, "tests": tests})),
+                    json!({"language": "python", "source": source, "tests": tests}),
                 )
                 .await,
                 200,
             )
             .await;
-            let verdicts: Vec<&str> = run["tests"]
-                .as_array()
-                .expect("tests")
-                .iter()
-                .filter_map(|t| t["verdict"].as_str())
-                .collect();
+            let verdicts = strings(&run["tests"], "verdict");
             assert_eq!(verdicts.len(), count, "{title}: {run}");
             if expect_accepted {
                 assert!(

@@ -4,18 +4,17 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, befriend, call, create_session, join, user},
+    fixtures::{User, befriend, create_session, get, live_pair, patch_json, post, post_json, user},
     helpers::{
         TestApp, expired_access_token, json_body, spawn_app, spawn_app_sharing, spawn_app_with,
     },
-    sockets::{connect, expect, send, upgrade_status},
+    sockets::{Ws, connect, expect, send, upgrade_status},
 };
 
 async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
@@ -24,21 +23,21 @@ async fn refused(app: &TestApp, session: Uuid, token: Option<&str>) -> u16 {
 
 /// Two replicas, a host and a candidate in a live session.
 async fn room() -> (TestApp, TestApp, User, User, Uuid) {
-    let one = spawn_app().await;
+    room_on(spawn_app().await).await
+}
+
+/// [`room`], with `one` as the first replica.
+async fn room_on(one: TestApp) -> (TestApp, TestApp, User, User, Uuid) {
     let two = spawn_app_sharing(&one, &[]).await;
-    let (a, b) = (user(&one).await, user(&one).await);
-    befriend(&one, &a, &b).await;
-    let session = create_session(&one, &a, &[&b]).await;
-    join(&one, &b, session).await;
-    call(
-        &one,
-        Some(&a),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
+    let (a, b, session) = live_pair(&one).await;
     (one, two, a, b, session)
+}
+
+/// Opens `who`'s events socket on `app` and waits for its presence snapshot.
+async fn present(app: &TestApp, who: &User, session: Uuid) -> Ws {
+    let mut ws = connect(app, who, session).await;
+    expect(&mut ws, "presence.snapshot", |_| true).await;
+    ws
 }
 
 #[tokio::test]
@@ -71,17 +70,7 @@ async fn members_on_two_replicas_see_presence_chat_and_session_updates() {
     assert_eq!(chat["userId"], a.id.to_string());
 
     // Both see the online flag over HTTP, from either replica.
-    let detail = json_body(
-        call(
-            &two,
-            Some(&a),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let detail = json_body(get(&two, &a, &format!("/api/sessions/{session}")).await).await;
     assert!(
         detail["session"]["members"]
             .as_array()
@@ -90,15 +79,14 @@ async fn members_on_two_replicas_see_presence_chat_and_session_updates() {
             .all(|m| m["online"] == true),
         "{detail}"
     );
-    let friends = json_body(call(&one, Some(&b), Method::GET, "/api/friends", None).await).await;
+    let friends = json_body(get(&one, &b, "/api/friends").await).await;
     assert_eq!(friends["friends"][0]["online"], true);
 
-    call(
+    patch_json(
         &one,
-        Some(&a),
-        Method::PATCH,
+        &a,
         &format!("/api/sessions/{session}"),
-        Some(json!({"title": "Renamed"})),
+        json!({"title": "Renamed"}),
     )
     .await;
     for ws in [&mut wa, &mut wb] {
@@ -115,14 +103,7 @@ async fn members_on_two_replicas_see_presence_chat_and_session_updates() {
     assert_eq!(snapshot["chat"][0]["text"], "hi from replica one");
 
     // Ending the session tells everyone, then closes the sockets.
-    call(
-        &one,
-        Some(&a),
-        Method::POST,
-        &format!("/api/sessions/{session}/end"),
-        None,
-    )
-    .await;
+    post(&one, &a, &format!("/api/sessions/{session}/end")).await;
     expect(&mut again, "session.updated", |e| {
         e["session"]["status"] == "ended"
     })
@@ -142,8 +123,7 @@ async fn members_on_two_replicas_see_presence_chat_and_session_updates() {
 #[tokio::test]
 async fn two_tabs_count_once_and_a_dropped_connection_leaves() {
     let (one, two, a, b, session) = room().await;
-    let mut watcher = connect(&one, &b, session).await;
-    expect(&mut watcher, "presence.snapshot", |_| true).await;
+    let mut watcher = present(&one, &b, session).await;
 
     let mut tab1 = connect(&one, &a, session).await;
     expect(&mut watcher, "presence.joined", |e| {
@@ -163,17 +143,7 @@ async fn two_tabs_count_once_and_a_dropped_connection_leaves() {
     send(&mut watcher, json!({"type": "ping"})).await;
     let next = expect(&mut watcher, "pong", |_| true).await;
     assert_eq!(next["type"], "pong");
-    let detail = json_body(
-        call(
-            &one,
-            Some(&b),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let detail = json_body(get(&one, &b, &format!("/api/sessions/{session}")).await).await;
     let a_online = detail["session"]["members"]
         .as_array()
         .expect("members")
@@ -197,14 +167,7 @@ async fn bad_tokens_non_members_and_ended_sessions_are_refused_before_the_upgrad
     assert_eq!(refused(&one, session, Some(&stranger.token)).await, 404);
     assert_eq!(refused(&one, Uuid::new_v4(), Some(&a.token)).await, 404);
     assert_eq!(refused(&one, session, Some(&b.token)).await, 101);
-    call(
-        &one,
-        Some(&a),
-        Method::POST,
-        &format!("/api/sessions/{session}/end"),
-        None,
-    )
-    .await;
+    post(&one, &a, &format!("/api/sessions/{session}/end")).await;
     assert_eq!(refused(&one, session, Some(&a.token)).await, 409);
 }
 
@@ -222,10 +185,8 @@ async fn an_expired_token_is_refused() {
 #[tokio::test]
 async fn malformed_oversize_and_flooding_clients_get_the_documented_treatment() {
     let (one, two, a, b, session) = room().await;
-    let mut calm = connect(&two, &b, session).await;
-    expect(&mut calm, "presence.snapshot", |_| true).await;
-    let mut noisy = connect(&one, &a, session).await;
-    expect(&mut noisy, "presence.snapshot", |_| true).await;
+    let mut calm = present(&two, &b, session).await;
+    let mut noisy = present(&one, &a, session).await;
 
     for bad in [
         "not json",
@@ -281,24 +242,9 @@ async fn malformed_oversize_and_flooding_clients_get_the_documented_treatment() 
 async fn events_flow_again_after_a_redis_restart() {
     let mut redis = crate::helpers::OwnRedis::start().await;
     let url = redis.url.clone();
-    let one = spawn_app_with(&[("REDIS_URL", &url)]).await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let (a, b) = (user(&one).await, user(&one).await);
-    befriend(&one, &a, &b).await;
-    let session = create_session(&one, &a, &[&b]).await;
-    join(&one, &b, session).await;
-    call(
-        &one,
-        Some(&a),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
-    let mut wa = connect(&one, &a, session).await;
-    expect(&mut wa, "presence.snapshot", |_| true).await;
-    let mut wb = connect(&two, &b, session).await;
-    expect(&mut wb, "presence.snapshot", |_| true).await;
+    let (one, two, a, b, session) = room_on(spawn_app_with(&[("REDIS_URL", &url)]).await).await;
+    let wa = present(&one, &a, session).await;
+    let wb = present(&two, &b, session).await;
 
     redis.stop();
     // Lets time pass: the outage lasts a second.
@@ -341,15 +287,13 @@ async fn run_output_streams_in_order_to_members_on_both_replicas() {
     crate::fixtures::require_docker!();
     let (one, two, a, b, session) = room().await;
     let _worker = crate::fixtures::Worker::start(&one, &[]).await;
-    let mut wa = connect(&one, &a, session).await;
-    expect(&mut wa, "presence.snapshot", |_| true).await;
-    let mut wb = connect(&two, &b, session).await;
-    expect(&mut wb, "presence.snapshot", |_| true).await;
+    let mut wa = present(&one, &a, session).await;
+    let mut wb = present(&two, &b, session).await;
 
     let source =
         "import time\nfor i in range(5):\n    print(i, flush=True)\n    time.sleep(0.05)\n";
     let body = json!({"language": "python", "source": source, "sessionId": session});
-    let posted = json_body(call(&two, Some(&b), Method::POST, "/api/runs", Some(body)).await).await;
+    let posted = json_body(post_json(&two, &b, "/api/runs", body).await).await;
     let id = posted["id"].as_str().expect("id").to_owned();
 
     for ws in [&mut wa, &mut wb] {
@@ -376,17 +320,7 @@ async fn run_output_streams_in_order_to_members_on_both_replicas() {
             }
         };
         assert_eq!(output, "0\n1\n2\n3\n4\n", "all chunks");
-        let mut fetched = json_body(
-            call(
-                &one,
-                Some(&a),
-                Method::GET,
-                &format!("/api/runs/{id}"),
-                None,
-            )
-            .await,
-        )
-        .await;
+        let mut fetched = json_body(get(&one, &a, &format!("/api/runs/{id}")).await).await;
         fetched.as_object_mut().expect("object").remove("success");
         assert_eq!(
             finished["run"], fetched,
@@ -398,10 +332,8 @@ async fn run_output_streams_in_order_to_members_on_both_replicas() {
 #[tokio::test]
 async fn a_slow_client_lags_alone_and_is_told_and_resynced() {
     let (one, _two, a, b, session) = room().await;
-    let mut slow = connect(&one, &a, session).await;
-    expect(&mut slow, "presence.snapshot", |_| true).await;
-    let mut fast = connect(&one, &b, session).await;
-    expect(&mut fast, "presence.snapshot", |_| true).await;
+    let mut slow = present(&one, &a, session).await;
+    let mut fast = present(&one, &b, session).await;
 
     // Far more events than a room buffers, published straight to the channel
     // (as a worker would), while `slow` reads nothing.

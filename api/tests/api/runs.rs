@@ -6,42 +6,28 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
     fixtures::{
-        User, Worker, befriend, call, create_session, fake_worker, join, require_docker, user,
-        wait_finished,
+        User, Worker, all_finished, attempts, containers, fake_worker, get, id_of, pair, post,
+        post_run, require_docker, served, user, wait_finished,
     },
-    helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
+    helpers::{
+        TestApp, assert_error, count, free_port, json_body, spawn_app, spawn_app_with, strings,
+        unix_now,
+    },
 };
-
-async fn post_run(app: &TestApp, who: &User, body: Value, wait: bool) -> reqwest::Response {
-    let path = if wait {
-        "/api/runs?wait=true"
-    } else {
-        "/api/runs"
-    };
-    call(app, Some(who), Method::POST, path, Some(body)).await
-}
 
 #[tokio::test]
 async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
     require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
 
     let languages = json_body(app.get("/api/languages").await).await;
-    let ids: Vec<&str> = languages["languages"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|l| l["id"].as_str())
-        .collect();
+    let ids = strings(&languages["languages"], "id");
     for id in ["c", "cpp", "go", "java", "javascript", "python"] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
@@ -74,9 +60,7 @@ async fn a_python_run_with_stdin_is_accepted_waited_for_and_polled() {
 #[tokio::test]
 async fn a_program_printing_nul_bytes_gets_its_result_stored_at_once() {
     require_docker!();
-    let app = spawn_app().await;
-    let _worker = Worker::start(&app, &[]).await;
-    let me = user(&app).await;
+    let (app, _worker, me) = served().await;
     // PostgreSQL's jsonb refuses U+0000: this result used to be retried for
     // minutes, then executed again.
     let body = json!({"language": "python",
@@ -87,11 +71,7 @@ async fn a_program_printing_nul_bytes_gets_its_result_stored_at_once() {
     assert_eq!(run["verdict"], "accepted", "{run}");
     assert_eq!(run["stdout"], "a\u{FFFD}b\n");
     assert_eq!(run["stderr"], "c\u{FFFD}d");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
-        .bind(run["id"].as_str().expect("id"))
-        .fetch_one(&app.db)
-        .await
-        .expect("row");
+    let attempts = attempts(&app, run["id"].as_str().expect("id")).await;
     assert_eq!(attempts, 1);
 }
 
@@ -112,12 +92,7 @@ async fn tests_get_per_test_verdicts_and_every_language_runs_end_to_end() {
     });
     let run = json_body(post_run(&app, &me, body, true).await).await;
     assert_eq!(run["verdict"], "wrong_answer", "{run}");
-    let verdicts: Vec<&str> = run["tests"]
-        .as_array()
-        .expect("tests")
-        .iter()
-        .filter_map(|t| t["verdict"].as_str())
-        .collect();
+    let verdicts = strings(&run["tests"], "verdict");
     assert_eq!(verdicts, ["accepted", "wrong_answer", "accepted"]);
 
     let hello = [
@@ -150,13 +125,7 @@ async fn tests_get_per_test_verdicts_and_every_language_runs_end_to_end() {
         )
         .await;
         assert_eq!(response.status().as_u16(), 202, "{language}");
-        ids.push((
-            language,
-            json_body(response).await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        ));
+        ids.push((language, id_of(response).await));
     }
     for (language, id) in ids {
         let run = wait_finished(&app, &me, &id).await;
@@ -171,10 +140,8 @@ async fn runs_are_visible_to_their_author_and_their_sessions_members_only() {
     require_docker!();
     let app = spawn_app().await;
     let _worker = Worker::start(&app, &[]).await;
-    let (host, member, stranger) = (user(&app).await, user(&app).await, user(&app).await);
-    befriend(&app, &host, &member).await;
-    let session = create_session(&app, &host, &[&member]).await;
-    join(&app, &member, session).await;
+    let (host, member, session) = pair(&app).await;
+    let stranger = user(&app).await;
     let body = json!({"language": "python", "source": "print(1)", "sessionId": session});
 
     // Only live sessions take runs.
@@ -184,65 +151,24 @@ async fn runs_are_visible_to_their_author_and_their_sessions_members_only() {
         "session_not_live",
     )
     .await;
-    call(
-        &app,
-        Some(&host),
-        Method::POST,
-        &format!("/api/sessions/{session}/start"),
-        None,
-    )
-    .await;
+    post(&app, &host, &format!("/api/sessions/{session}/start")).await;
     let run = json_body(post_run(&app, &member, body.clone(), true).await).await;
     let id = run["id"].as_str().expect("id").to_owned();
     assert_eq!(run["sessionId"], session.to_string());
 
     // The host (a member, not the author) sees it; a stranger does not.
-    let seen = json_body(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let seen = json_body(get(&app, &host, &format!("/api/runs/{id}")).await).await;
     assert_eq!(seen["stdout"], "1\n");
     assert_error(
-        call(
-            &app,
-            Some(&stranger),
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            None,
-        )
-        .await,
+        get(&app, &stranger, &format!("/api/runs/{id}")).await,
         404,
         "not_found",
     )
     .await;
-    let history = json_body(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            &format!("/api/sessions/{session}/runs"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let history = json_body(get(&app, &host, &format!("/api/sessions/{session}/runs")).await).await;
     assert_eq!(history["runs"][0]["id"], id);
     assert_error(
-        call(
-            &app,
-            Some(&stranger),
-            Method::GET,
-            &format!("/api/sessions/{session}/runs"),
-            None,
-        )
-        .await,
+        get(&app, &stranger, &format!("/api/sessions/{session}/runs")).await,
         404,
         "not_found",
     )
@@ -267,14 +193,7 @@ async fn runs_are_visible_to_their_author_and_their_sessions_members_only() {
     .await;
     let private_id = private["id"].as_str().expect("id");
     assert_error(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            &format!("/api/runs/{private_id}"),
-            None,
-        )
-        .await,
+        get(&app, &host, &format!("/api/runs/{private_id}")).await,
         404,
         "not_found",
     )
@@ -334,11 +253,20 @@ async fn invalid_and_oversize_runs_are_refused_with_nothing_written() {
         "payload_too_large",
     )
     .await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let rows = count(&app, "SELECT count(*) FROM runs").await;
     assert_eq!(rows, 0);
+}
+
+/// Marks every run finished, as if a worker had run them: concurrency is
+/// then no limit.
+async fn finish_every_run(app: &TestApp) {
+    sqlx::query(
+        "UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb,
+                         finished_at = now()",
+    )
+    .execute(&app.db)
+    .await
+    .expect("finish");
 }
 
 #[tokio::test]
@@ -354,13 +282,8 @@ async fn quotas_answer_429_and_a_full_queue_503() {
     // No worker consumes: runs stay queued.
     let a = user(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &a, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
+        let response = post_run(&app, &a, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
     }
     let response = post_run(&app, &a, body.clone(), false).await;
     assert!(response.headers().contains_key("retry-after"));
@@ -368,13 +291,8 @@ async fn quotas_answer_429_and_a_full_queue_503() {
 
     let b = user(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &b, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
+        let response = post_run(&app, &b, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
     }
     // Four queued in all: the queue is at its depth.
     let c = user(&app).await;
@@ -385,18 +303,11 @@ async fn quotas_answer_429_and_a_full_queue_503() {
     )
     .await;
     // Per minute: c tried once (counted); finish runs so concurrency is not the limit.
-    sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
-        .execute(&app.db).await.expect("finish");
+    finish_every_run(&app).await;
     for _ in 0..2 {
-        assert_eq!(
-            post_run(&app, &c, body.clone(), false)
-                .await
-                .status()
-                .as_u16(),
-            202
-        );
-        sqlx::query("UPDATE runs SET status = 'finished', verdict = 'internal_error', result = '{}'::jsonb, finished_at = now()")
-            .execute(&app.db).await.expect("finish");
+        let response = post_run(&app, &c, body.clone(), false).await;
+        assert_eq!(response.status().as_u16(), 202);
+        finish_every_run(&app).await;
     }
     assert_error(
         post_run(&app, &c, body, false).await,
@@ -408,10 +319,7 @@ async fn quotas_answer_429_and_a_full_queue_503() {
 
 #[tokio::test]
 async fn with_redis_down_a_run_is_refused_with_503_and_nothing_written() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let dead = format!("redis://127.0.0.1:{port}");
     let healthy = spawn_app().await;
     fake_worker(&healthy).await;
@@ -425,10 +333,7 @@ async fn with_redis_down_a_run_is_refused_with_503_and_nothing_written() {
     )
     .await;
     assert_error(response, 503, "queue_unavailable").await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM runs")
-        .fetch_one(&app.db)
-        .await
-        .expect("count");
+    let rows = count(&app, "SELECT count(*) FROM runs").await;
     assert_eq!(rows, 0);
 }
 
@@ -439,10 +344,7 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
     let mut first = Worker::start(&app, &[]).await;
     let me = user(&app).await;
     let body = json!({"language": "python", "source": "import time\ntime.sleep(2)\nprint('done')"});
-    let id = json_body(post_run(&app, &me, body, false).await).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = id_of(post_run(&app, &me, body, false).await).await;
     // Wait until the first worker runs it, then SIGKILL it.
     until_running(&app, &id).await;
     first.kill();
@@ -450,11 +352,7 @@ async fn a_worker_killed_mid_run_loses_nothing_when_another_is_alive() {
     let run = wait_finished(&app, &me, &id).await;
     assert_eq!(run["verdict"], "accepted", "{run}");
     assert_eq!(run["stdout"], "done\n");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
-        .bind(&id)
-        .fetch_one(&app.db)
-        .await
-        .expect("attempts");
+    let attempts = attempts(&app, &id).await;
     assert_eq!(attempts, 2, "ran again once after the kill");
     assert_no_container_left(&id).await;
 }
@@ -481,22 +379,7 @@ async fn assert_no_container_left(id: &str) {
     eventually(
         Duration::from_secs(10),
         &format!("the containers of run {id} to be removed"),
-        || async {
-            let output = std::process::Command::new("docker")
-                .args([
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=codecall.sandbox={id}"),
-                ])
-                .output()
-                .expect("docker ps");
-            if output.stdout.is_empty() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&output.stdout).into_owned())
-            }
-        },
+        || async { containers(&format!("codecall.sandbox={id}")) == 0 },
     )
     .await;
 }
@@ -509,10 +392,7 @@ async fn a_killed_worker_restarted_alone_finishes_its_run() {
     let me = user(&app).await;
     let body =
         json!({"language": "python", "source": "import time\ntime.sleep(1)\nprint('again')"});
-    let id = json_body(post_run(&app, &me, body, false).await).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = id_of(post_run(&app, &me, body, false).await).await;
     until_running(&app, &id).await;
     only.kill();
     let _restarted = Worker::start(&app, &[]).await;
@@ -550,26 +430,11 @@ async fn docker_failures_are_retried_then_end_as_internal_error() {
     )
     .await;
     let me = user(&app).await;
-    let id = json_body(
-        post_run(
-            &app,
-            &me,
-            json!({"language": "python", "source": "print(1)"}),
-            false,
-        )
-        .await,
-    )
-    .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let body = json!({"language": "python", "source": "print(1)"});
+    let id = id_of(post_run(&app, &me, body, false).await).await;
     let run = wait_finished(&app, &me, &id).await;
     assert_eq!(run["verdict"], "internal_error", "{run}");
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
-        .bind(&id)
-        .fetch_one(&app.db)
-        .await
-        .expect("attempts");
+    let attempts = attempts(&app, &id).await;
     assert!(attempts >= 2, "retried: {attempts}");
 }
 
@@ -595,11 +460,7 @@ async fn queue_stored_run(app: &TestApp, who: &User, files: Value, tests: Value)
 /// How many sandbox containers were created for run `id` since `since`
 /// (Unix seconds), from the Docker engine's event log.
 fn containers_created_for(id: &str, since: u64) -> usize {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 1;
+    let until = unix_now() + 1;
     let output = std::process::Command::new("docker")
         .args([
             "events",
@@ -627,11 +488,7 @@ async fn a_run_whose_stored_input_is_unreadable_ends_as_internal_error_unexecute
     require_docker!();
     let app = spawn_app().await;
     let me = user(&app).await;
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        - 1;
+    let since = unix_now() - 1;
     // Today's stored shape, written by hand: it runs (optional fields may
     // be left out).
     let readable = queue_stored_run(
@@ -690,11 +547,7 @@ async fn a_run_whose_stored_input_is_unreadable_ends_as_internal_error_unexecute
         );
         assert_eq!(run["stdout"], "", "{run}");
         assert_eq!(run["tests"], json!([]), "{run}");
-        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM runs WHERE id = $1::uuid")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .expect("attempts");
+        let attempts = attempts(&app, id).await;
         assert_eq!(attempts, 1, "not retried");
         assert_eq!(
             containers_created_for(id, since),
@@ -727,26 +580,9 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
         let body = json!({"language": "python", "source": format!("print({i})")});
         let response = post_run(&app, &me, body, false).await;
         assert_eq!(response.status().as_u16(), 202);
-        ids.push(
-            json_body(response).await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        ids.push(id_of(response).await);
     }
-    eventually(Duration::from_secs(240), "every run to finish", || async {
-        let unfinished: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM runs WHERE status <> 'finished'")
-                .fetch_one(&app.db)
-                .await
-                .expect("count");
-        if unfinished == 0 {
-            Ok(())
-        } else {
-            Err(format!("{unfinished} runs stuck"))
-        }
-    })
-    .await;
+    all_finished(&app, Duration::from_secs(240)).await;
     let (finished, accepted, reruns, workers): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE verdict = 'accepted'), count(*) FILTER (WHERE attempts <> 1),
                 count(DISTINCT worker_id) FROM runs",
@@ -757,17 +593,7 @@ async fn two_hundred_runs_across_two_workers_finish_exactly_once() {
     assert_eq!((finished, accepted, reruns), (200, 200, 0));
     assert_eq!(workers, 2, "both workers took runs");
     // Each run's output is its own.
-    let run = json_body(
-        call(
-            &app,
-            Some(&me),
-            Method::GET,
-            &format!("/api/runs/{}", ids[137]),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let run = json_body(get(&app, &me, &format!("/api/runs/{}", ids[137])).await).await;
     assert_eq!(run["stdout"], "137\n");
 }
 
@@ -798,10 +624,7 @@ async fn a_redis_restart_does_not_end_the_worker() {
         || async {
             let response = post_run(&app, &me, body.clone(), false).await;
             match response.status().as_u16() {
-                202 => Ok(json_body(response).await["id"]
-                    .as_str()
-                    .expect("id")
-                    .to_owned()),
+                202 => Ok(id_of(response).await),
                 status => Err(status),
             }
         },
@@ -815,17 +638,7 @@ async fn a_redis_restart_does_not_end_the_worker() {
 async fn a_run_id_that_is_not_a_uuid_or_unknown_is_an_error_body() {
     let app = spawn_app().await;
     let me = user(&app).await;
-    assert_error(
-        call(&app, Some(&me), Method::GET, "/api/runs/abc", None).await,
-        400,
-        "invalid_path",
-    )
-    .await;
+    assert_error(get(&app, &me, "/api/runs/abc").await, 400, "invalid_path").await;
     let path = format!("/api/runs/{}", Uuid::new_v4());
-    assert_error(
-        call(&app, Some(&me), Method::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(get(&app, &me, &path).await, 404, "not_found").await;
 }

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, befriend, call, create_session, invite_id, ok, user},
+    fixtures::{
+        User, befriend, create_session, delete, get, get_ok, invite_id, ok, post, post_json,
+        start_session, user,
+    },
     helpers::{assert_error, spawn_app, spawn_app_with},
 };
 
@@ -27,27 +29,21 @@ async fn session_invite_edge_cases() {
         befriend(&app, &host, friend).await;
     }
     // Creating with a non-friend invitee creates nothing.
-    let bad = call(
+    let bad = post_json(
         &app,
-        Some(&host),
-        Method::POST,
+        &host,
         "/api/sessions",
-        Some(json!({"title": "x", "inviteeIds": [stranger.id]})),
+        json!({"title": "x", "inviteeIds": [stranger.id]}),
     )
     .await;
     assert_error(bad, 403, "forbidden").await;
-    let mine = ok(
-        call(&app, Some(&host), Method::GET, "/api/sessions", None).await,
-        200,
-    )
-    .await;
+    let mine = get_ok(&app, &host, "/api/sessions").await;
     assert_eq!(mine["sessions"].as_array().map(Vec::len), Some(0));
-    let invalid = call(
+    let invalid = post_json(
         &app,
-        Some(&host),
-        Method::POST,
+        &host,
         "/api/sessions",
-        Some(json!({"title": "", "language": "cobol"})),
+        json!({"title": "", "language": "cobol"}),
     )
     .await;
     let error = assert_error(invalid, 422, "validation_failed").await;
@@ -55,12 +51,11 @@ async fn session_invite_edge_cases() {
 
     let session = create_session(&app, &host, &[]).await;
     let invite = |who: &User| {
-        call(
+        post_json(
             &app,
-            Some(&host),
-            Method::POST,
+            &host,
             &format!("/api/sessions/{session}/invites"),
-            Some(json!({"userId": who.id})),
+            json!({"userId": who.id}),
         )
     };
     assert_error(invite(&stranger).await, 403, "forbidden").await;
@@ -70,37 +65,21 @@ async fn session_invite_edge_cases() {
 
     // Revoked, then accepted: a clear conflict and no membership.
     let revoked_id = invite_id(&app, &m1, session).await;
-    let revoke = call(
+    let revoke = delete(
         &app,
-        Some(&host),
-        Method::DELETE,
+        &host,
         &format!("/api/sessions/{session}/invites/{revoked_id}"),
-        None,
     )
     .await;
     assert_eq!(revoke.status().as_u16(), 204);
     assert_error(
-        call(
-            &app,
-            Some(&m1),
-            Method::POST,
-            &format!("/api/invites/{revoked_id}/accept"),
-            None,
-        )
-        .await,
+        post(&app, &m1, &format!("/api/invites/{revoked_id}/accept")).await,
         409,
         "invite_revoked",
     )
     .await;
     assert_error(
-        call(
-            &app,
-            Some(&m1),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
+        get(&app, &m1, &format!("/api/sessions/{session}")).await,
         404,
         "not_found",
     )
@@ -117,16 +96,10 @@ async fn session_invite_edge_cases() {
     let accepts = [&m1, &m2, &m3].into_iter().zip(&ids).map(|(who, id)| {
         let app = &app;
         async move {
-            call(
-                app,
-                Some(who),
-                Method::POST,
-                &format!("/api/invites/{id}/accept"),
-                None,
-            )
-            .await
-            .status()
-            .as_u16()
+            post(app, who, &format!("/api/invites/{id}/accept"))
+                .await
+                .status()
+                .as_u16()
         }
     });
     let outcomes = futures_util::future::join_all(accepts).await;
@@ -136,30 +109,17 @@ async fn session_invite_edge_cases() {
     // Whoever got in: their invite is answered.
     let winner = outcomes.iter().position(|s| *s == 200).expect("a winner");
     let winner_user = [&m1, &m2, &m3][winner];
-    let detail = ok(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let detail = get_ok(&app, &host, &format!("/api/sessions/{session}")).await;
     assert_eq!(
         detail["session"]["members"].as_array().map(Vec::len),
         Some(3)
     );
     // An answered invite stays answered.
     assert_error(
-        call(
+        post(
             &app,
-            Some(winner_user),
-            Method::POST,
+            winner_user,
             &format!("/api/invites/{}/decline", ids[winner]),
-            None,
         )
         .await,
         409,
@@ -182,20 +142,8 @@ async fn two_concurrent_accepts_for_the_last_seat_let_exactly_one_in() {
             invite_id(&app, &b, session).await,
         );
         let (ra, rb) = tokio::join!(
-            call(
-                &app,
-                Some(&a),
-                Method::POST,
-                &format!("/api/invites/{ia}/accept"),
-                None
-            ),
-            call(
-                &app,
-                Some(&b),
-                Method::POST,
-                &format!("/api/invites/{ib}/accept"),
-                None
-            ),
+            post(&app, &a, &format!("/api/invites/{ia}/accept")),
+            post(&app, &b, &format!("/api/invites/{ib}/accept")),
         );
         let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
         statuses.sort_unstable();
@@ -220,34 +168,11 @@ async fn an_idle_live_session_ends_by_itself() {
     let host = user(&app).await;
     let idle = create_session(&app, &host, &[]).await;
     let scheduled = create_session(&app, &host, &[]).await;
-    ok(
-        call(
-            &app,
-            Some(&host),
-            Method::POST,
-            &format!("/api/sessions/{idle}/start"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    start_session(&app, &host, idle).await;
     let status = |id: Uuid| {
         let (app, host) = (&app, &host);
         async move {
-            ok(
-                call(
-                    app,
-                    Some(host),
-                    Method::GET,
-                    &format!("/api/sessions/{id}"),
-                    None,
-                )
-                .await,
-                200,
-            )
-            .await["session"]["status"]
-                .clone()
+            get_ok(app, host, &format!("/api/sessions/{id}")).await["session"]["status"].clone()
         }
     };
     assert_eq!(status(idle).await, "live");
@@ -276,7 +201,7 @@ async fn lists_paginate_with_a_stable_cursor() {
     let mut seen = Vec::new();
     let mut path = "/api/sessions?limit=2".to_owned();
     loop {
-        let page = ok(call(&app, Some(&host), Method::GET, &path, None).await, 200).await;
+        let page = get_ok(&app, &host, &path).await;
         let ids: Vec<String> = page["sessions"]
             .as_array()
             .expect("sessions")
@@ -292,27 +217,13 @@ async fn lists_paginate_with_a_stable_cursor() {
     }
     assert_eq!(seen, created);
     assert_error(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            "/api/sessions?limit=1000",
-            None,
-        )
-        .await,
+        get(&app, &host, "/api/sessions?limit=1000").await,
         422,
         "validation_failed",
     )
     .await;
     assert_error(
-        call(
-            &app,
-            Some(&host),
-            Method::GET,
-            "/api/sessions?cursor=bogus",
-            None,
-        )
-        .await,
+        get(&app, &host, "/api/sessions?cursor=bogus").await,
         422,
         "validation_failed",
     )

@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    fixtures::{User, befriend, call, create_session, join, ok, user},
-    helpers::{assert_error, spawn_app},
+    fixtures::{
+        User, befriend, call, create_session, delete, get, get_ok, join, ok, patch_json, post,
+        post_json, set_role, user,
+    },
+    helpers::{assert_error, spawn_app, strings},
 };
 
 #[tokio::test]
@@ -17,93 +20,40 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     let (a, b, c) = (user(&app).await, user(&app).await, user(&app).await);
 
     // Way one: A asks B by email, B accepts.
-    let sent = call(
+    let sent = post_json(
         &app,
-        Some(&a),
-        Method::POST,
+        &a,
         "/api/friends/requests",
-        Some(json!({"email": b.email.to_uppercase()})),
+        json!({"email": b.email.to_uppercase()}),
     )
     .await;
     let request = ok(sent, 201).await;
     assert_eq!(request["request"]["status"], "pending");
-    let incoming = ok(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            "/api/friends/requests?direction=incoming",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let incoming = get_ok(&app, &b, "/api/friends/requests?direction=incoming").await;
     assert_eq!(incoming["requests"][0]["sender"]["id"], a.id.to_string());
-    let outgoing = ok(
-        call(
-            &app,
-            Some(&a),
-            Method::GET,
-            "/api/friends/requests?direction=outgoing",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let outgoing = get_ok(&app, &a, "/api/friends/requests?direction=outgoing").await;
     assert_eq!(outgoing["requests"].as_array().map(Vec::len), Some(1));
     let id = request["request"]["id"].as_str().expect("id");
     ok(
-        call(
-            &app,
-            Some(&b),
-            Method::POST,
-            &format!("/api/friends/requests/{id}/accept"),
-            None,
-        )
-        .await,
+        post(&app, &b, &format!("/api/friends/requests/{id}/accept")).await,
         200,
     )
     .await;
 
     // Way two: A and C ask each other; the second request makes them friends.
     ok(
-        call(
-            &app,
-            Some(&a),
-            Method::POST,
-            "/api/friends/requests",
-            Some(json!({"userId": c.id})),
-        )
-        .await,
+        post_json(&app, &a, "/api/friends/requests", json!({"userId": c.id})).await,
         201,
     )
     .await;
     let mutual = ok(
-        call(
-            &app,
-            Some(&c),
-            Method::POST,
-            "/api/friends/requests",
-            Some(json!({"userId": a.id})),
-        )
-        .await,
+        post_json(&app, &c, "/api/friends/requests", json!({"userId": a.id})).await,
         201,
     )
     .await;
     assert_eq!(mutual["request"]["status"], "accepted");
-    let friends = ok(
-        call(&app, Some(&a), Method::GET, "/api/friends", None).await,
-        200,
-    )
-    .await;
-    let mut ids: Vec<&str> = friends["friends"]
-        .as_array()
-        .expect("friends")
-        .iter()
-        .filter_map(|f| f["id"].as_str())
-        .collect();
+    let friends = get_ok(&app, &a, "/api/friends").await;
+    let mut ids = strings(&friends["friends"], "id");
     ids.sort_unstable();
     let mut expected = vec![b.id.to_string(), c.id.to_string()];
     expected.sort();
@@ -112,28 +62,16 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
 
     // A hosts a session and invites B; B accepts and is a candidate.
     let session = create_session(&app, &a, &[]).await;
-    let invited = call(
+    let invited = post_json(
         &app,
-        Some(&a),
-        Method::POST,
+        &a,
         &format!("/api/sessions/{session}/invites"),
-        Some(json!({"userId": b.id})),
+        json!({"userId": b.id}),
     )
     .await;
     ok(invited, 201).await;
     join(&app, &b, session).await;
-    let detail = ok(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let detail = get_ok(&app, &b, &format!("/api/sessions/{session}")).await;
     let roles: Vec<(String, String)> = detail["session"]["members"]
         .as_array()
         .expect("members")
@@ -156,31 +94,13 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
 
     // Start, swap roles in one call, end.
     let started = ok(
-        call(
-            &app,
-            Some(&a),
-            Method::POST,
-            &format!("/api/sessions/{session}/start"),
-            None,
-        )
-        .await,
+        post(&app, &a, &format!("/api/sessions/{session}/start")).await,
         200,
     )
     .await;
     assert_eq!(started["session"]["status"], "live");
     assert!(started["session"]["startedAt"].is_string());
-    let swapped = ok(
-        call(
-            &app,
-            Some(&a),
-            Method::POST,
-            &format!("/api/sessions/{session}/roles"),
-            Some(json!({"userId": b.id, "role": "interviewer"})),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let swapped = set_role(&app, &a, session, &b, "interviewer").await;
     let role_of = |who: &User| {
         swapped["session"]["members"]
             .as_array()
@@ -193,14 +113,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
     assert_eq!(role_of(&b), "interviewer");
     assert_eq!(role_of(&a), "candidate");
     let ended = ok(
-        call(
-            &app,
-            Some(&a),
-            Method::POST,
-            &format!("/api/sessions/{session}/end"),
-            None,
-        )
-        .await,
+        post(&app, &a, &format!("/api/sessions/{session}/end")).await,
         200,
     )
     .await;
@@ -235,66 +148,19 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
         .await;
     }
     assert_error(
-        call(
-            &app,
-            Some(&b),
-            Method::POST,
-            &format!("/api/sessions/{session}/leave"),
-            None,
-        )
-        .await,
+        post(&app, &b, &format!("/api/sessions/{session}/leave")).await,
         409,
         "session_ended",
     )
     .await;
-    let read = ok(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            &format!("/api/sessions/{session}"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let read = get_ok(&app, &b, &format!("/api/sessions/{session}")).await;
     assert_eq!(read["session"]["members"].as_array().map(Vec::len), Some(2));
-    let ended_list = ok(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            "/api/sessions?status=ended",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let ended_list = get_ok(&app, &b, "/api/sessions?status=ended").await;
     assert_eq!(ended_list["sessions"][0]["id"], session.to_string());
-    let live_list = ok(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            "/api/sessions?status=live",
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let live_list = get_ok(&app, &b, "/api/sessions?status=live").await;
     assert_eq!(live_list["sessions"].as_array().map(Vec::len), Some(0));
     assert_error(
-        call(
-            &app,
-            Some(&b),
-            Method::GET,
-            "/api/sessions?status=paused",
-            None,
-        )
-        .await,
+        get(&app, &b, "/api/sessions?status=paused").await,
         422,
         "invalid_query",
     )
@@ -305,15 +171,7 @@ async fn friends_and_a_session_from_request_to_read_only_end() {
 async fn friend_request_edge_cases() {
     let app = spawn_app().await;
     let (a, b, c) = (user(&app).await, user(&app).await, user(&app).await);
-    let request = |who: &User, body: Value| {
-        call(
-            &app,
-            Some(who),
-            Method::POST,
-            "/api/friends/requests",
-            Some(body),
-        )
-    };
+    let request = |who: &User, body: Value| post_json(&app, who, "/api/friends/requests", body);
 
     assert_error(
         request(&a, json!({"userId": a.id})).await,
@@ -352,27 +210,13 @@ async fn friend_request_edge_cases() {
     // Only the receiver accepts or declines; only the sender cancels; others see nothing.
     for who in [&a, &c] {
         assert_error(
-            call(
-                &app,
-                Some(who),
-                Method::POST,
-                &format!("/api/friends/requests/{id}/accept"),
-                None,
-            )
-            .await,
+            post(&app, who, &format!("/api/friends/requests/{id}/accept")).await,
             404,
             "not_found",
         )
         .await;
         assert_error(
-            call(
-                &app,
-                Some(who),
-                Method::POST,
-                &format!("/api/friends/requests/{id}/decline"),
-                None,
-            )
-            .await,
+            post(&app, who, &format!("/api/friends/requests/{id}/decline")).await,
             404,
             "not_found",
         )
@@ -380,53 +224,26 @@ async fn friend_request_edge_cases() {
     }
     for who in [&b, &c] {
         assert_error(
-            call(
-                &app,
-                Some(who),
-                Method::DELETE,
-                &format!("/api/friends/requests/{id}"),
-                None,
-            )
-            .await,
+            delete(&app, who, &format!("/api/friends/requests/{id}")).await,
             404,
             "not_found",
         )
         .await;
     }
-    let declined = call(
-        &app,
-        Some(&b),
-        Method::POST,
-        &format!("/api/friends/requests/{id}/decline"),
-        None,
-    )
-    .await;
+    let declined = post(&app, &b, &format!("/api/friends/requests/{id}/decline")).await;
     assert_eq!(declined.status().as_u16(), 204);
     // Declined: gone, and A may ask again.
     let again = ok(request(&a, json!({"userId": b.id})).await, 201).await;
     let id = again["request"]["id"].as_str().expect("id").to_owned();
     assert_eq!(
-        call(
-            &app,
-            Some(&a),
-            Method::DELETE,
-            &format!("/api/friends/requests/{id}"),
-            None
-        )
-        .await
-        .status()
-        .as_u16(),
+        delete(&app, &a, &format!("/api/friends/requests/{id}"))
+            .await
+            .status()
+            .as_u16(),
         204
     );
     assert_error(
-        call(
-            &app,
-            Some(&b),
-            Method::POST,
-            &format!("/api/friends/requests/{id}/accept"),
-            None,
-        )
-        .await,
+        post(&app, &b, &format!("/api/friends/requests/{id}/accept")).await,
         404,
         "not_found",
     )
@@ -440,46 +257,22 @@ async fn friend_request_edge_cases() {
     )
     .await;
     assert_eq!(
-        call(
-            &app,
-            Some(&b),
-            Method::DELETE,
-            &format!("/api/friends/{}", a.id),
-            None
-        )
-        .await
-        .status()
-        .as_u16(),
+        delete(&app, &b, &format!("/api/friends/{}", a.id))
+            .await
+            .status()
+            .as_u16(),
         204
     );
     assert_error(
-        call(
-            &app,
-            Some(&b),
-            Method::DELETE,
-            &format!("/api/friends/{}", a.id),
-            None,
-        )
-        .await,
+        delete(&app, &b, &format!("/api/friends/{}", a.id)).await,
         404,
         "not_found",
     )
     .await;
-    let friends = ok(
-        call(&app, Some(&a), Method::GET, "/api/friends", None).await,
-        200,
-    )
-    .await;
+    let friends = get_ok(&app, &a, "/api/friends").await;
     assert_eq!(friends["friends"].as_array().map(Vec::len), Some(0));
     assert_error(
-        call(
-            &app,
-            Some(&a),
-            Method::DELETE,
-            "/api/friends/not-a-uuid",
-            None,
-        )
-        .await,
+        delete(&app, &a, "/api/friends/not-a-uuid").await,
         400,
         "invalid_path",
     )
@@ -491,20 +284,13 @@ async fn search_finds_exact_emails_and_name_prefixes_without_leaking_emails() {
     let app = spawn_app().await;
     let me = user(&app).await;
     let alice = user(&app).await;
-    let patch = |who: &User, name: &str| {
-        call(
-            &app,
-            Some(who),
-            Method::PATCH,
-            "/api/users/me",
-            Some(json!({"name": name})),
-        )
-    };
+    let patch =
+        |who: &User, name: &str| patch_json(&app, who, "/api/users/me", json!({"name": name}));
     patch(&alice, "Alice Anderson").await;
     patch(&me, "Alina Me").await;
     let search = |q: &str| {
         let path = format!("/api/users/search?q={}", urlencode(q));
-        call(&app, Some(&me), Method::GET, &path, None)
+        get(&app, &me, &path)
     };
 
     let by_prefix = ok(search("ali").await, 200).await;

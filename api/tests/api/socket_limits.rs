@@ -12,14 +12,13 @@ use codecall_api::{
     config::{JwtSettings, Secret},
 };
 use futures_util::StreamExt;
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, call, create_session, login, signed_up_user, user},
+    fixtures::{User, create_session, login, post, post_json, signed_up_user, user},
     helpers::{ACCESS_SECRET, REFRESH_SECRET, TestApp, spawn_app, spawn_app_sharing},
     sockets::{Ws, YClient, expect, send},
 };
@@ -34,6 +33,14 @@ fn socket_url(app: &TestApp, session: Uuid, socket: &str, token: &str) -> String
         "{}/api/sessions/{session}/{socket}?token={token}",
         app.address.replace("http", "ws")
     )
+}
+
+/// Two replicas of one deployment, and a signed-in user.
+async fn two_replicas_and_a_user() -> (TestApp, TestApp, User) {
+    let one = spawn_app().await;
+    let two = spawn_app_sharing(&one, &[]).await;
+    let host = user(&one).await;
+    (one, two, host)
 }
 
 /// An events socket whose snapshot has arrived.
@@ -115,9 +122,7 @@ async fn all_closed(sockets: &mut [Ws], clients: &mut [YClient], code: u16, star
 
 #[tokio::test]
 async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = vec![
         events(&two, &host.token, session).await,
@@ -129,7 +134,7 @@ async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
     ];
 
     let started = Instant::now();
-    let out = call(&one, Some(&host), Method::POST, "/auth/logout-all", None).await;
+    let out = post(&one, &host, "/auth/logout-all").await;
     assert_eq!(out.status().as_u16(), 204);
     all_closed(&mut sockets, &mut clients, TOKEN_REVOKED, started).await;
 
@@ -150,9 +155,7 @@ async fn logout_all_on_one_replica_closes_both_sockets_on_every_replica() {
 
 #[tokio::test]
 async fn a_password_change_closes_the_other_logins_sockets_only() {
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let (kept_token, _) = login(&one, &host.email, "StrongPass123").await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = vec![events(&two, &host.token, session).await];
@@ -160,12 +163,11 @@ async fn a_password_change_closes_the_other_logins_sockets_only() {
     let mut kept = events(&two, &kept_token, session).await;
 
     let started = Instant::now();
-    let changed = call(
+    let changed = post_json(
         &one,
-        Some(&as_user(&host, &kept_token)),
-        Method::POST,
+        &as_user(&host, &kept_token),
         "/api/users/me/password",
-        Some(json!({"currentPassword": "StrongPass123", "newPassword": "EvenStronger456"})),
+        json!({"currentPassword": "StrongPass123", "newPassword": "EvenStronger456"}),
     )
     .await;
     assert_eq!(changed.status().as_u16(), 204);
@@ -256,9 +258,7 @@ async fn both_sockets_close_when_their_access_token_expires() {
 #[tokio::test]
 async fn fifty_sockets_of_one_user_are_capped_per_session_and_per_user() {
     // Defaults: 8 sockets per user per session, 16 per user.
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let sessions = [
         create_session(&one, &host, &[]).await,
         create_session(&one, &host, &[]).await,
@@ -310,9 +310,7 @@ async fn fifty_sockets_of_one_user_are_capped_per_session_and_per_user() {
 #[tokio::test]
 async fn a_chat_flood_over_several_sockets_is_limited_per_user() {
     // Default: 5 chat messages a second per user, bursts of 10.
-    let one = spawn_app().await;
-    let two = spawn_app_sharing(&one, &[]).await;
-    let host = user(&one).await;
+    let (one, two, host) = two_replicas_and_a_user().await;
     let session = create_session(&one, &host, &[]).await;
     let mut sockets = Vec::new();
     for i in 0..6 {

@@ -83,15 +83,18 @@ pub async fn send(ws: &mut Ws, value: Value) {
         .expect("sent");
 }
 
-fn doc_url(app: &TestApp, session: Uuid) -> String {
-    format!(
-        "{}/api/sessions/{session}/doc",
-        app.address.replace("http", "ws")
-    )
+/// Opens `who`'s raw socket to the session's document (`doc`).
+pub async fn raw(app: &TestApp, who: &User, session: Uuid) -> Ws {
+    raw_to(app, who, session, "doc").await
 }
 
-pub async fn raw(app: &TestApp, who: &User, session: Uuid) -> Ws {
-    let url = format!("{}?token={}", doc_url(app, session), who.token);
+/// The same on the session's document socket `room` (`doc` or `notes`).
+pub async fn raw_to(app: &TestApp, who: &User, session: Uuid, room: &str) -> Ws {
+    let url = format!(
+        "{}/api/sessions/{session}/{room}?token={}",
+        app.address.replace("http", "ws"),
+        who.token
+    );
     connect_async(url).await.expect("socket opens").0
 }
 

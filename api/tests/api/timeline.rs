@@ -7,14 +7,16 @@
 use std::{collections::HashMap, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use yrs::{GetString, Transact, Update, updates::decoder::Decode};
 
 use crate::{
     eventually::eventually,
-    fixtures::{User, call, fake_worker, pair, session_code, start_session, until_compacted, user},
+    fixtures::{
+        User, fake_worker, get, pair, post, post_json, session_code, start_session,
+        until_compacted, user,
+    },
     helpers::{TestApp, assert_error, json_body, spawn_app, spawn_app_with},
     sockets::{self, YClient},
 };
@@ -28,7 +30,7 @@ async fn timeline(app: &TestApp, who: &User, session: Uuid, limit: usize) -> Vec
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page = call(app, Some(who), Method::GET, &path, None).await;
+        let page = get(app, who, &path).await;
         assert_eq!(page.status().as_u16(), 200);
         let page = json_body(page).await;
         let batch = page["items"].as_array().expect("items").clone();
@@ -58,14 +60,7 @@ fn replay(items: &[Value]) -> String {
 }
 
 async fn end(app: &TestApp, host: &User, session: Uuid) {
-    let ended = call(
-        app,
-        Some(host),
-        Method::POST,
-        &format!("/api/sessions/{session}/end"),
-        None,
-    )
-    .await;
+    let ended = post(app, host, &format!("/api/sessions/{session}/end")).await;
     assert_eq!(ended.status().as_u16(), 200);
 }
 
@@ -98,7 +93,7 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     for who in [&host, &guest, &guest] {
         let body = json!({"language": "python", "sessionId": session,
                           "source": "print(input())", "stdin": hidden});
-        let run = call(&app, Some(who), Method::POST, "/api/runs", Some(body)).await;
+        let run = post_json(&app, who, "/api/runs", body).await;
         assert_eq!(run.status().as_u16(), 202);
     }
     let text = edit(&app, &host, &guest, session, 100).await;
@@ -201,19 +196,9 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
     // Members only; a bad cursor is refused.
     let stranger = user(&app).await;
     let path = format!("/api/sessions/{session}/timeline");
-    assert_error(
-        call(&app, Some(&stranger), Method::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    assert_error(get(&app, &stranger, &path).await, 404, "not_found").await;
     let bad = format!("{path}?cursor=nope");
-    assert_error(
-        call(&app, Some(&host), Method::GET, &bad, None).await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    assert_error(get(&app, &host, &bad).await, 422, "validation_failed").await;
 
     // Past SESSION_HISTORY_RETENTION the sweeper deletes the history (and
     // the role changes); the code, runs and chat stay.
@@ -221,7 +206,7 @@ async fn a_sessions_timeline_replays_200_edits_to_the_final_code_between_its_run
         .await
         .expect("sweep");
     assert_eq!(purged, 1);
-    let page = json_body(call(&app, Some(&guest), Method::GET, &path, None).await).await;
+    let page = json_body(get(&app, &guest, &path).await).await;
     assert!(page["historyPurgedAt"].is_string(), "{page}");
     let left = timeline(&app, &guest, session, 100).await;
     assert!(

@@ -13,33 +13,21 @@ use bollard::{
     Docker,
     query_parameters::{RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder},
 };
-use codecall_worker::sandbox::{
-    Engine, EngineConfig, ExecutionRequest, SourceFile, container::create_body, manifest::Language,
-};
+use codecall_worker::sandbox::{Engine, EngineConfig, container::create_body, manifest::Language};
 use futures_util::StreamExt;
+use request::request;
+
+/// The engine's tests build their requests the same way.
+#[path = "../../tests/support/request.rs"]
+mod request;
 
 pub const HELLO: &str = "print('hello')";
 
 pub async fn execute(engine: &Engine) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let result = engine
-        .execute(
-            ExecutionRequest {
-                language: "python".into(),
-                files: vec![SourceFile {
-                    name: String::new(),
-                    content: HELLO.into(),
-                }],
-                stdin: Vec::new(),
-                args: Vec::new(),
-                tests: Vec::new(),
-                time_ms: None,
-                memory_mb: None,
-                label: "bench".into(),
-            },
-            &mut |_| {},
-        )
-        .await?;
+    let mut hello = request("python", HELLO);
+    hello.label = "bench".into();
+    let result = engine.execute(hello, &mut |_| {}).await?;
     anyhow::ensure!(result.stdout == "hello\n", "unexpected output {result:?}");
     Ok(started.elapsed())
 }
