@@ -221,7 +221,7 @@ fn debug_output_never_shows_secrets() {
 }
 
 #[test]
-fn durations_use_the_seed_notation() {
+fn durations_take_a_number_and_an_optional_ms_s_m_h_or_d_unit() {
     assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
     assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
     assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));

@@ -284,8 +284,13 @@ pub async fn session_code(app: &TestApp, who: &User, session: Uuid) -> String {
 pub(crate) use crate::docker::require_docker;
 
 /// A `codecall-worker` process serving `app`'s queue.
+///
+/// Its log (warnings, and the worker's own info lines: claims, finishes)
+/// goes to a file that is printed when the test fails and deleted either way,
+/// so a failure that involves the worker says what the worker saw.
 pub struct Worker {
     child: tokio::process::Child,
+    log: std::path::PathBuf,
 }
 
 impl Worker {
@@ -298,6 +303,8 @@ impl Worker {
             binary.exists(),
             "{binary:?} missing: run `cargo test --workspace`"
         );
+        let log = std::env::temp_dir().join(format!("codecall-worker-{}.log", Uuid::new_v4()));
+        let log_file = std::fs::File::create(&log).expect("worker log file");
         let mut command = tokio::process::Command::new(binary);
         command
             .env_clear()
@@ -311,15 +318,15 @@ impl Worker {
             .env("RUN_LEASE", "6s")
             .env("SANDBOX_POOL_SIZE", "0")
             .env("METRICS_PORT", free_port().to_string())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,codecall_worker=info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file)
             .kill_on_drop(true);
         for (k, v) in extra {
             command.env(k, v);
         }
         let child = command.spawn().expect("worker starts");
-        let worker = Worker { child };
+        let worker = Worker { child, log };
         eventually(
             Duration::from_secs(10),
             "the worker to announce its languages",
@@ -350,17 +357,31 @@ impl Drop for Worker {
     /// Stops the worker the way operators do (SIGTERM), so it removes its
     /// containers before exiting; SIGKILL only if it does not stop in time.
     fn drop(&mut self) {
-        let Some(pid) = self.child.id() else { return };
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        for _ in 0..200 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let stopped = (0..200).any(|_| {
+                let exited = self.child.try_wait().ok().flatten().is_some();
+                if !exited {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                exited
+            });
+            if !stopped {
+                let _ = self.child.start_kill();
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!("--- worker log (last {} lines) ---", tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
