@@ -221,7 +221,8 @@ async fn run_client(script: &str, args: &[String], passed: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success() && stdout.contains(passed),
-        "{script} failed:\n{stdout}\n{stderr}"
+        "{script} failed ({}):\n{stdout}\n{stderr}",
+        output.status
     );
 }
 

@@ -283,8 +283,11 @@ async fn a_user_with_a_backlog_cannot_hold_every_slot_while_another_waits() {
     let app = spawn_app_with(&QUOTAS).await;
     let _worker = Worker::start(&app, &[("WORKER_CONCURRENCY", "2")]).await;
     let (hog, other) = (user(&app).await, user(&app).await);
-    let slow =
-        json!({"language": "python", "source": "import time\ntime.sleep(1.5)\nprint('hog')"});
+    // Long enough that neither executing hog run ends (freeing its slot for
+    // a queued one) between the check below and the other user's post, even
+    // on a loaded machine (at 1.5 s that happened once, at load 15); 3 s
+    // stays well under the default 5 s time limit.
+    let slow = json!({"language": "python", "source": "import time\ntime.sleep(3)\nprint('hog')"});
     let mut hog_ids = Vec::new();
     for _ in 0..5 {
         let response = post_json(&app, &hog, "/api/runs", slow.clone()).await;

@@ -7,6 +7,7 @@ Exits non-zero (with the failed check) unless every check passes.
 
 import asyncio
 import base64
+import os
 import sys
 
 import piston_rspy as piston
@@ -87,3 +88,9 @@ async def main():
 
 
 asyncio.run(main())
+# Leave without the interpreter's teardown: piston-rspy's native (tokio)
+# runtime sometimes dies there, after every check passed, with a non-zero
+# status and nothing on stderr (three times in one day of test runs). The
+# checks above are the verdict; a failed one has already exited with 1.
+sys.stdout.flush()
+os._exit(0)
