@@ -202,10 +202,10 @@ token=$(curl -fsS -m 10 -X POST "$base/auth/login" -H 'content-type: application
     -d "{\"email\": \"$ADMIN_EMAILS\", \"password\": \"StrongPass123\"}" | json 'd["accessToken"]') \
     || fail "logging in through the api container failed"
 for _ in $(seq 60); do
-    curl -fsS -m 5 "$base/api/languages" 2>/dev/null | grep -q '"python"' && break
+    curl -fsS -m 5 "$base/api/languages" 2>/dev/null | grep '"python"' >/dev/null && break
     sleep 2
 done
-curl -fsS -m 5 "$base/api/languages" | grep -q '"python"' || fail "the worker never announced python"
+curl -fsS -m 5 "$base/api/languages" | grep '"python"' >/dev/null || fail "the worker never announced python"
 run=$(curl -fsS -m 60 -X POST "$base/api/runs?wait=true" -H "authorization: Bearer $token" \
     -H 'content-type: application/json' \
     -d '{"language": "python", "source": "print(input()[::-1])", "stdin": "olleh\n"}') \
@@ -219,7 +219,7 @@ queue=$(curl -fsS -m 10 "$base/api/admin/queue" -H "authorization: Bearer $token
     || fail "GET /api/admin/queue failed"
 [ "$(json 'd["finished"] >= 1 and len(d["workers"]) >= 1' <<<"$queue")" = True ] \
     || fail "queue report without the finished run or the worker: $queue"
-curl -fsS -m 10 "$base/metrics" | grep -q '^http_requests_total{' \
+curl -fsS -m 10 "$base/metrics" | grep '^http_requests_total{' >/dev/null \
     || fail "/metrics has no http_requests_total"
 log "queue report and /metrics read"
 RESULT=0

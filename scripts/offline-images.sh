@@ -79,7 +79,7 @@ probe_crates_io() {
         'command -v openssl >/dev/null || { echo "no openssl in image"; exit 3; }
          timeout 20 openssl s_client -connect index.crates.io:443 -servername index.crates.io \
              -verify_return_error </dev/null 2>&1 | grep -E "^(verify|Verify return code|.*error)" | head -3' 2>&1) || true
-    if printf '%s' "$out" | grep -q 'Verify return code: 0 (ok)'; then
+    if grep -q 'Verify return code: 0 (ok)' <<<"$out"; then
         echo "containers CAN reach crates.io (TLS verified)"; return 0
     fi
     echo "containers can NOT reach crates.io with a trusted certificate:"

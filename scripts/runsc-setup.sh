@@ -11,7 +11,7 @@
 set -euo pipefail
 
 say() { printf 'runsc-setup: %s\n' "$*" >&2; }
-registered() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+registered() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep '"runsc"' >/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi; }
 
 docker info >/dev/null 2>&1 || { say "no reachable Docker engine"; exit 1; }

@@ -202,7 +202,7 @@ while :; do
         | awk -F'[/ ]' '$1 != $2 || $1 == 0 {bad=1} END {print (NR > 0 && !bad)}')
     code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 "$base/ready" 2>/dev/null)
     if [ "$converged" = 1 ] && [ "$code" = 200 ] \
-        && curl -fsS -m 3 "$base/api/languages" 2>/dev/null | grep -q '"python"'; then
+        && curl -fsS -m 3 "$base/api/languages" 2>/dev/null | grep '"python"' >/dev/null; then
         break
     fi
     [ "$(date +%s)" -lt "$deadline" ] \
