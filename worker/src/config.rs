@@ -70,6 +70,10 @@ pub struct Config {
     /// last `SANDBOX_POOL_DEMAND_WINDOW` (default `60s`).
     pub pool_max: usize,
     pub pool_demand_window: Duration,
+    /// `SANDBOX_START_CONCURRENCY` (default: the CPUs the worker sees; 0: no
+    /// cap): container starts under way at once, the pool's and the cold
+    /// path's together.
+    pub start_concurrency: usize,
     /// `SANDBOX_RUNTIME`: an alternative OCI runtime, e.g. `runsc` (gVisor).
     /// The worker refuses to start when the engine has no runtime of that name.
     pub sandbox_runtime: Option<String>,
@@ -141,6 +145,10 @@ impl Config {
             pool_max: env.parsed("SANDBOX_POOL_MAX", 4)?,
             pool_demand_window: env
                 .duration("SANDBOX_POOL_DEMAND_WINDOW", Duration::from_secs(60))?,
+            start_concurrency: env.parsed(
+                "SANDBOX_START_CONCURRENCY",
+                crate::sandbox::default_start_concurrency(),
+            )?,
             sandbox_runtime: env.get("SANDBOX_RUNTIME"),
             run_max_total_time: env.duration("RUN_MAX_TOTAL_TIME", Duration::from_secs(60))?,
             languages_manifest: env.get("LANGUAGES_MANIFEST"),

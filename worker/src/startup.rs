@@ -84,6 +84,7 @@ impl Application {
                 pool_size: config.pool_size,
                 pool_max: config.pool_max,
                 pool_demand_window: config.pool_demand_window,
+                start_concurrency: config.start_concurrency,
                 runtime: config.sandbox_runtime.clone(),
                 gvisor: runtime.gvisor,
                 max_total_ms: u64::try_from(config.run_max_total_time.as_millis())

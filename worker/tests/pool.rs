@@ -1,8 +1,9 @@
 //! The warm pool against the real Docker engine and the python sandbox
 //! image: it refills when a container is taken (not after the execution), so
 //! back-to-back executions never fall to the cold path; it grows to the
-//! demand seen within its window, never past its ceiling; and it shrinks
-//! back to its floor once that demand is older than the window.
+//! demand seen within its window, never past its ceiling, and shrinks back
+//! to its floor once that demand is older than the window. No more
+//! containers start at once than the cap on starts.
 
 use std::{sync::Arc, time::Duration};
 
@@ -115,4 +116,36 @@ async fn the_pool_follows_demand_within_its_bounds() {
     hello(&engine).await;
     pool_reaches(&engine, 1, "back to the floor").await;
     engine.shutdown().await;
+}
+
+/// Six executions at once, with the pool disabled so each starts its own
+/// container: without a cap they start side by side; with a cap of one they
+/// start one at a time, and every execution still gets its container.
+#[tokio::test]
+async fn container_starts_at_once_stay_within_the_cap() {
+    for (cap, worker_id) in [(0, "pool-test-uncapped"), (1, "pool-test-cap-1")] {
+        let engine = engine_or_skip!(EngineConfig {
+            worker_id: worker_id.into(),
+            pool_size: 0,
+            start_concurrency: cap,
+            ..EngineConfig::default()
+        });
+        let results = futures_util::future::join_all((0..6).map(|_| hello(&engine))).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.timings.take_path == TakePath::Cold),
+            "the pool is disabled: every execution starts its own"
+        );
+        let peak = engine.starts_peak();
+        if cap == 0 {
+            assert!(
+                peak > 1,
+                "uncapped, six executions started one at a time ({peak})"
+            );
+        } else {
+            assert_eq!(peak, cap, "starts at once past the cap of {cap}");
+        }
+        engine.shutdown().await;
+    }
 }

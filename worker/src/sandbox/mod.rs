@@ -25,7 +25,7 @@ mod report;
 use std::{sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use bollard::Docker;
+use bollard::{Docker, container::AttachContainerResults};
 use futures_util::StreamExt;
 use run_contract::RunResult;
 use sandbox_runner::{Event, Stream, decode_line, valid_file_name};
@@ -43,7 +43,8 @@ pub const GVISOR_COMPILE_TIME_FACTOR: u64 = 3;
 /// The engine's limits and pool settings. The worker binary sets
 /// `worker_id`, `runtime`, the pool sizes and `max_total_ms` from its
 /// configuration (`WORKER_ID`, `SANDBOX_RUNTIME`, `SANDBOX_POOL_SIZE`,
-/// `SANDBOX_POOL_MAX`, `SANDBOX_POOL_DEMAND_WINDOW`, `RUN_MAX_TOTAL_TIME`),
+/// `SANDBOX_POOL_MAX`, `SANDBOX_POOL_DEMAND_WINDOW`, `SANDBOX_START_CONCURRENCY`,
+/// `RUN_MAX_TOTAL_TIME`),
 /// detects `gvisor` from the engine, and takes every other field from
 /// `EngineConfig::default()`: those limits are fixed in code, and no
 /// environment variable changes them.
@@ -95,6 +96,14 @@ pub struct EngineConfig {
     /// How far back demand counts (`SANDBOX_POOL_DEMAND_WINDOW`, 60 s); also
     /// how often the pool is trimmed back and stale containers replaced.
     pub pool_demand_window: Duration,
+    /// Container starts (create + attach + start) under way at once, pool
+    /// and cold path together (`SANDBOX_START_CONCURRENCY`, default
+    /// [`default_start_concurrency`]; 0: no cap). Starts beyond it queue, and
+    /// an execution with nothing ready waits for a queued one rather than
+    /// adding its own: the engine does a start's work on the same cores as
+    /// the programs, and past one start per core more at once only slow each
+    /// other down (measured in the README's end-to-end benchmark).
+    pub start_concurrency: usize,
     /// A pre-started container older than this is replaced (default 10 min;
     /// also its `codecall.expires` lifetime).
     pub pool_max_age: Duration,
@@ -120,9 +129,15 @@ impl Default for EngineConfig {
             pool_size: 2,
             pool_max: 4,
             pool_demand_window: Duration::from_secs(60),
+            start_concurrency: default_start_concurrency(),
             pool_max_age: Duration::from_secs(600),
         }
     }
+}
+
+/// One container start at a time per CPU this process sees (at least 1).
+pub fn default_start_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +306,12 @@ impl Engine {
         self.pool.len()
     }
 
+    /// The most container starts that were under way at once (bounded by
+    /// `start_concurrency`).
+    pub fn starts_peak(&self) -> usize {
+        self.pool.starts_peak()
+    }
+
     /// Runs `request` to completion. `on_output` sees stdout/stderr chunks
     /// as the program writes them (at most the output limit per stream).
     pub async fn execute(
@@ -325,31 +346,33 @@ impl Engine {
         let (container, take_path) = match self.pool.take(&language, memory_mb, deadline).await {
             Some(taken) => taken,
             None => (
-                container::start(
-                    &self.docker,
-                    &language,
-                    &self.config,
-                    memory_mb,
-                    &request.label,
-                    deadline + Duration::from_secs(120),
-                )
-                .await?,
+                self.pool
+                    .start_cold(
+                        &language,
+                        memory_mb,
+                        &request.label,
+                        deadline + Duration::from_secs(120),
+                    )
+                    .await?,
                 TakePath::Cold,
             ),
         };
         let take_ms = elapsed_ms(take_started);
         metrics::histogram!("codecall_sandbox_take_seconds", "path" => take_path.as_str())
             .record(take_started.elapsed().as_secs_f64());
-        let id = container.id.clone();
+        let Started {
+            id, mut streams, ..
+        } = container;
         // Removal happens whatever the outcome; if this future is dropped
         // midway, the guard removes the container in the background.
-        let guard = RemoveGuard {
+        let mut guard = RemoveGuard {
             docker: self.docker.clone(),
             id: Some(id.clone()),
+            output: None,
         };
         let program_started = std::time::Instant::now();
         let outcome = self
-            .drive(container, &runner_request, deadline, on_output)
+            .drive(&id, &mut streams, &runner_request, deadline, on_output)
             .await;
         let program_ms = elapsed_ms(program_started);
         metrics::histogram!("codecall_sandbox_program_seconds")
@@ -372,6 +395,11 @@ impl Engine {
                 .unwrap_or(false);
         let sandbox_died =
             self.config.gvisor && matches!(&outcome, Ok(c) if !c.finished && !c.deadline_passed);
+        // A runner that reported its end exits by itself: removing it once it
+        // has spares the engine a kill. Anything else is killed at once.
+        if matches!(&outcome, Ok(c) if c.finished) {
+            guard.output = Some(streams.output);
+        }
         self.remove_in_background(guard);
         let collected = outcome?;
 
@@ -486,14 +514,12 @@ impl Engine {
     /// the stream ends, or the deadline passes.
     async fn drive(
         &self,
-        container: Started,
+        id: &str,
+        streams: &mut AttachContainerResults,
         request: &sandbox_runner::Request,
         deadline: Duration,
         on_output: &mut (dyn FnMut(OutputChunk) + Send),
     ) -> Result<report::Collected, EngineError> {
-        let Started {
-            id, mut streams, ..
-        } = container;
         let mut line = serde_json::to_vec(request)
             .map_err(|e| EngineError::Runner(format!("cannot encode request: {e}")))?;
         line.push(b'\n');
@@ -560,12 +586,15 @@ fn elapsed_ms(since: std::time::Instant) -> u64 {
 struct RemoveGuard {
     docker: Docker,
     id: Option<String>,
+    /// The container's output, when it is about to exit by itself: the
+    /// removal waits for it to end (see [`container::remove_once_exited`]).
+    output: Option<container::Output>,
 }
 
 impl RemoveGuard {
     async fn remove_now(mut self) {
         if let Some(id) = self.id.take() {
-            container::remove(&self.docker, &id).await;
+            container::remove_once_exited(&self.docker, &id, self.output.take()).await;
         }
     }
 }

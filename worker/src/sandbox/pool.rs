@@ -17,6 +17,15 @@
 //!   an execution waits for a container already being started (it has a head
 //!   start over a fresh one) as long as one is not promised to another
 //!   execution; only otherwise does it start its own (the cold path).
+//! - **A few starts at a time.** Every start, the pool's and the cold
+//!   path's, takes one of `SANDBOX_START_CONCURRENCY` permits for its
+//!   create, attach and start; the rest queue (still counted as starting,
+//!   so executions wait for them instead of starting more). The Docker
+//!   engine does each start's work on the same cores as the programs: past
+//!   one start per core, more in parallel only makes each one slower.
+//! - **Retired without a kill.** A container nobody will use gets its stdin
+//!   closed, so its runner exits by itself before the removal (see
+//!   [`container::retire`]).
 //!
 //! Only requests with the default memory limit use the pool (memory is fixed
 //! when a container is created); time limits travel with the request. A pooled
@@ -33,7 +42,7 @@ use std::{
 };
 
 use bollard::Docker;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 use super::{
     EngineConfig,
@@ -79,6 +88,24 @@ pub struct Pool {
     /// Removals of stale or surplus containers still under way (the drain
     /// waits for them too).
     removing: Arc<AtomicUsize>,
+    /// Permits for container starts (`None`: no cap).
+    starts: Option<Semaphore>,
+    /// Container starts under way now, and the most at once so far.
+    starts_under_way: AtomicUsize,
+    starts_peak: AtomicUsize,
+}
+
+/// One container start under way, holding its permit.
+struct Starting<'a> {
+    pool: &'a Pool,
+    _permit: Option<SemaphorePermit<'a>>,
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        let now = self.pool.starts_under_way.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("codecall_container_starts_in_progress").set(now as f64);
+    }
 }
 
 /// One language's containers and demand.
@@ -132,10 +159,14 @@ impl Pool {
     pub fn new(docker: Docker, config: EngineConfig) -> Arc<Self> {
         Arc::new(Pool {
             docker,
-            config,
             lanes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             removing: Arc::new(AtomicUsize::new(0)),
+            starts: (config.start_concurrency > 0)
+                .then(|| Semaphore::new(config.start_concurrency)),
+            starts_under_way: AtomicUsize::new(0),
+            starts_peak: AtomicUsize::new(0),
+            config,
         })
     }
 
@@ -239,7 +270,7 @@ impl Pool {
                     found = Some(candidate);
                     break;
                 }
-                stale.push(candidate.id);
+                stale.push(candidate);
             }
             // Counted under the lock, so a drain that looks finds them.
             self.removing.fetch_add(stale.len(), Ordering::SeqCst);
@@ -252,8 +283,8 @@ impl Pool {
             };
             (found, waiting)
         };
-        for id in stale {
-            self.remove_in_background(id);
+        for container in stale {
+            self.remove_in_background(container);
         }
         self.refill(language);
         if let Some(container) = found {
@@ -287,28 +318,25 @@ impl Pool {
             metrics::gauge!("codecall_sandbox_pool_target", "language" => language.id.clone())
                 .set(target as f64);
             let keep_for = self.keep_ready_for();
-            let mut surplus = Vec::new();
-            lane.ready.retain(|c| {
-                let fresh = c.created.elapsed() < keep_for;
-                if !fresh {
-                    surplus.push(c.id.clone());
-                }
-                fresh
-            });
+            let (kept, mut surplus): (VecDeque<Started>, VecDeque<Started>) = lane
+                .ready
+                .drain(..)
+                .partition(|c| c.created.elapsed() < keep_for);
+            lane.ready = kept;
             let supply = lane.ready.len() + lane.unpromised_starting();
             let missing = target.saturating_sub(supply);
             lane.starting += missing;
             while lane.ready.len() > target {
                 if let Some(c) = lane.ready.pop_back() {
-                    surplus.push(c.id);
+                    surplus.push_back(c);
                 }
             }
             // Counted under the lock, so a drain that looks finds them.
             self.removing.fetch_add(surplus.len(), Ordering::SeqCst);
             (missing, surplus)
         };
-        for id in surplus {
-            self.remove_in_background(id);
+        for container in surplus {
+            self.remove_in_background(container);
         }
         for _ in 0..missing {
             let pool = Arc::clone(self);
@@ -317,43 +345,101 @@ impl Pool {
         }
     }
 
-    /// Removes a container in its own task; the caller has counted it in
+    /// Retires a container in its own task; the caller has counted it in
     /// `removing` (under the lanes' lock), and this uncounts it once done.
-    fn remove_in_background(&self, id: String) {
+    fn remove_in_background(&self, started: Started) {
         let docker = self.docker.clone();
         let removing = Arc::clone(&self.removing);
         tokio::spawn(async move {
-            container::remove(&docker, &id).await;
+            container::retire(&docker, started).await;
             removing.fetch_sub(1, Ordering::SeqCst);
         });
     }
 
-    async fn start_one(&self, language: &Language) {
-        let started = container::start(
+    /// Waits for a start permit (see `SANDBOX_START_CONCURRENCY`) and counts
+    /// the start as under way until the returned guard is dropped.
+    async fn begin_start(&self) -> Starting<'_> {
+        let permit = match &self.starts {
+            Some(starts) => {
+                let queued = Instant::now();
+                let permit = starts.acquire().await.ok();
+                metrics::histogram!("codecall_container_start_queue_seconds")
+                    .record(queued.elapsed().as_secs_f64());
+                permit
+            }
+            None => None,
+        };
+        let now = self.starts_under_way.fetch_add(1, Ordering::SeqCst) + 1;
+        self.starts_peak.fetch_max(now, Ordering::SeqCst);
+        metrics::gauge!("codecall_container_starts_in_progress").set(now as f64);
+        Starting {
+            pool: self,
+            _permit: permit,
+        }
+    }
+
+    /// The most container starts that were under way at once.
+    pub fn starts_peak(&self) -> usize {
+        self.starts_peak.load(Ordering::SeqCst)
+    }
+
+    /// Starts a container for the cold path, within the same cap on starts
+    /// at once as the pool's own.
+    pub async fn start_cold(
+        &self,
+        language: &Language,
+        memory_mb: u64,
+        label: &str,
+        lifetime: Duration,
+    ) -> Result<Started, bollard::errors::Error> {
+        let _starting = self.begin_start().await;
+        container::start(
             &self.docker,
             language,
             &self.config,
-            self.config.default_memory_mb,
-            "pool",
-            self.config.pool_max_age,
+            memory_mb,
+            label,
+            lifetime,
         )
-        .await;
-        // After a drain nothing is kept: removed before the start counts as
-        // done, so a drain waiting for starts finds no container left.
-        let started = match started {
-            Ok(c) if self.closed.load(Ordering::Relaxed) => {
-                container::remove(&self.docker, &c.id).await;
-                None
+        .await
+    }
+
+    async fn start_one(&self, language: &Language) {
+        let starting = self.begin_start().await;
+        // After a drain nothing is kept: a start still queued does not
+        // begin, and one that finishes is removed before it counts as done,
+        // so a drain waiting for starts finds no container left.
+        let started = if self.closed.load(Ordering::Relaxed) {
+            None
+        } else {
+            match container::start(
+                &self.docker,
+                language,
+                &self.config,
+                self.config.default_memory_mb,
+                "pool",
+                self.config.pool_max_age,
+            )
+            .await
+            {
+                Ok(c) if self.closed.load(Ordering::Relaxed) => {
+                    container::retire(&self.docker, c).await;
+                    None
+                }
+                other => Some(other),
             }
-            other => Some(other),
         };
+        drop(starting);
         let mut lanes = self.lock();
         let Some(lane) = lanes.get_mut(&language.id) else {
             return;
         };
         lane.starting = lane.starting.saturating_sub(1);
         match started {
-            None => {}
+            None => {
+                // The first waiter goes to the cold path.
+                lane.waiters.pop_front();
+            }
             Some(Ok(mut c)) => {
                 // The first waiter still waiting gets it; else it is ready.
                 loop {
@@ -414,15 +500,15 @@ impl Pool {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let ids: Vec<String> = {
+        let ready: Vec<Started> = {
             let mut lanes = self.lock();
-            lanes
-                .values_mut()
-                .flat_map(|l| l.ready.drain(..).map(|c| c.id))
-                .collect()
+            lanes.values_mut().flat_map(|l| l.ready.drain(..)).collect()
         };
-        for id in ids {
-            container::remove(&self.docker, &id).await;
-        }
+        futures_util::future::join_all(
+            ready
+                .into_iter()
+                .map(|c| container::retire(&self.docker, c)),
+        )
+        .await;
     }
 }
