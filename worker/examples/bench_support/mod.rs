@@ -114,6 +114,49 @@ pub async fn raw_create_start_wait_remove(
     Ok(())
 }
 
+/// The whole machine's CPU time over a stretch of a benchmark, from
+/// `/proc/stat` (so it counts the Docker engine, the shims, the runtime, the
+/// programs and our own processes alike).
+pub struct CpuMeter {
+    busy: u64,
+    idle: u64,
+}
+
+impl CpuMeter {
+    pub fn start() -> anyhow::Result<Self> {
+        let (busy, idle) = cpu_ticks()?;
+        Ok(CpuMeter { busy, idle })
+    }
+
+    /// Busy CPU milliseconds per unit of work (`units` of it done since the
+    /// start), and the share of CPU time left idle, in percent.
+    pub fn per(&self, units: usize) -> anyhow::Result<(f64, f64)> {
+        let (busy, idle) = cpu_ticks()?;
+        let (busy, idle) = (busy - self.busy, idle - self.idle);
+        // Clock ticks are hundredths of a second on Linux.
+        Ok((
+            busy as f64 * 10.0 / units.max(1) as f64,
+            100.0 * idle as f64 / (busy + idle).max(1) as f64,
+        ))
+    }
+}
+
+/// Busy and idle CPU time of the whole machine so far, in clock ticks.
+fn cpu_ticks() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    anyhow::ensure!(fields.len() >= 5, "unexpected /proc/stat");
+    let idle = fields[3] + fields[4];
+    Ok((fields.iter().sum::<u64>() - idle, idle))
+}
+
 pub async fn throughput<F, Fut>(count: usize, concurrency: usize, f: F) -> anyhow::Result<f64>
 where
     F: Fn() -> Fut + Clone + Send + 'static,

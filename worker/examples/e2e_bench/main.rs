@@ -38,7 +38,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bench_support::{HELLO, docker_run_cli, execute, p, raw_create_start_wait_remove, throughput};
+use bench_support::{
+    CpuMeter, HELLO, docker_run_cli, execute, p, raw_create_start_wait_remove, throughput,
+};
 use bollard::Docker;
 use codecall_worker::sandbox::{Engine, EngineConfig, manifest::Manifest};
 use run_contract::{RunStatus, RunView};
@@ -309,8 +311,9 @@ async fn main() -> anyhow::Result<()> {
         .get("python")
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("python"))?;
-    let raw_loop = || {
-        throughput(CONCURRENT, CONCURRENCY, {
+    let raw_loop = || async {
+        let cpu = CpuMeter::start()?;
+        let rate = throughput(CONCURRENT, CONCURRENCY, {
             let (docker, python, config) =
                 (docker.clone(), python.clone(), EngineConfig::default());
             move || {
@@ -318,9 +321,12 @@ async fn main() -> anyhow::Result<()> {
                 async move { raw_create_start_wait_remove(&docker, &python, &config).await }
             }
         })
+        .await?;
+        Ok::<_, anyhow::Error>((rate, cpu.per(CONCURRENT)?))
     };
-    let raw_before = raw_loop().await?;
+    let (raw_before, raw_cpu_before) = raw_loop().await?;
     let answered = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let cpu = CpuMeter::start()?;
     let e2e_rate = throughput(CONCURRENT, CONCURRENCY, {
         let (api, answered) = (api.clone(), Arc::clone(&answered));
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -335,17 +341,26 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await?;
+    let e2e_cpu = cpu.per(CONCURRENT)?;
     let concurrent_runs = std::mem::take(&mut *answered.lock().await);
     ids.extend(concurrent_runs.iter().map(|a| a.run.id));
     let concurrent = sorted(&concurrent_runs);
     report("concurrency 4", &concurrent);
     slowest(&concurrent_runs);
-    let raw_after = raw_loop().await?;
+    let (raw_after, raw_cpu_after) = raw_loop().await?;
     let raw_rate = (raw_before + raw_after) / 2.0;
     println!("  api + worker                 {e2e_rate:8.1} runs/s");
     println!(
         "  raw create-start-wait-remove {raw_rate:8.1} runs/s (mean of {raw_before:.1} before and {raw_after:.1} after)"
     );
+    // Busy CPU per run and idle share: whether a gap is work or waiting.
+    for (what, (busy, idle)) in [
+        ("raw loop before", raw_cpu_before),
+        ("api + worker", e2e_cpu),
+        ("raw loop after", raw_cpu_after),
+    ] {
+        println!("    machine CPU, {what:<16} {busy:6.1} ms busy per run, {idle:3.0} % idle");
+    }
 
     let mut room_loads = Vec::new();
     for sessions in ROOM_LOAD_SESSIONS {
