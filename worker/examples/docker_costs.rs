@@ -39,11 +39,7 @@ use bollard::{
     Docker,
     query_parameters::{AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder},
 };
-use codecall_worker::sandbox::{
-    Engine, EngineConfig,
-    container::create_body,
-    manifest::{Language, Manifest},
-};
+use codecall_worker::sandbox::{Engine, EngineConfig, container::create_body, manifest::Language};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -94,14 +90,7 @@ async fn main() -> anyhow::Result<()> {
                 .is_none_or(|o| o.split(',').any(|n| n == v.name()))
         })
         .collect();
-    let docker = Docker::connect_with_local_defaults()?
-        .negotiate_version()
-        .await?;
-    let manifest = Manifest::embedded();
-    let python = manifest
-        .get("python")
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("python missing from the manifest"))?;
+    let (docker, manifest, python) = bench_support::connect().await?;
     let cold = Engine::new(
         docker.clone(),
         manifest.clone(),

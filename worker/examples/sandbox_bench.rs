@@ -46,14 +46,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(30);
-    let docker = Docker::connect_with_local_defaults()?
-        .negotiate_version()
-        .await?;
-    let manifest = Manifest::embedded();
-    let python = manifest
-        .get("python")
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("python missing from the manifest"))?;
+    let (docker, manifest, python) = bench_support::connect().await?;
     println!("sandbox benchmark: python hello world, {iterations} iterations each\n");
 
     let mut runtimes = vec![("default", None, false)];

@@ -13,7 +13,11 @@ use bollard::{
     Docker,
     query_parameters::{RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder},
 };
-use codecall_worker::sandbox::{Engine, EngineConfig, container::create_body, manifest::Language};
+use codecall_worker::sandbox::{
+    Engine, EngineConfig,
+    container::create_body,
+    manifest::{Language, Manifest},
+};
 use futures_util::StreamExt;
 use request::request;
 
@@ -22,6 +26,19 @@ use request::request;
 mod request;
 
 pub const HELLO: &str = "print('hello')";
+
+/// The local Docker engine, the embedded manifest and its python.
+pub async fn connect() -> anyhow::Result<(Docker, Manifest, Language)> {
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
+    let manifest = Manifest::embedded();
+    let python = manifest
+        .get("python")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("python missing from the manifest"))?;
+    Ok((docker, manifest, python))
+}
 
 pub async fn execute(engine: &Engine) -> anyhow::Result<Duration> {
     let started = Instant::now();
