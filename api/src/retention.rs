@@ -24,7 +24,6 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::{
     error::{Error, Result},
@@ -155,16 +154,10 @@ pub async fn purge_old_history(db: &PgPool, retention: Duration) -> Result<u64> 
 }
 
 /// 409 `run_storage_full` when the user's unpurged runs already take
-/// `RUN_MAX_STORED_BYTES_PER_USER` or more.
-pub async fn check_stored_bytes(ctx: &ApiContext, user_id: Uuid) -> Result<()> {
+/// `RUN_MAX_STORED_BYTES_PER_USER` or more (`stored`: their sum, read by
+/// [`crate::runs::check_quotas`] in the same statement as the run quotas).
+pub fn check_stored_bytes(ctx: &ApiContext, stored: i64) -> Result<()> {
     let cap = ctx.config.retention.max_stored_bytes_per_user;
-    let stored = sqlx::query_scalar!(
-        r#"SELECT coalesce(sum(stored_bytes), 0)::bigint AS "bytes!"
-           FROM runs WHERE user_id = $1 AND purged_at IS NULL"#,
-        user_id
-    )
-    .fetch_one(&ctx.db)
-    .await?;
     if stored >= cap {
         return Err(Error::Conflict {
             code: "run_storage_full",

@@ -40,9 +40,17 @@ const COMPILE_OUTPUT_LIMIT: usize = 64 * 1024;
 /// How long pipes may stay open after the program exited (a background
 /// child holding them) before everything left is killed.
 const LINGER: Duration = Duration::from_millis(50);
-/// How often limits are checked while the program runs (the pipes wake the
-/// loop earlier when output arrives).
-const TICK: Duration = Duration::from_millis(2);
+/// How often the limits the runtime leaves to the runner ([`Watch`], under
+/// gVisor) are checked while the program runs.
+const WATCH_TICK: Duration = Duration::from_millis(2);
+/// How often the program's peak memory is sampled otherwise (the cgroup
+/// enforces the limits). Output and the time limit wake the loop on their
+/// own; every wake-up is a context switch and a `/proc` read taken from the
+/// programs of the machine, so an idle program is looked at rarely.
+const SAMPLE_TICK: Duration = Duration::from_millis(10);
+/// How often a program whose output pipes are closed is checked for its
+/// exit (closing them is usually its last act before exiting).
+const EXIT_TICK: Duration = Duration::from_millis(1);
 /// How long the runner waits for everything it killed to be reaped before
 /// the next execution starts.
 const REAP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -264,6 +272,11 @@ fn execute(
     let mut limit_hit: Option<Outcome> = None;
     let mut exit: Option<(ExitStatus, Instant)> = None;
     let mut peak_kb = 0;
+    let tick = if request.watch.is_some() {
+        WATCH_TICK
+    } else {
+        SAMPLE_TICK
+    };
     loop {
         if exit.is_none() {
             peak_kb = peak_kb.max(rss_kb(pid));
@@ -280,7 +293,16 @@ fn execute(
             }
         }
 
-        let ready = wait_for_pipes(&pipes, input.as_ref());
+        // The next moment something must be checked without a pipe waking
+        // us: the time limit, or the end of the linger after an exit.
+        let due = match exit {
+            None if limit_hit.is_none() => deadline,
+            None => Instant::now() + tick,
+            Some((_, at)) if at.elapsed() > LINGER => at + LINGER * 20,
+            Some((_, at)) => at + LINGER,
+        };
+        let timeout = tick.min(due.saturating_duration_since(Instant::now()));
+        let ready = wait_for_pipes(&pipes, input.as_ref(), timeout);
         for (slot, events) in ready {
             match slot {
                 Slot::Output(i) => {
@@ -396,8 +418,13 @@ enum Slot {
     Input,
 }
 
-/// Waits up to one [`TICK`] for a pipe to be ready; which ones are.
-fn wait_for_pipes(pipes: &[Option<OwnedFd>; 2], input: Option<&OwnedFd>) -> Vec<(Slot, PollFlags)> {
+/// Waits up to `timeout` for a pipe to be ready (with none left open, one
+/// [`EXIT_TICK`]); which ones are.
+fn wait_for_pipes(
+    pipes: &[Option<OwnedFd>; 2],
+    input: Option<&OwnedFd>,
+    timeout: Duration,
+) -> Vec<(Slot, PollFlags)> {
     let mut slots = Vec::with_capacity(3);
     let mut fds = Vec::with_capacity(3);
     for (i, fd) in pipes.iter().enumerate() {
@@ -411,11 +438,11 @@ fn wait_for_pipes(pipes: &[Option<OwnedFd>; 2], input: Option<&OwnedFd>) -> Vec<
         fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
     }
     if fds.is_empty() {
-        thread::sleep(TICK);
+        thread::sleep(EXIT_TICK.min(timeout));
         return Vec::new();
     }
-    let tick = PollTimeout::try_from(TICK).unwrap_or(PollTimeout::ZERO);
-    if poll(&mut fds, tick).unwrap_or(0) <= 0 {
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::ZERO);
+    if poll(&mut fds, timeout).unwrap_or(0) <= 0 {
         return Vec::new();
     }
     slots

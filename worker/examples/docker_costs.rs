@@ -18,6 +18,8 @@
 //! - `attach`: attached (stdout, stderr) before start, read to the end;
 //! - `kill`: as `attach`, but removed as soon as the output arrived, while
 //!   the program may still be exiting (the engine kills it first);
+//! - `stdin`: as `attach`, with stdin attached too (closed at once, as
+//!   the engine closes it after the request);
 //! - `runner`: the image's runner as PID 1 with a request on stdin, removed
 //!   once it exited (what the engine's cold path does by hand);
 //! - `engine cold` / `engine warm`: the engine itself, without and with its
@@ -50,16 +52,18 @@ enum Variant {
     Raw,
     Attach,
     Kill,
+    Stdin,
     Runner,
     EngineCold,
     EngineWarm,
 }
 
 impl Variant {
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 7] = [
         Variant::Raw,
         Variant::Attach,
         Variant::Kill,
+        Variant::Stdin,
         Variant::Runner,
         Variant::EngineCold,
         Variant::EngineWarm,
@@ -70,6 +74,7 @@ impl Variant {
             Variant::Raw => "raw",
             Variant::Attach => "attach",
             Variant::Kill => "kill",
+            Variant::Stdin => "stdin",
             Variant::Runner => "runner",
             Variant::EngineCold => "engine cold",
             Variant::EngineWarm => "engine warm",
@@ -177,6 +182,7 @@ async fn by_hand(docker: &Docker, python: &Language, variant: Variant) -> anyhow
         return raw_create_start_wait_remove(docker, python, &config).await;
     }
     let runner = variant == Variant::Runner;
+    let stdin = runner || variant == Variant::Stdin;
     // Not the sandbox label: a worker's janitor would remove it mid-run.
     let labels = [("codecall.bench".to_owned(), "costs".to_owned())].into();
     let mut body = create_body(python, &config, 256, labels);
@@ -186,13 +192,15 @@ async fn by_hand(docker: &Docker, python: &Language, variant: Variant) -> anyhow
                 .map(String::from)
                 .to_vec(),
         );
+    }
+    if !stdin {
         body.attach_stdin = Some(false);
         body.open_stdin = Some(false);
         body.stdin_once = Some(false);
     }
     let id = docker.create_container(None, body).await?.id;
     let attach = AttachContainerOptionsBuilder::new()
-        .stdin(runner)
+        .stdin(stdin)
         .stdout(true)
         .stderr(true)
         .stream(true)
@@ -204,6 +212,8 @@ async fn by_hand(docker: &Docker, python: &Language, variant: Variant) -> anyhow
         let mut line = serde_json::to_vec(&runner_request())?;
         line.push(b'\n');
         streams.input.write_all(&line).await?;
+    }
+    if stdin {
         streams.input.shutdown().await?;
     }
     while let Some(item) = streams.output.next().await {

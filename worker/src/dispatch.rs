@@ -13,7 +13,10 @@
 //!   announces: a dead worker's lease expiring, a retry's backoff ending.
 //!
 //! An idle worker therefore costs one cheap query per recheck interval and
-//! no Redis command at all; a busy one claims again as soon as a slot frees.
+//! no Redis command at all. A busy one claims again as soon as a slot frees,
+//! unless its last claim found nothing and nothing was announced since: the
+//! slot then waits for a wake-up like an idle worker (a claim that cannot
+//! find anything still costs PostgreSQL a scan of the runs in flight).
 
 use std::{
     sync::Arc,
@@ -55,12 +58,24 @@ impl Dispatcher {
             spawn_listener(database_url, self.languages.clone(), Arc::clone(&wake)).await?;
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_flight = JoinSet::new();
+        // False after a claim found nothing, until a wake-up says otherwise.
+        let mut claimable = true;
         loop {
             while in_flight.try_join_next().is_some() {}
             let permit = tokio::select! {
                 permit = Arc::clone(&slots).acquire_owned() => permit?,
                 _ = stop.changed() => break,
             };
+            if !claimable {
+                // A wake-up that came while every slot was busy is kept
+                // (one permit), so this returns at once if one did.
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(self.recheck) => {}
+                    _ = stop.changed() => break,
+                }
+                claimable = true;
+            }
             if *stop.borrow() {
                 break;
             }
@@ -88,11 +103,7 @@ impl Dispatcher {
                 }
                 Ok(None) => {
                     drop(permit);
-                    tokio::select! {
-                        () = wake.notified() => {}
-                        () = tokio::time::sleep(self.recheck) => {}
-                        _ = stop.changed() => break,
-                    }
+                    claimable = false;
                 }
                 Err(e) => {
                     drop(permit);

@@ -108,16 +108,20 @@ pub(crate) async fn check_quotas(
     unfinished_cap: i64,
     count: i64,
 ) -> Result<()> {
-    crate::retention::check_stored_bytes(ctx, user_id).await?;
     let limits = &ctx.config.runs;
+    // One statement for every figure PostgreSQL holds: it is on the path of
+    // every run.
     let counts = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE user_id = $1) AS "unfinished!",
-                  count(*) FILTER (WHERE status = 'queued') AS "queued!"
+                  count(*) FILTER (WHERE status = 'queued') AS "queued!",
+                  (SELECT coalesce(sum(stored_bytes), 0)::bigint FROM runs
+                   WHERE user_id = $1 AND purged_at IS NULL) AS "stored!"
            FROM runs WHERE status <> 'finished'"#,
         user_id
     )
     .fetch_one(&ctx.db)
     .await?;
+    crate::retention::check_stored_bytes(ctx, counts.stored)?;
     let (unfinished, queued) = (counts.unfinished, counts.queued);
     if unfinished + count > unfinished_cap {
         return Err(Error::TooManyRequests {

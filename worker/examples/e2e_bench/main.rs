@@ -324,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         Ok::<_, anyhow::Error>((rate, cpu.per(CONCURRENT)?))
     };
+    settle(&api.http, &setup.worker_metrics).await?;
     let (raw_before, raw_cpu_before) = raw_loop().await?;
     let answered = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let cpu = CpuMeter::start()?;
@@ -347,6 +348,7 @@ async fn main() -> anyhow::Result<()> {
     let concurrent = sorted(&concurrent_runs);
     report("concurrency 4", &concurrent);
     slowest(&concurrent_runs);
+    settle(&api.http, &setup.worker_metrics).await?;
     let (raw_after, raw_cpu_after) = raw_loop().await?;
     let raw_rate = (raw_before + raw_after) / 2.0;
     println!("  api + worker                 {e2e_rate:8.1} runs/s");
@@ -594,6 +596,26 @@ async fn pg_idle_rate(db: &sqlx::PgPool) -> anyhow::Result<f64> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = read().await?;
     Ok((after - before - 2).max(0) as f64 / IDLE_WINDOW.as_secs_f64())
+}
+
+/// Waits until the worker starts no container (the pool refilling after a
+/// burst) and two seconds more for the removals behind the last runs: a
+/// raw loop timed meanwhile would pay for the api + worker's work.
+async fn settle(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        let text = http.get(url).send().await?.text().await?;
+        let starting = text
+            .lines()
+            .find_map(|l| l.strip_prefix("codecall_container_starts_in_progress "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if starting == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
 }
 
 /// Mean of each phase histogram, from the worker's `/metrics`.
