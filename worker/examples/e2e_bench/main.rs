@@ -12,8 +12,9 @@
 //!    the previous answered), open loop (one run every 300 ms, below what
 //!    one worker executes, as in the measurement that opened the work), and at
 //!    concurrency 4, against a raw create-start-wait-remove Docker loop at
-//!    concurrency 4 with the same image and hardening, run just before and
-//!    just after it (the ratio uses their mean);
+//!    concurrency 4 with the same image and hardening, in alternating blocks
+//!    (raw, api + worker, raw, api + worker, raw; each rate is the mean over
+//!    its blocks);
 //! 5. the room load ([`room_load`]): live sessions of two members on the
 //!    events socket, each member posting a run every 6 s, at 10 and at 30
 //!    sessions: POST → the other member's `run.finished`, and whether every
@@ -50,6 +51,8 @@ use uuid::Uuid;
 const SEQUENTIAL: usize = 60;
 const PACED: usize = 60;
 const CONCURRENT: usize = 120;
+/// Runs per block of the throughput comparison (see [`Block`]).
+const BLOCK: usize = 60;
 const CONCURRENCY: usize = 4;
 const GAP: Duration = Duration::from_millis(50);
 /// The open loop's period: steady load below one worker's execution rate, so
@@ -304,16 +307,18 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "== concurrency {CONCURRENCY}, {CONCURRENT} runs: the api + worker vs a raw Docker loop"
     );
-    // The raw loop runs just before and just after the api + worker, and
-    // the ratio takes their mean: the Docker engine's speed drifts over a
-    // run by as much as the gap being measured.
+    // The api + worker's runs go in blocks, each between two blocks of the
+    // raw loop, and each rate is the mean over its blocks: the Docker
+    // engine's speed drifts over a run by as much as the gap being measured,
+    // and alternating spreads the drift over both sides alike.
     let python = Manifest::embedded()
         .get("python")
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("python"))?;
     let raw_loop = || async {
+        settle(&api.http, &setup.worker_metrics).await?;
         let cpu = CpuMeter::start()?;
-        let rate = throughput(CONCURRENT, CONCURRENCY, {
+        let rate = throughput(BLOCK, CONCURRENCY, {
             let (docker, python, config) =
                 (docker.clone(), python.clone(), EngineConfig::default());
             move || {
@@ -322,46 +327,56 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await?;
-        Ok::<_, anyhow::Error>((rate, cpu.per(CONCURRENT)?))
+        Ok::<_, anyhow::Error>(Block {
+            rate,
+            cpu: cpu.per(BLOCK)?,
+        })
     };
-    settle(&api.http, &setup.worker_metrics).await?;
-    let (raw_before, raw_cpu_before) = raw_loop().await?;
     let answered = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let cpu = CpuMeter::start()?;
-    let e2e_rate = throughput(CONCURRENT, CONCURRENCY, {
-        let (api, answered) = (api.clone(), Arc::clone(&answered));
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        move || {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut raw_blocks = vec![raw_loop().await?];
+    let mut e2e_blocks = Vec::new();
+    for _ in 0..CONCURRENT / BLOCK {
+        let cpu = CpuMeter::start()?;
+        let rate = throughput(BLOCK, CONCURRENCY, {
             let (api, answered, next) = (api.clone(), Arc::clone(&answered), Arc::clone(&next));
-            async move {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let run = api.run(n).await?;
-                answered.lock().await.push(run);
-                Ok(())
+            move || {
+                let (api, answered, next) = (api.clone(), Arc::clone(&answered), Arc::clone(&next));
+                async move {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let run = api.run(n).await?;
+                    answered.lock().await.push(run);
+                    Ok(())
+                }
             }
-        }
-    })
-    .await?;
-    let e2e_cpu = cpu.per(CONCURRENT)?;
+        })
+        .await?;
+        e2e_blocks.push(Block {
+            rate,
+            cpu: cpu.per(BLOCK)?,
+        });
+        raw_blocks.push(raw_loop().await?);
+    }
     let concurrent_runs = std::mem::take(&mut *answered.lock().await);
     ids.extend(concurrent_runs.iter().map(|a| a.run.id));
     let concurrent = sorted(&concurrent_runs);
     report("concurrency 4", &concurrent);
     slowest(&concurrent_runs);
-    settle(&api.http, &setup.worker_metrics).await?;
-    let (raw_after, raw_cpu_after) = raw_loop().await?;
-    let raw_rate = (raw_before + raw_after) / 2.0;
-    println!("  api + worker                 {e2e_rate:8.1} runs/s");
+    let (e2e_rate, raw_rate) = (Block::mean_rate(&e2e_blocks), Block::mean_rate(&raw_blocks));
     println!(
-        "  raw create-start-wait-remove {raw_rate:8.1} runs/s (mean of {raw_before:.1} before and {raw_after:.1} after)"
+        "  api + worker                 {e2e_rate:8.1} runs/s (blocks of {BLOCK}: {})",
+        Block::rates(&e2e_blocks)
+    );
+    println!(
+        "  raw create-start-wait-remove {raw_rate:8.1} runs/s (blocks of {BLOCK}, before, between and after: {})",
+        Block::rates(&raw_blocks)
     );
     // Busy CPU per run and idle share: whether a gap is work or waiting.
-    for (what, (busy, idle)) in [
-        ("raw loop before", raw_cpu_before),
-        ("api + worker", e2e_cpu),
-        ("raw loop after", raw_cpu_after),
-    ] {
-        println!("    machine CPU, {what:<16} {busy:6.1} ms busy per run, {idle:3.0} % idle");
+    for (what, blocks) in [("raw loop", &raw_blocks), ("api + worker", &e2e_blocks)] {
+        let n = blocks.len() as f64;
+        let busy = blocks.iter().map(|b| b.cpu.0).sum::<f64>() / n;
+        let idle = blocks.iter().map(|b| b.cpu.1).sum::<f64>() / n;
+        println!("    machine CPU, {what:<13} {busy:6.1} ms busy per run, {idle:3.0} % idle");
     }
 
     let mut room_loads = Vec::new();
@@ -596,6 +611,24 @@ async fn pg_idle_rate(db: &sqlx::PgPool) -> anyhow::Result<f64> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = read().await?;
     Ok((after - before - 2).max(0) as f64 / IDLE_WINDOW.as_secs_f64())
+}
+
+/// One block of the throughput comparison: its rate, and the machine's busy
+/// CPU per run and idle share meanwhile.
+struct Block {
+    rate: f64,
+    cpu: (f64, f64),
+}
+
+impl Block {
+    fn mean_rate(blocks: &[Block]) -> f64 {
+        blocks.iter().map(|b| b.rate).sum::<f64>() / blocks.len().max(1) as f64
+    }
+
+    fn rates(blocks: &[Block]) -> String {
+        let rates: Vec<String> = blocks.iter().map(|b| format!("{:.1}", b.rate)).collect();
+        rates.join(", ")
+    }
 }
 
 /// Waits until the worker starts no container (the pool refilling after a
