@@ -637,12 +637,7 @@ impl Block {
 async fn settle(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..100 {
         let text = http.get(url).send().await?.text().await?;
-        let starting = text
-            .lines()
-            .find_map(|l| l.strip_prefix("codecall_container_starts_in_progress "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if starting == 0.0 {
+        if metric(&text, "codecall_container_starts_in_progress").unwrap_or(0.0) == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -651,15 +646,19 @@ async fn settle(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The value of one series (name and labels, exactly) in a Prometheus text
+/// exposition.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Mean of each phase histogram, from the worker's `/metrics`.
 async fn phases(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let text = http.get(url).send().await?.text().await?;
-    let value = |series: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let value = |series: &str| metric(&text, series);
     let rows = [
         ("claim statement", "codecall_run_claim_seconds"),
         (
